@@ -1,0 +1,91 @@
+"""Built-in architectures, built layer by layer over whole sequences.
+
+- ``mlp``: flatten, then Linear -> spiking layer for each hidden width, and a
+  spiking output layer.
+- ``csnn``: the convolutional SNN 12C5-MP2-64C5-MP2-1024FC10 (snnTorch
+  tutorial 7; 1024 = 64 x 4 x 4 for 28x28 input, sized from the input here).
+
+Every spiking layer comes from the cell's neuron model, so any neuron runs in
+any architecture. Outputs are output-layer spikes ``[T, B, n_classes]``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from snnbench import hookimpl
+from snnbench.components import ArchitectureContext, ArchitectureSpec, DatasetInfo
+from snnbench.sequence import TimeDistributed
+
+
+@dataclass(frozen=True)
+class MLPParams:
+    hidden: tuple[int, ...] = field(default=(128,), metadata={"help": "widths of the hidden layers"})
+
+    def __post_init__(self):
+        if any(width < 1 for width in self.hidden):
+            raise ValueError("hidden widths must be positive")
+
+
+def build_mlp(params: MLPParams, ctx: ArchitectureContext) -> nn.Module:
+    layers: list[nn.Module] = [TimeDistributed(nn.Flatten())]
+    width = math.prod(ctx.input_shape)
+    for hidden in (*params.hidden, ctx.n_classes):
+        layers += [TimeDistributed(nn.Linear(width, hidden)), ctx.neuron()]
+        width = hidden
+    return nn.Sequential(*layers)
+
+
+@dataclass(frozen=True)
+class CSNNParams:
+    channels: tuple[int, ...] = field(default=(12, 64), metadata={"help": "output channels of each conv layer"})
+    kernel_size: int = field(default=5, metadata={"help": "square conv kernel size (no padding)"})
+    pool: int = field(default=2, metadata={"help": "max-pool size and stride after each conv"})
+
+    def __post_init__(self):
+        if not self.channels or any(c < 1 for c in self.channels):
+            raise ValueError("channels must list at least one positive width")
+        if self.kernel_size < 1 or self.pool < 1:
+            raise ValueError("kernel_size and pool must be positive")
+
+
+def _csnn_feature_size(params: CSNNParams, height: int, width: int) -> tuple[int, int]:
+    for _ in params.channels:
+        height = (height - params.kernel_size + 1) // params.pool
+        width = (width - params.kernel_size + 1) // params.pool
+    return height, width
+
+
+def check_csnn(params: CSNNParams, info: DatasetInfo) -> str | None:
+    if len(info.input_shape) != 3:
+        return f"csnn needs image input [C,H,W]; {info.name} samples are {list(info.input_shape)}"
+    height, width = _csnn_feature_size(params, *info.input_shape[1:])
+    if height < 1 or width < 1:
+        return (f"csnn's {len(params.channels)} conv{params.kernel_size}+pool{params.pool} stages "
+                f"shrink {info.name}'s {info.input_shape[1]}x{info.input_shape[2]} input to nothing")
+    return None
+
+
+def build_csnn(params: CSNNParams, ctx: ArchitectureContext) -> nn.Module:
+    in_channels, height, width = ctx.input_shape
+    layers: list[nn.Module] = []
+    for out_channels in params.channels:
+        layers += [TimeDistributed(nn.Conv2d(in_channels, out_channels, params.kernel_size)),
+                   TimeDistributed(nn.MaxPool2d(params.pool)), ctx.neuron()]
+        in_channels = out_channels
+    height, width = _csnn_feature_size(params, height, width)
+    layers += [TimeDistributed(nn.Flatten()),
+               TimeDistributed(nn.Linear(in_channels * height * width, ctx.n_classes)), ctx.neuron()]
+    return nn.Sequential(*layers)
+
+
+@hookimpl
+def register_architectures(register):
+    register(ArchitectureSpec("mlp", MLPParams, build_mlp, frozenset({"static", "frames", "spikes"}),
+                              summary="fully connected: Linear -> spiking layer per hidden width"))
+    register(ArchitectureSpec("csnn", CSNNParams, build_csnn, frozenset({"static", "frames"}),
+                              check=check_csnn,
+                              summary="convolutional SNN 12C5-MP2-64C5-MP2-FC10"))

@@ -1,0 +1,130 @@
+"""Built-in spike encoders for static images: ``[B, ...]`` in [0, 1] to ``[T, B, ...]``.
+
+- ``rate``: each pixel fires at each step with probability ``gain * x``
+  (Bernoulli, i.e. discretised Poisson).
+- ``latency``: time to first spike; one spike per pixel brighter than
+  ``threshold``, at step ``round((T - 1) * (1 - x))``, so bright pixels fire first.
+- ``direct``: the analogue image itself as a constant current at every step.
+  It is an ``expand`` (stride 0 over time), so the first stateless layer
+  computes once per image (see :mod:`snnbench.sequence`).
+- ``delta``: temporal-contrast (send-on-delta) coding. A static image has no
+  temporal change of its own, so it is faded in linearly over the T steps and
+  a pixel emits an ON spike each time its intensity has grown by another
+  ``threshold`` since its last spike: a pixel of intensity x fires
+  ``floor(x / threshold)`` times, spread over the ramp. With
+  ``threshold >= 1 / T`` no pixel can owe two spikes in one step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from snnbench import hookimpl
+from snnbench.components import DatasetInfo, EncoderSpec
+
+
+def _check_timesteps(timesteps: int) -> None:
+    if timesteps < 1:
+        raise ValueError("timesteps must be at least 1")
+
+
+@dataclass(frozen=True)
+class RateParams:
+    timesteps: int = field(default=25, metadata={"help": "number of time steps T"})
+    gain: float = field(default=1.0, metadata={"help": "firing probability per step of a pixel of value 1"})
+
+    def __post_init__(self):
+        _check_timesteps(self.timesteps)
+        if not 0.0 < self.gain <= 1.0:
+            raise ValueError("gain must lie in (0, 1]")
+
+
+class RateEncoder(nn.Module):
+    def __init__(self, params: RateParams, info: DatasetInfo):
+        super().__init__()
+        self.timesteps, self.gain = params.timesteps, params.gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probability = (x * self.gain).clamp_(0.0, 1.0)
+        noise = torch.rand((self.timesteps, *x.shape), device=x.device, dtype=x.dtype)
+        return (noise < probability).to(x.dtype)
+
+
+@dataclass(frozen=True)
+class LatencyParams:
+    timesteps: int = field(default=25, metadata={"help": "number of time steps T"})
+    threshold: float = field(default=0.0, metadata={"help": "pixels at or below this value never fire"})
+
+    def __post_init__(self):
+        _check_timesteps(self.timesteps)
+
+
+class LatencyEncoder(nn.Module):
+    def __init__(self, params: LatencyParams, info: DatasetInfo):
+        super().__init__()
+        self.timesteps, self.threshold = params.timesteps, params.threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fire_at = torch.round((self.timesteps - 1) * (1.0 - x.clamp(0.0, 1.0))).long()
+        steps = torch.arange(self.timesteps, device=x.device).view(-1, *([1] * x.dim()))
+        spikes = (steps == fire_at.unsqueeze(0)) & (x > self.threshold).unsqueeze(0)
+        return spikes.to(x.dtype)
+
+
+@dataclass(frozen=True)
+class DirectParams:
+    timesteps: int = field(default=25, metadata={"help": "number of time steps T"})
+
+    def __post_init__(self):
+        _check_timesteps(self.timesteps)
+
+
+class DirectEncoder(nn.Module):
+    def __init__(self, params: DirectParams, info: DatasetInfo):
+        super().__init__()
+        self.timesteps = params.timesteps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(0).expand(self.timesteps, *x.shape)
+
+
+@dataclass(frozen=True)
+class DeltaParams:
+    timesteps: int = field(default=25, metadata={"help": "number of time steps T"})
+    threshold: float = field(default=0.1, metadata={"help": "intensity change that triggers a spike"})
+
+    def __post_init__(self):
+        _check_timesteps(self.timesteps)
+        if self.threshold < 1.0 / self.timesteps:
+            raise ValueError(f"threshold must be at least 1/timesteps = {1 / self.timesteps:.4g}, "
+                             "or a pixel would owe two spikes in one step")
+
+
+class DeltaEncoder(nn.Module):
+    def __init__(self, params: DeltaParams, info: DatasetInfo):
+        super().__init__()
+        self.timesteps, self.threshold = params.timesteps, params.threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ramp = torch.arange(1, self.timesteps + 1, device=x.device, dtype=x.dtype) / self.timesteps
+        level = ramp.view(-1, *([1] * x.dim())) * x.clamp(0.0, 1.0).unsqueeze(0)
+        # a small epsilon keeps exact multiples (x = k * threshold) from rounding down
+        crossings = torch.floor(level / self.threshold + 1e-6)
+        previous = torch.cat([torch.zeros_like(crossings[:1]), crossings[:-1]])
+        return (crossings - previous).clamp_(0.0, 1.0)
+
+
+@hookimpl
+def register_encoders(register):
+    static = frozenset({"static"})
+    register(EncoderSpec("rate", RateParams, RateEncoder, static,
+                         summary="Bernoulli rate coding: P(spike) = gain * x per step"))
+    register(EncoderSpec("latency", LatencyParams, LatencyEncoder, static,
+                         summary="time to first spike: one spike at round((T-1)(1-x))"))
+    register(EncoderSpec("direct", DirectParams, DirectEncoder, static,
+                         summary="the analogue image as a constant current at every step"))
+    register(EncoderSpec("delta", DeltaParams, DeltaEncoder, static,
+                         summary="temporal contrast: send-on-delta spikes of the image faded in over T"))

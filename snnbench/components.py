@@ -1,0 +1,230 @@
+"""The contracts every plugin kind implements.
+
+A plugin registers *specs*: small frozen records that name a component, say
+what it accepts, point at the frozen dataclass whose fields are exactly its
+TOML keys, and give the callable that builds it. The core never imports model
+code; it only calls these builders.
+
+Tensors are time-first: ``[T, B, ...]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from snnbench.training import TrainingSession
+
+#: What one sample of a dataset is: a static image ``[C,H,W]`` in [0, 1],
+#: event ``frames`` ``[T,C,H,W]``, or a ``spikes`` raster ``[T,N]``.
+DataKind = Literal["static", "frames", "spikes"]
+DATA_KINDS: tuple[str, ...] = ("static", "frames", "spikes")
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """Params of a component that takes none."""
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the other components need to know about a dataset."""
+
+    name: str
+    kind: DataKind
+    input_shape: tuple[int, ...]
+    n_classes: int
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """One split held in memory as two tensors, so batches never wait on a loader."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+
+    def __post_init__(self):
+        if len(self.inputs) != len(self.targets):
+            raise ValueError(f"{len(self.inputs)} inputs but {len(self.targets)} targets")
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def head(self, n: int | None) -> DataSplit:
+        """The first ``n`` samples (all when ``n`` is None)."""
+        return self if n is None or n >= len(self) else DataSplit(self.inputs[:n], self.targets[:n])
+
+    def to(self, device: torch.device) -> DataSplit:
+        return DataSplit(self.inputs.to(device), self.targets.to(device))
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """Where a dataset loader may look for files, and whether it may download."""
+
+    data_dir: Path
+    download: bool = True
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """``describe(params)`` gives the dataset's shape without loading it, so a
+    suite validates before anything is read; ``load(params, ctx)`` returns the
+    ``(train, test)`` splits as in-memory tensors."""
+
+    name: str
+    params: type
+    describe: Callable[[Any], DatasetInfo]
+    load: Callable[[Any, LoadContext], tuple[DataSplit, DataSplit]]
+    summary: str = ""
+
+
+# --------------------------------------------------------------------------- encoders
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """An encoder maps a batch ``[B, ...]`` to spikes ``[T, B, ...]``.
+
+    ``build(params, info)`` returns an ``nn.Module``. ``trainable`` encoders
+    have parameters the learning rule optimises with the network.
+    """
+
+    name: str
+    params: type
+    build: Callable[[Any, DatasetInfo], nn.Module]
+    accepts: frozenset[str]
+    trainable: bool = False
+    summary: str = ""
+
+
+# --------------------------------------------------------------------------- neurons
+
+
+class SpikingLayer(nn.Module):
+    """Base of every neuron layer: ``current [T,B,...] -> spikes [T,B,...]``.
+
+    The layer runs all timesteps in one call and starts from a fresh state on
+    every call, so no reset between batches can be forgotten. ``backend_used``
+    names the implementation that really ran on the last call (not the one
+    asked for); the leaderboard records it. The metrics find spiking layers
+    through this base class.
+    """
+
+    backend_used: str = "unknown"
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:  # pragma: no cover - contract
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class NeuronSpec:
+    """``build(params)`` returns a fresh :class:`SpikingLayer`."""
+
+    name: str
+    params: type
+    build: Callable[[Any], SpikingLayer]
+    summary: str = ""
+
+
+NeuronFactory = Callable[..., SpikingLayer]
+"""Called with keyword overrides of the neuron's params (``neuron(threshold=0.5)``)."""
+
+
+# --------------------------------------------------------------------------- architectures
+
+
+@dataclass(frozen=True)
+class ArchitectureContext:
+    input_shape: tuple[int, ...]
+    n_classes: int
+    timesteps: int
+    neuron: NeuronFactory
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """``build(params, ctx)`` returns a module ``[T,B,*input_shape] -> [T,B,n_classes]``.
+
+    ``check(params, info)`` may return a reason why the architecture cannot
+    take that dataset (too small for its kernels, say); the suite then skips
+    the cell with that reason instead of failing it.
+    """
+
+    name: str
+    params: type
+    build: Callable[[Any, ArchitectureContext], nn.Module]
+    accepts: frozenset[str]
+    check: Callable[[Any, DatasetInfo], str | None] | None = None
+    summary: str = ""
+
+
+# --------------------------------------------------------------------------- learning rules
+
+
+class LearningRule(Protocol):
+    """Trains a model. Receives the whole model (encoder and network), the
+    training split on the device, and a session that hands out shuffled
+    batches, times them, and reports progress. Returns nothing: the runner
+    evaluates the model it trained."""
+
+    def fit(self, model: nn.Module, train: DataSplit, session: TrainingSession) -> None: ...
+
+
+@dataclass(frozen=True)
+class LearningRuleSpec:
+    """``build(params)`` returns a :class:`LearningRule`.
+
+    ``architectures`` lists the architectures it can train; ``None`` means any.
+    """
+
+    name: str
+    params: type
+    build: Callable[[Any], LearningRule]
+    architectures: frozenset[str] | None = None
+    summary: str = ""
+
+
+ComponentSpec = DatasetSpec | EncoderSpec | NeuronSpec | ArchitectureSpec | LearningRuleSpec
+
+#: The five component kinds, in the order a suite's matrix names them.
+KINDS: tuple[str, ...] = ("dataset", "encoder", "neuron", "architecture", "learning_rule")
+
+SPEC_TYPES: dict[str, type] = {
+    "dataset": DatasetSpec,
+    "encoder": EncoderSpec,
+    "neuron": NeuronSpec,
+    "architecture": ArchitectureSpec,
+    "learning_rule": LearningRuleSpec,
+}
+
+
+def iter_spiking_layers(module: nn.Module) -> Iterator[tuple[str, SpikingLayer]]:
+    """The outermost spiking layers of a module, with their qualified names."""
+    for name, child in module.named_children():
+        if isinstance(child, SpikingLayer):
+            yield name, child
+        else:
+            for sub, layer in iter_spiking_layers(child):
+                yield f"{name}.{sub}", layer
+
+
+class SpikingModel(nn.Module):
+    """Encoder followed by network: ``[B, ...] -> [T, B, n_classes]``."""
+
+    def __init__(self, encoder: nn.Module, network: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(self.encoder(x))

@@ -1,0 +1,157 @@
+"""From the results store to tables: newest row per cell, mean ± std over seeds.
+
+Rows computed with an older definition of a metric (see
+:data:`snnbench.metrics.METRIC_VERSIONS`) are left out and counted, never
+mixed in with current ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from tabulate import tabulate
+
+from snnbench.components import KINDS
+from snnbench.errors import SnnbenchError, did_you_mean
+from snnbench.metrics import METRIC_VERSIONS
+
+GROUP_COLUMNS: tuple[str, ...] = (*KINDS, "device_type")
+
+
+def _si(value: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return f"{value:.3g}"
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    title: str
+    higher_is_better: bool
+    format: Callable[[float], str]
+    #: which METRIC_VERSIONS entry defines it
+    family: str
+
+    @property
+    def heading(self) -> str:
+        return f"{self.title} {'↑' if self.higher_is_better else '↓'}"
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("accuracy", "accuracy %", True, lambda v: f"{100 * v:.2f}", "accuracy"),
+    Metric("sparsity", "sparsity", True, lambda v: f"{v:.4f}", "sparsity"),
+    Metric("encoder_density", "enc. density", False, lambda v: f"{v:.4f}", "encoder_density"),
+    Metric("synops_ac", "ACs/sample", False, _si, "synops"),
+    Metric("synops_mac", "MACs/sample", False, _si, "synops"),
+    Metric("train_samples_per_s", "train samples/s", True, lambda v: f"{v:,.0f}", "throughput"),
+    Metric("infer_samples_per_s", "infer samples/s", True, lambda v: f"{v:,.0f}", "throughput"),
+    Metric("parameters", "params", False, _si, "accuracy"),
+    Metric("peak_memory_mb", "peak MB", False, lambda v: f"{v:,.0f}", "memory"),
+)
+METRIC_BY_KEY = {m.key: m for m in METRICS}
+
+
+def metric(key: str) -> Metric:
+    try:
+        return METRIC_BY_KEY[key]
+    except KeyError:
+        suggestion = did_you_mean(key, METRIC_BY_KEY)
+        raise SnnbenchError(f"unknown metric {key!r}; " + (f"did you mean {suggestion!r}?" if suggestion
+                            else f"choose from {', '.join(METRIC_BY_KEY)}")) from None
+
+
+def _is_stale(row: dict[str, Any]) -> bool:
+    versions = row.get("metric_versions") or {}
+    return any(versions.get(name) != version for name, version in METRIC_VERSIONS.items())
+
+
+@dataclass
+class Results:
+    """The newest row of every (cell, seed, device), split by what it says."""
+
+    ok: pd.DataFrame
+    failed: pd.DataFrame
+    skipped: pd.DataFrame
+    stale: int
+
+
+def latest_results(rows: Sequence[dict[str, Any]]) -> Results:
+    newest: dict[tuple, dict[str, Any]] = {}
+    for row in rows:  # oldest first, so later rows win
+        newest[(row["suite"], row["config_hash"], row["seed"], row["device_type"])] = row
+    current = [r for r in newest.values() if not (r["status"] == "ok" and _is_stale(r))]
+    stale = len(newest) - len(current)
+    ok = [r | {m.key: r["metrics"].get(m.key) for m in METRICS} for r in current if r["status"] == "ok"]
+    columns = ["suite", "label", "config_hash", "seed", "device_type", "device_name", "status", "reason",
+               *KINDS]
+    frame = lambda records, extra=(): pd.DataFrame(records, columns=[*columns, *extra])  # noqa: E731
+    return Results(
+        ok=frame(ok, [m.key for m in METRICS]),
+        failed=frame([r for r in current if r["status"] == "failed"]),
+        skipped=frame([r for r in current if r["status"] == "skipped"]),
+        stale=stale,
+    )
+
+
+def check_grouping(by: Sequence[str]) -> None:
+    for column in by:
+        if column not in GROUP_COLUMNS:
+            suggestion = did_you_mean(column, GROUP_COLUMNS)
+            raise SnnbenchError(f"cannot group by {column!r}; " + (
+                f"did you mean {suggestion!r}?" if suggestion else f"choose from {', '.join(GROUP_COLUMNS)}"))
+
+
+def aggregate(ok: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Mean, std and seed count of every metric per group."""
+    keys = [m.key for m in METRICS]
+    numeric = ok[list(by) + keys].copy()
+    numeric[keys] = numeric[keys].apply(pd.to_numeric, errors="coerce")
+    grouped = numeric.groupby(list(by), sort=False, dropna=False)
+    table = grouped[keys].agg(["mean", "std"])
+    table.columns = [f"{key}_{stat}" for key, stat in table.columns]
+    table["n"] = grouped.size()
+    return table.reset_index()
+
+
+def _mean_std(mean: float, std: float, fmt: Callable[[float], str]) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    text = fmt(mean)
+    if std is not None and not (isinstance(std, float) and math.isnan(std)):
+        text += f" ± {fmt(std)}"
+    return text
+
+
+def render(table: pd.DataFrame, by: Sequence[str], sort: str = "accuracy", fmt: str = "table",
+           metrics: Sequence[str] | None = None) -> str:
+    """The aggregated table as text (``table``, ``md``) or ``csv``.
+
+    Group columns that hold one value for every row are stated once above
+    the table instead of repeated on every line.
+    """
+    chosen = [metric(k) for k in (metrics or [m.key for m in METRICS])]
+    sort_metric = metric(sort)
+    table = table.sort_values(f"{sort_metric.key}_mean", ascending=not sort_metric.higher_is_better,
+                              na_position="last")
+    present = [m for m in chosen if table[f"{m.key}_mean"].notna().any()]
+    if fmt == "csv":
+        columns = [*by, *(f"{m.key}_{s}" for m in present for s in ("mean", "std")), "n"]
+        return table[columns].to_csv(index=False)
+    constant = [c for c in by if table[c].nunique(dropna=False) == 1 and len(by) > 1]
+    varying = [c for c in by if c not in constant]
+    headers = [*varying, *(m.heading for m in present), "seeds"]
+    body = [[*(row[c] for c in varying),
+             *(_mean_std(row[f"{m.key}_mean"], row[f"{m.key}_std"], m.format) for m in present),
+             int(row["n"])] for _, row in table.iterrows()]
+    text = tabulate(body, headers=headers, tablefmt="github" if fmt == "md" else "simple",
+                    disable_numparse=True)
+    if constant:
+        shared = ", ".join(f"{c}: {table[c].iloc[0]}" for c in constant)
+        text = (f"*{shared}*\n\n" if fmt == "md" else f"{shared}\n\n") + text
+    return text

@@ -1,0 +1,237 @@
+"""Measurements: one definition of each, used by every cell.
+
+Counting is streaming: forward hooks add to per-layer counters that stay on
+the device, so no activation of a run is kept in memory and the loop never
+waits on a host sync. The definitions follow NeuroBench where it defines the
+same metric (a test runs both on the same snnTorch model and data):
+
+- *activation sparsity*: share of (neuron, timestep, sample) slots without a
+  spike, over the outputs of all spiking layers (NeuroBench
+  ``ActivationSparsity``), plus the same per layer;
+- *synaptic operations* per sample (NeuroBench ``SynapticOperations``): for
+  every Linear/Conv layer, the multiplications with a non-zero input and a
+  non-zero weight, bias excluded. Inputs made only of 0 and +-1 are spikes and
+  count as accumulates (ACs), anything else as MACs; ``dense`` counts every
+  multiplication as if input and weights were all non-zero;
+- *encoder density*: share of non-zero values in the encoder's output
+  (its spike density for binary encoders), and the mean value.
+
+A metric whose definition changes gets a new version here; rows carry the
+versions they were computed with and stale rows are flagged, never mixed in.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snnbench.components import DataSplit, iter_spiking_layers
+from snnbench.runtime import synchronize
+from snnbench.sequence import TimeDistributed, is_constant_in_time
+
+METRIC_VERSIONS: dict[str, int] = {
+    "accuracy": 1,
+    "sparsity": 1,
+    "encoder_density": 1,
+    "synops": 1,
+    "throughput": 1,
+    "memory": 1,
+}
+
+CONNECTION_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_CONV = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
+
+
+def _nonzero(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return (x != 0).to(dtype)
+
+
+def _operations(layer: nn.Module, binary_input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Multiplications of a batch of 0/1 inputs with a 0/1 weight mask
+    (NeuroBench's binary copy of the layer); bias and zero padding count nothing."""
+    if isinstance(layer, nn.Linear):
+        return binary_input.reshape(-1, layer.in_features).sum(0) @ weight.sum(0)
+    conv = _CONV[type(layer)]
+    return conv(binary_input, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups).sum()
+
+
+@dataclass
+class _Counter:
+    """Device-side running totals of one hooked layer."""
+
+    nonzero: torch.Tensor
+    total: torch.Tensor
+    value_sum: torch.Tensor
+
+
+@dataclass
+class ActivitySummary:
+    sparsity: float
+    sparsity_per_layer: dict[str, float]
+    encoder_density: float
+    encoder_mean: float
+    synops_ac: float
+    synops_mac: float
+    synops_dense: float
+
+
+class ActivityMonitor:
+    """Hooks that count spikes, encoder output and synaptic operations while a
+    model runs. Use as a context manager around evaluation batches."""
+
+    def __init__(self, model: nn.Module, device: torch.device):
+        self.model = model
+        self.device = device
+        self.samples = 0
+        self._spiking: dict[str, _Counter] = {}
+        self._encoder = self._new_counter()
+        self._ac = torch.zeros((), device=device, dtype=torch.float64)
+        self._mac = torch.zeros((), device=device, dtype=torch.float64)
+        self._dense = 0.0
+        self._dense_cache: dict[tuple, float] = {}
+        self._handles: list = []
+
+    def _new_counter(self) -> _Counter:
+        zero = lambda: torch.zeros((), device=self.device, dtype=torch.float64)  # noqa: E731
+        return _Counter(zero(), zero(), zero())
+
+    # -- hook installation ------------------------------------------------------
+
+    def __enter__(self) -> ActivityMonitor:
+        encoder = getattr(self.model, "encoder", None)
+        if encoder is not None:
+            self._handles.append(encoder.register_forward_hook(self._count_output(self._encoder)))
+        for name, layer in iter_spiking_layers(self.model):
+            counter = self._spiking.setdefault(name, self._new_counter())
+            self._handles.append(layer.register_forward_hook(self._count_output(counter)))
+        wrapped = set()
+        for module in self.model.modules():
+            if isinstance(module, TimeDistributed) and isinstance(module.module, CONNECTION_LAYERS):
+                wrapped.add(id(module.module))
+                self._handles.append(module.register_forward_pre_hook(self._count_sequence_ops))
+        for module in self.model.modules():
+            if isinstance(module, CONNECTION_LAYERS) and id(module) not in wrapped:
+                self._handles.append(module.register_forward_pre_hook(self._count_ops))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    # -- hooks ------------------------------------------------------------------
+
+    @staticmethod
+    def _count_output(counter: _Counter):
+        def hook(module, inputs, output):
+            output = output.detach()
+            counter.nonzero += torch.count_nonzero(output)
+            counter.total += output.numel()
+            counter.value_sum += output.sum(dtype=torch.float64)
+        return hook
+
+    def _count_sequence_ops(self, wrapper: TimeDistributed, inputs) -> None:
+        x = inputs[0].detach()
+        if is_constant_in_time(x):
+            self._add_ops(wrapper.module, x[0], repeats=x.shape[0])
+        else:
+            self._add_ops(wrapper.module, x.flatten(0, 1), repeats=1)
+
+    def _count_ops(self, layer: nn.Module, inputs) -> None:
+        self._add_ops(layer, inputs[0].detach(), repeats=1)
+
+    @torch.no_grad()
+    def _add_ops(self, layer: nn.Module, x: torch.Tensor, repeats: int) -> None:
+        dtype = torch.float64 if x.device.type == "cpu" else torch.float32
+        binary = _nonzero(x, dtype)
+        is_spiking = ~((x != 0) & (x != 1) & (x != -1)).any()
+        operations = _operations(layer, binary, _nonzero(layer.weight, dtype)).to(torch.float64) * repeats
+        self._ac += torch.where(is_spiking, operations, 0.0)
+        self._mac += torch.where(is_spiking, 0.0, operations)
+        key = (id(layer), tuple(x.shape[1:]))
+        if key not in self._dense_cache:
+            ones = torch.ones((1, *x.shape[1:]), device=x.device, dtype=dtype)
+            self._dense_cache[key] = float(_operations(layer, ones, torch.ones_like(layer.weight, dtype=dtype)))
+        self._dense += self._dense_cache[key] * x.shape[0] * repeats
+
+    # -- results ----------------------------------------------------------------
+
+    def add_samples(self, n: int) -> None:
+        self.samples += n
+
+    def summary(self) -> ActivitySummary:
+        """Read the counters (one host sync). Raises if nothing was measured."""
+        if self.samples == 0:
+            raise RuntimeError("no samples were measured")
+        if not self._spiking:
+            raise RuntimeError("the model has no spiking layer (SpikingLayer) to measure")
+        per_layer = {name: 1.0 - float(c.nonzero / c.total) for name, c in self._spiking.items()}
+        nonzero = sum(float(c.nonzero) for c in self._spiking.values())
+        total = sum(float(c.total) for c in self._spiking.values())
+        encoder_total = float(self._encoder.total)
+        return ActivitySummary(
+            sparsity=1.0 - nonzero / total,
+            sparsity_per_layer=per_layer,
+            encoder_density=float(self._encoder.nonzero) / encoder_total if encoder_total else math.nan,
+            encoder_mean=float(self._encoder.value_sum) / encoder_total if encoder_total else math.nan,
+            synops_ac=float(self._ac) / self.samples,
+            synops_mac=float(self._mac) / self.samples,
+            synops_dense=self._dense / self.samples,
+        )
+
+
+@dataclass
+class Evaluation:
+    accuracy: float
+    activity: ActivitySummary
+    seconds: float = field(default=0.0)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: DataSplit, batch_size: int, device: torch.device) -> Evaluation:
+    """Top-1 accuracy on ``split`` (argmax of output spike counts, ties to the
+    lowest class) with activity counted on the way."""
+    model.eval()
+    started = time.perf_counter()
+    hits = torch.zeros((), device=device, dtype=torch.long)
+    with ActivityMonitor(model, device) as monitor:
+        for start in range(0, len(split), batch_size):
+            inputs = split.inputs[start:start + batch_size]
+            targets = split.targets[start:start + batch_size]
+            counts = model(inputs).sum(0)
+            hits += (counts.argmax(-1) == targets).sum()
+            monitor.add_samples(len(targets))
+        activity = monitor.summary()
+    return Evaluation(int(hits) / len(split), activity, time.perf_counter() - started)
+
+
+@torch.no_grad()
+def inference_throughput(model: nn.Module, split: DataSplit, batch_size: int, device: torch.device,
+                         warmup_batches: int = 2, max_batches: int = 20) -> float:
+    """Samples per second of the bare forward pass (no hooks, no grad), after warm-up."""
+    model.eval()
+    batches = [split.inputs[i:i + batch_size] for i in range(0, len(split), batch_size)]
+    for inputs in batches[:warmup_batches]:
+        model(inputs)
+    timed = batches[warmup_batches:warmup_batches + max_batches] or batches[:max_batches]
+    synchronize(device)
+    started = time.perf_counter()
+    for inputs in timed:
+        model(inputs)
+    synchronize(device)
+    return sum(len(b) for b in timed) / (time.perf_counter() - started)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def footprint_bytes(model: nn.Module) -> int:
+    """Bytes of parameters and buffers: the model's size on a chip."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)

@@ -1,0 +1,51 @@
+"""Progress bars: one for the suite (cells), one for the cell in flight
+(samples of the current epoch, with loss and accuracy once an epoch ends).
+
+Bars draw only on a terminal; the one-line result of each cell is always
+printed, so logs of CI runs stay readable.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm.auto import tqdm
+
+
+class CellProgress:
+    def __init__(self, label: str, samples_per_epoch: int, enabled: bool | None):
+        self.label = label
+        self.samples_per_epoch = samples_per_epoch
+        self.bar = tqdm(total=samples_per_epoch, desc=label, unit="sample", leave=False,
+                        disable=not enabled if enabled is not None else None, position=1, dynamic_ncols=True)
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        self.bar.reset(total=self.samples_per_epoch)
+        self.bar.set_description(f"{self.label} epoch {epoch + 1}/{epochs}")
+
+    def advance(self, samples: int) -> None:
+        self.bar.update(samples)
+
+    def end_epoch(self, loss: float, train_accuracy: float) -> None:
+        self.bar.set_postfix(loss=f"{loss:.4f}", train_acc=f"{train_accuracy:.2%}")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class SuiteProgress:
+    def __init__(self, name: str, cells: int, enabled: bool | None = None):
+        self.enabled = enabled
+        self.bar = tqdm(total=cells, desc=f"suite {name}", unit="cell",
+                        disable=not enabled if enabled is not None else None, position=0, dynamic_ncols=True)
+
+    def cell(self, label: str, samples_per_epoch: int) -> CellProgress:
+        return CellProgress(label, samples_per_epoch, self.enabled)
+
+    def finished(self, line: str) -> None:
+        """Print a cell's outcome above the bars (or plainly without a terminal)."""
+        self.bar.write(line, file=sys.stdout)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()

@@ -1,0 +1,357 @@
+"""Suite files: parse, validate, expand.
+
+A suite is a TOML file::
+
+    [suite]
+    name = "encoders"
+    seeds = [0, 1, 2]
+
+    [matrix]                      # the cross-product of these names
+    dataset = ["mnist"]
+    encoder = ["rate", "latency"]
+    neuron = ["snntorch-lif"]
+    architecture = ["csnn"]
+    learning_rule = ["bptt"]
+
+    [params.encoder.rate]         # params of one component, its dataclass's fields
+    timesteps = 25
+
+    [training]                    # snnbench.training.TrainingConfig
+    epochs = 1
+
+    [[exclude]]                   # drop combinations matching every key given
+    encoder = "latency"
+    architecture = "mlp"
+
+    [[include]]                   # add a full combination outside the product
+    dataset = "digits"
+    ...
+
+The whole file validates before anything trains: every error names the
+file, the line where it can be found, the key and the bad value, and the
+nearest valid name. Combinations whose components cannot work together
+(by the data kinds they declare, or an architecture's own check) become
+skipped cells with the reason, not failures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from snnbench.components import KINDS, DatasetInfo
+from snnbench.errors import SuiteError, UnknownComponentError, did_you_mean
+from snnbench.params import ParamError, params_to_dict, parse_params
+from snnbench.registry import Registries
+from snnbench.training import TrainingConfig
+
+TOP_LEVEL = ("suite", "matrix", "params", "training", "include", "exclude")
+SUITE_KEYS = ("name", "description", "seeds")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One component of a cell: its registered name and its parsed params."""
+
+    name: str
+    params: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "params": params_to_dict(self.params)}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One combination of components, trained and measured for one seed."""
+
+    suite: str
+    dataset: Choice
+    encoder: Choice
+    neuron: Choice
+    architecture: Choice
+    learning_rule: Choice
+    training: TrainingConfig
+    seed: int
+
+    def choice(self, kind: str) -> Choice:
+        return getattr(self, kind)
+
+    def config(self) -> dict[str, Any]:
+        """Everything that defines the cell except its seed (JSON-ready)."""
+        config = {kind: self.choice(kind).as_dict() for kind in KINDS}
+        config["training"] = params_to_dict(self.training)
+        return config
+
+    @property
+    def config_hash(self) -> str:
+        return _hash(self.config())
+
+    @property
+    def label(self) -> str:
+        return "/".join(self.choice(kind).name for kind in KINDS)
+
+
+@dataclass(frozen=True)
+class SkippedCombination:
+    combination: dict[str, str]
+    reason: str
+
+    @property
+    def label(self) -> str:
+        return "/".join(self.combination[kind] for kind in KINDS)
+
+    @property
+    def config_hash(self) -> str:
+        return _hash(self.combination)
+
+
+def _hash(config: dict[str, Any]) -> str:
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    description: str
+    seeds: tuple[int, ...]
+    training: TrainingConfig
+    cells: list[Cell] = field(default_factory=list)
+    skipped: list[SkippedCombination] = field(default_factory=list)
+
+
+class _Source:
+    """The file's text, to point errors at the line a key is on."""
+
+    def __init__(self, path: Path, text: str):
+        self.path, self.lines = str(path), text.splitlines()
+
+    def line_of(self, table: str | None, key: str | None = None) -> int | None:
+        current = None
+        header = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+        for number, line in enumerate(self.lines, start=1):
+            match = header.match(line)
+            if match:
+                current = match.group(1).replace('"', "").replace("'", "")
+                if key is None and current == table:
+                    return number
+                continue
+            if key is not None and current == table and re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=", line):
+                return number
+        return None
+
+    def error(self, message: str, table: str | None, key: str | None = None, value: object = None,
+              hint: str | None = None) -> SuiteError:
+        dotted = ".".join(p for p in (table, key) if p) or None
+        return SuiteError(message, file=self.path, key=dotted, value=value,
+                          line=self.line_of(table, key), hint=hint)
+
+
+def load_suite(path: str | Path, registries: Registries) -> Suite:
+    """Read, validate and expand a suite file; raises :class:`SuiteError`."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise SuiteError(f"cannot read the suite file: {error.strerror or error}", file=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        line = getattr(error, "lineno", None)
+        raise SuiteError(f"not valid TOML: {error}", file=str(path), line=line) from None
+    return _build_suite(data, _Source(path, text), path, registries)
+
+
+def _build_suite(data: dict, source: _Source, path: Path, registries: Registries) -> Suite:
+    for key in data:
+        if key not in TOP_LEVEL:
+            suggestion = did_you_mean(key, TOP_LEVEL)
+            raise source.error("unknown table", key, hint=f"did you mean [{suggestion}]?" if suggestion
+                               else f"valid tables: {', '.join(TOP_LEVEL)}")
+    header = _table(data, "suite", source, required=True)
+    for key in header:
+        if key not in SUITE_KEYS:
+            suggestion = did_you_mean(key, SUITE_KEYS)
+            raise source.error("unknown key", "suite", key, header[key],
+                               f"did you mean {suggestion!r}?" if suggestion else None)
+    name = header.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise source.error("must be a non-empty string", "suite", "name", name)
+    seeds = header.get("seeds", [0])
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        raise source.error("must be a non-empty list of integers", "suite", "seeds", seeds)
+    if len(set(seeds)) != len(seeds):
+        raise source.error("lists a seed twice", "suite", "seeds", seeds)
+
+    training = _parse(TrainingConfig, _table(data, "training", source), source, "training")
+    params = _component_params(data, source, registries)
+    matrix = _matrix(data, source, registries)
+
+    combinations = [dict(zip(KINDS, names)) for names in itertools.product(*(matrix[k] for k in KINDS))]
+    combinations = [c for c in combinations if not _excluded(c, data, source, registries)]
+    for index, entry in enumerate(_entries(data, "include", source)):
+        combination = _include(entry, index, source, registries)
+        if combination not in combinations:
+            combinations.append(combination)
+
+    suite = Suite(name=name, path=path, description=str(header.get("description", "")),
+                  seeds=tuple(seeds), training=training)
+    for combination in combinations:
+        choices = {kind: Choice(combination[kind], params[kind].get(combination[kind])
+                                or _parse(registries[kind].get(combination[kind]).spec.params, {},
+                                          source, f"params.{kind}.{combination[kind]}"))
+                   for kind in KINDS}
+        reason = incompatibility(choices, registries)
+        if reason:
+            suite.skipped.append(SkippedCombination(combination, reason))
+            continue
+        for seed in seeds:
+            suite.cells.append(Cell(suite=name, training=training, seed=seed, **choices))
+    return suite
+
+
+def incompatibility(choices: dict[str, Choice], registries: Registries) -> str | None:
+    """Why these components cannot run together, or None if they can."""
+    dataset = registries["dataset"].get(choices["dataset"].name).spec
+    info: DatasetInfo = dataset.describe(choices["dataset"].params)
+    encoder = registries["encoder"].get(choices["encoder"].name).spec
+    if info.kind not in encoder.accepts:
+        return (f"encoder {encoder.name!r} accepts {sorted(encoder.accepts)} data, "
+                f"dataset {info.name!r} is {info.kind!r}")
+    architecture = registries["architecture"].get(choices["architecture"].name).spec
+    if info.kind not in architecture.accepts:
+        return (f"architecture {architecture.name!r} accepts {sorted(architecture.accepts)} data, "
+                f"dataset {info.name!r} is {info.kind!r}")
+    if architecture.check is not None:
+        reason = architecture.check(choices["architecture"].params, info)
+        if reason:
+            return reason
+    rule = registries["learning_rule"].get(choices["learning_rule"].name).spec
+    if rule.architectures is not None and architecture.name not in rule.architectures:
+        return (f"learning rule {rule.name!r} trains only {sorted(rule.architectures)}, "
+                f"not {architecture.name!r}")
+    return None
+
+
+# ---------------------------------------------------------------------------- pieces
+
+
+def _table(data: dict, key: str, source: _Source, required: bool = False) -> dict:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise source.error("is missing", key)
+        return {}
+    if not isinstance(value, dict):
+        raise source.error("must be a table", None, key, value)
+    return value
+
+
+def _parse(cls: type, table: dict, source: _Source, where: str) -> Any:
+    try:
+        return parse_params(cls, table)
+    except ParamError as error:
+        raise source.error(str(error), where, error.key, error.value, error.hint) from None
+
+
+def _lookup(kind: str, name: object, source: _Source, table: str, key: str, registries: Registries):
+    if not isinstance(name, str):
+        raise source.error(f"must be a {kind} name (a string)", table, key, name)
+    try:
+        return registries[kind].get(name)
+    except UnknownComponentError as error:
+        hint = (f"did you mean {error.suggestion!r}?" if error.suggestion
+                else f"registered: {', '.join(registries[kind].names()) or 'none'}; see `snnbench ls {kind}`")
+        raise source.error(f"unknown {kind}", table, key, name, hint) from None
+
+
+def _matrix(data: dict, source: _Source, registries: Registries) -> dict[str, list[str]]:
+    matrix = _table(data, "matrix", source, required=True)
+    for key in matrix:
+        if key not in KINDS:
+            suggestion = did_you_mean(key, KINDS)
+            raise source.error("unknown key", "matrix", key, matrix[key],
+                               f"did you mean {suggestion!r}?" if suggestion else f"valid keys: {', '.join(KINDS)}")
+    resolved = {}
+    for kind in KINDS:
+        names = matrix.get(kind)
+        if names is None:
+            raise source.error(f"is missing: list the {kind} names to compare", "matrix", kind)
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(names, list) or not names:
+            raise source.error("must be a non-empty list of names", "matrix", kind, names)
+        for name in names:
+            _lookup(kind, name, source, "matrix", kind, registries)
+        if len(set(names)) != len(names):
+            raise source.error("lists a name twice", "matrix", kind, names)
+        resolved[kind] = names
+    return resolved
+
+
+def _component_params(data: dict, source: _Source, registries: Registries) -> dict[str, dict[str, Any]]:
+    tables = _table(data, "params", source)
+    parsed: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+    for kind, by_name in tables.items():
+        if kind not in KINDS:
+            suggestion = did_you_mean(kind, KINDS)
+            raise source.error("unknown component kind", f"params.{kind}",
+                               hint=f"did you mean [params.{suggestion}]?" if suggestion
+                               else f"valid kinds: {', '.join(KINDS)}")
+        if not isinstance(by_name, dict):
+            raise source.error("must be a table of component tables", "params", kind, by_name)
+        for name, table in by_name.items():
+            where = f"params.{kind}.{name}"
+            try:
+                spec = registries[kind].get(name).spec
+            except UnknownComponentError as error:
+                raise source.error(f"no {kind} is registered under this name", where,
+                                   hint=f"did you mean [params.{kind}.{error.suggestion}]?"
+                                   if error.suggestion else None) from None
+            if not isinstance(table, dict):
+                raise source.error("must be a table", f"params.{kind}", name, table)
+            parsed[kind][name] = _parse(spec.params, table, source, where)
+    return parsed
+
+
+def _entries(data: dict, key: str, source: _Source) -> list[dict]:
+    entries = data.get(key, [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise source.error(f"must be an array of tables ([[{key}]])", None, key, entries)
+    return entries
+
+
+def _check_entry_keys(entry: dict, index: int, source: _Source, table: str) -> None:
+    for key in entry:
+        if key not in KINDS:
+            suggestion = did_you_mean(key, KINDS)
+            raise source.error(f"unknown key in {table} entry {index + 1}", table, key, entry[key],
+                               f"did you mean {suggestion!r}?" if suggestion else f"valid keys: {', '.join(KINDS)}")
+
+
+def _excluded(combination: dict[str, str], data: dict, source: _Source, registries: Registries) -> bool:
+    for index, entry in enumerate(_entries(data, "exclude", source)):
+        _check_entry_keys(entry, index, source, "exclude")
+        for kind, name in entry.items():
+            _lookup(kind, name, source, "exclude", kind, registries)
+        if entry and all(combination[kind] == name for kind, name in entry.items()):
+            return True
+    return False
+
+
+def _include(entry: dict, index: int, source: _Source, registries: Registries) -> dict[str, str]:
+    _check_entry_keys(entry, index, source, "include")
+    missing = [kind for kind in KINDS if kind not in entry]
+    if missing:
+        raise source.error(f"include entry {index + 1} must name every component; missing {', '.join(missing)}",
+                           "include")
+    for kind in KINDS:
+        _lookup(kind, entry[kind], source, "include", kind, registries)
+    return {kind: entry[kind] for kind in KINDS}

@@ -1,0 +1,145 @@
+"""What a learning rule gets from the runner: batches, timing and progress.
+
+A :class:`TrainingSession` hands out shuffled batches of an in-memory split
+that already sits on the device, and measures training throughput the one
+way every cell shares: samples per second after ``warmup_batches``, with the
+device synchronised at the edges of each timed span. Losses and hits are
+summed on the device and read once per epoch, so the loop never waits on a
+host sync.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from snnbench.components import DataSplit
+from snnbench.errors import SnnbenchError
+from snnbench.runtime import synchronize
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The ``[training]`` table of a suite."""
+
+    epochs: int = field(default=1, metadata={"help": "passes over the training split"})
+    batch_size: int = field(default=128, metadata={"help": "training batch size"})
+    eval_batch_size: int = field(default=500, metadata={"help": "batch size for evaluation"})
+    train_limit: int | None = field(default=None, metadata={"help": "use only the first N training samples"})
+    test_limit: int | None = field(default=None, metadata={"help": "use only the first N test samples"})
+    warmup_batches: int = field(default=3, metadata={"help": "batches left out of the throughput timing"})
+
+    def __post_init__(self):
+        for key in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be at least 1")
+        for key in ("train_limit", "test_limit"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ValueError(f"{key} must be at least 1")
+        if self.warmup_batches < 0:
+            raise ValueError("warmup_batches must not be negative")
+
+
+class TrainingDiverged(SnnbenchError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    loss: float
+    train_accuracy: float
+
+
+class TrainingSession:
+    """Batches, timing and progress for one cell's training."""
+
+    def __init__(self, config: TrainingConfig, device: torch.device, generator: torch.Generator,
+                 progress=None):
+        self.config = config
+        self.device = device
+        self.generator = generator
+        self.progress = progress
+        self.history: list[EpochStats] = []
+        self.timed_samples = 0
+        self.timed_seconds = 0.0
+        self.total_seconds = 0.0
+        self._batches_seen = 0
+        self._timer: float | None = None
+        self._loss_sum = torch.zeros((), device=device)
+        self._hits = torch.zeros((), device=device, dtype=torch.long)
+        self._seen = 0
+
+    # -- what a learning rule calls -------------------------------------------------
+
+    def epochs(self) -> Iterator[int]:
+        """Yield epoch numbers; closes each epoch (stats, NaN check) when the
+        learning rule asks for the next."""
+        started = time.perf_counter()
+        for epoch in range(self.config.epochs):
+            self._loss_sum.zero_()
+            self._hits.zero_()
+            self._seen = 0
+            if self.progress is not None:
+                self.progress.start_epoch(epoch, self.config.epochs)
+            yield epoch
+            self._stop_timer()
+            self._close_epoch(epoch)
+        self.total_seconds = time.perf_counter() - started
+
+    def batches(self, split: DataSplit, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Shuffled ``(inputs, targets)`` batches of ``split``, timed after warm-up."""
+        size = batch_size or self.config.batch_size
+        order = torch.randperm(len(split), generator=self.generator).to(split.targets.device)
+        for start in range(0, len(split), size):
+            if self._batches_seen == self.config.warmup_batches or (
+                    self._timer is None and self._batches_seen > self.config.warmup_batches):
+                self._start_timer()
+            index = order[start:start + size]
+            yield split.inputs[index], split.targets[index]
+            self._batches_seen += 1
+            if self._timer is not None:
+                self.timed_samples += len(index)
+            if self.progress is not None:
+                self.progress.advance(len(index))
+
+    def record(self, loss: torch.Tensor, scores: torch.Tensor, targets: torch.Tensor) -> None:
+        """Add one batch's loss and class scores ``[B, n_classes]`` to the epoch's stats."""
+        self._loss_sum += loss.detach() * len(targets)
+        self._hits += (scores.detach().argmax(-1) == targets).sum()
+        self._seen += len(targets)
+
+    # -- what the runner reads ------------------------------------------------------
+
+    @property
+    def samples_per_second(self) -> float | None:
+        if self.timed_samples == 0 or self.timed_seconds <= 0:
+            return None
+        return self.timed_samples / self.timed_seconds
+
+    # -- internals ------------------------------------------------------------------
+
+    def _start_timer(self) -> None:
+        synchronize(self.device)
+        self._timer = time.perf_counter()
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            synchronize(self.device)
+            self.timed_seconds += time.perf_counter() - self._timer
+            self._timer = None
+
+    def _close_epoch(self, epoch: int) -> None:
+        if self._seen == 0:
+            return
+        loss = float(self._loss_sum) / self._seen
+        accuracy = int(self._hits) / self._seen
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"training loss became {loss} in epoch {epoch + 1}")
+        self.history.append(EpochStats(epoch, loss, accuracy))
+        if self.progress is not None:
+            self.progress.end_epoch(loss, accuracy)
