@@ -1,0 +1,105 @@
+"""The yardstick: the harness's training throughput for a cell next to a bare
+PyTorch loop training the same model on the same device, measured side by
+side in one process (DESIGN.md "Speed": the harness must cost under 5%).
+
+The bare loop is written here on purpose, outside the harness: it shares
+only the model's layers (built by the same plugin code) and does the least a
+training loop can do: shuffle on the device, slice, forward, loss, backward,
+step, with the device synchronised around the timed span.
+
+    python benchmarks/harness_overhead.py --device cuda --data-dir ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from snnbench.components import ArchitectureContext, SpikingModel
+from snnbench.plugins import load_plugins
+from snnbench.runner import DatasetCache, RunOptions, run_cell
+from snnbench.runtime import data_root, device_name, resolve_device, synchronize
+from snnbench.suite import Cell, Choice
+from snnbench.training import TrainingConfig
+from snnbench_plugins.architectures import CSNNParams, build_csnn
+from snnbench_plugins.datasets import TorchvisionImagesParams
+from snnbench_plugins.encoders import DirectEncoder, DirectParams
+from snnbench_plugins.learning_rules import BPTTParams
+from snnbench_plugins.losses import ce_count
+from snnbench_plugins.neurons import LIFParams
+
+
+def bare_loop(train_x, train_y, neuron_spec, lif: LIFParams, timesteps: int, batch_size: int,
+              epochs: int, warmup: int, device: torch.device) -> float:
+    torch.manual_seed(0)
+    ctx = ArchitectureContext((1, 28, 28), 10, timesteps, lambda **o: neuron_spec.build(lif))
+    model = SpikingModel(DirectEncoder(DirectParams(timesteps), None), build_csnn(CSNNParams(), ctx)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    samples, seconds, step = 0, 0.0, 0
+    for _ in range(epochs):
+        order = torch.randperm(len(train_y), device=device)
+        synchronize(device)
+        started = None
+        for begin in range(0, len(train_y), batch_size):
+            if step == warmup:
+                synchronize(device)
+                started = time.perf_counter()
+            index = order[begin:begin + batch_size]
+            loss = ce_count(model(train_x[index]), train_y[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if started is not None:
+                samples += len(index)
+        synchronize(device)
+        if started is not None:
+            seconds += time.perf_counter() - started
+    return samples / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--neuron", default="spikingjelly-lif")
+    parser.add_argument("--timesteps", type=int, default=25)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--limit", type=int, default=None, help="training samples (default: all 60,000)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3, help="alternating measurements of each")
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    plugins = load_plugins()
+    options = RunOptions(device=device, data_dir=data_root(args.data_dir), limit=args.limit, progress=False)
+    data = DatasetCache(plugins, options)
+    lif = LIFParams(beta=0.5)
+    training = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, train_limit=args.limit,
+                              test_limit=2000)
+    cell = Cell(suite="overhead", dataset=Choice("mnist", TorchvisionImagesParams()),
+                encoder=Choice("direct", DirectParams(args.timesteps)), neuron=Choice(args.neuron, lif),
+                architecture=Choice("csnn", CSNNParams()), learning_rule=Choice("bptt", BPTTParams(lr=2e-3)),
+                training=training, seed=0)
+    loaded = data.get(cell.dataset)
+    train = loaded.train.head(args.limit)
+    neuron_spec = plugins.registries["neuron"].get(args.neuron).spec
+
+    bare, harness = [], []
+    for _ in range(args.repeats):
+        bare.append(bare_loop(train.inputs, train.targets, neuron_spec, lif, args.timesteps, args.batch_size,
+                              args.epochs, training.warmup_batches, device))
+        harness.append(run_cell(cell, plugins, data, options)["train_samples_per_s"])
+    b, h = statistics.median(bare), statistics.median(harness)
+    print(f"device {device} ({device_name(device)}), CSNN on MNIST, {args.neuron}, T={args.timesteps}, "
+          f"batch {args.batch_size}, {len(train)} training samples x {args.epochs} epoch(s), {args.repeats} repeats")
+    print(f"bare PyTorch loop : {b:10,.0f} samples/s  (runs: {', '.join(f'{x:,.0f}' for x in bare)})")
+    print(f"snnbench harness  : {h:10,.0f} samples/s  (runs: {', '.join(f'{x:,.0f}' for x in harness)})")
+    print(f"harness / bare    : {h / b:.3f}  (overhead {100 * (1 - h / b):+.1f}%)")
+
+
+if __name__ == "__main__":
+    main()
