@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as metadata
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -51,8 +52,13 @@ class PluginSet:
     versions: dict[str, str] = field(default_factory=dict)
 
 
+def _normalized(name: str) -> str:
+    """Package names as pip compares them: ``My_Plugin`` is ``my-plugin``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _wanted(entry_point: metadata.EntryPoint) -> bool:
-    dist = entry_point.dist.name if entry_point.dist else ""
+    dist = _normalized(entry_point.dist.name) if entry_point.dist else ""
     if dist == BUILTIN_DISTRIBUTION:
         return True
     if os.environ.get("SNNBENCH_DISABLE_PLUGIN_AUTOLOAD"):
@@ -60,8 +66,8 @@ def _wanted(entry_point: metadata.EntryPoint) -> bool:
     allowed = os.environ.get("SNNBENCH_LOAD_PLUGINS")
     if allowed is None:
         return True
-    names = {n.strip() for n in allowed.split(",") if n.strip()}
-    return entry_point.name in names or dist in names
+    names = {_normalized(n.strip()) for n in allowed.split(",") if n.strip()}
+    return _normalized(entry_point.name) in names or dist in names
 
 
 def load_plugins(extra_modules: Iterable[str] = ()) -> PluginSet:
@@ -101,7 +107,7 @@ def _fill_registries(plugins: PluginSet) -> None:
     for kind in KINDS:
         registry = plugins.registries[kind]
         hook = getattr(plugins.manager.hook, hookspecs.HOOK_FOR_KIND[kind])
-        for impl in reversed(hook.get_hookimpls()):  # registration order
+        for impl in hook.get_hookimpls():  # in registration order
             name = impl.plugin_name
             version = plugins.versions.get(name, "?")
 

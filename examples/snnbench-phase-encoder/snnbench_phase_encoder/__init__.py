@@ -65,7 +65,7 @@ class PhaseEncoder(nn.Module):
         phase = torch.arange(self.timesteps, device=x.device) % self.bits
         shifts = (self.bits - 1 - phase).view(-1, *([1] * x.dim()))
         spikes = (codes.unsqueeze(0) >> shifts) & 1
-        return torch.zeros_like(spikes, dtype=torch.float32)
+        return spikes.to(x.dtype if x.is_floating_point() else torch.float32)
 
 
 @hookimpl
