@@ -61,16 +61,31 @@ def load_baseline(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except OSError as error:
         raise SnnbenchError(f"cannot read baseline {path}: {error.strerror or error}") from None
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # JSONDecodeError, and UnicodeDecodeError for bytes that are not text
         raise SnnbenchError(f"{path}: not valid JSON: {error}") from None
     if not isinstance(data, dict) or data.get("snnbench_baseline") != BASELINE_FORMAT:
         raise SnnbenchError(f"{path}: not an snnbench baseline (expected \"snnbench_baseline\": {BASELINE_FORMAT})")
-    for key, tolerance in data.get("tolerances", {}).items():
-        metric(key)
-        if not isinstance(tolerance, dict) or set(tolerance) - {"abs", "rel"} or not tolerance:
-            raise SnnbenchError(f"{path}: tolerances.{key} = {tolerance!r}: give {{\"abs\": x}} or {{\"rel\": x}}")
-    if not isinstance(data.get("entries"), list):
+    tolerances = data.get("tolerances")
+    if not isinstance(tolerances, dict):
+        raise SnnbenchError(f"{path}: tolerances must be an object of {{metric: {{\"abs\"|\"rel\": x}}}}")
+    for key, tolerance in tolerances.items():
+        try:
+            metric(key)
+        except SnnbenchError as error:
+            raise SnnbenchError(f"{path}: tolerances.{key}: {error}") from None
+        if (not isinstance(tolerance, dict) or not tolerance or set(tolerance) - {"abs", "rel"}
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                           for v in tolerance.values())):
+            raise SnnbenchError(f"{path}: tolerances.{key} = {tolerance!r}: give {{\"abs\": x}} or {{\"rel\": x}}"
+                                " with x a number >= 0")
+    entries = data.get("entries")
+    if not isinstance(entries, list):
         raise SnnbenchError(f"{path}: entries must be a list")
+    for index, entry in enumerate(entries):
+        missing = [k for k in ("suite", "label", "config_hash", "device_type", "metrics")
+                   if not isinstance(entry, dict) or k not in entry]
+        if missing or not isinstance(entry["metrics"], dict):
+            raise SnnbenchError(f"{path}: entries[{index}] lacks {', '.join(missing) or 'a metrics object'}")
     return data
 
 
@@ -81,7 +96,8 @@ def compare(ok: pd.DataFrame, baseline: dict[str, Any]) -> list[Finding]:
         match = None
         if current is not None:
             rows = current[(current["config_hash"] == entry["config_hash"])
-                           & (current["device_type"] == entry["device_type"])]
+                           & (current["device_type"] == entry["device_type"])
+                           & (current["suite"] == entry["suite"])]
             match = rows.iloc[0] if len(rows) else None
         for key, tolerance in baseline["tolerances"].items():
             if key not in entry["metrics"]:

@@ -39,7 +39,7 @@ class Registry(Generic[S]):
         expected = SPEC_TYPES[self.kind]
         if not isinstance(spec, expected):
             raise TypeError(f"plugin {plugin!r} registered a {type(spec).__name__} "
-                            f"as a {self.kind}; expected a {expected.__name__}")
+                            f"as a {self.kind}; a {self.kind} must be registered as {expected.__name__}")
         name = spec.name  # type: ignore[attr-defined]
         if name in self._entries:
             first = self._entries[name]

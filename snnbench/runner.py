@@ -190,7 +190,8 @@ class Runner:
         progress = SuiteProgress(suite.name, len(suite.cells), self.options.progress)
         try:
             for cell in suite.cells:
-                if not self.options.rerun and self.store.has_ok(cell.config_hash, cell.seed, self.options.device.type):
+                if not self.options.rerun and self.store.has_ok(cell.suite, cell.config_hash, cell.seed,
+                                                                 self.options.device.type):
                     summary.cached += 1
                     progress.finished(f"cached  {cell.label} seed={cell.seed} (recorded earlier; --rerun to redo)")
                     continue

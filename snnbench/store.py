@@ -119,10 +119,12 @@ class ResultStore:
         with self._db:
             self._db.execute(f"INSERT INTO results ({columns}) VALUES ({marks})", values)
 
-    def has_ok(self, config_hash: str, seed: int | None, device_type: str) -> bool:
+    def has_ok(self, suite: str, config_hash: str, seed: int | None, device_type: str) -> bool:
+        """Whether this suite already holds an ok result of the cell; a suite is
+        the unit people compare, so the same cell in another suite does not count."""
         found = self._db.execute(
-            "SELECT 1 FROM results WHERE config_hash = ? AND seed IS ? AND device_type = ? AND status = 'ok' LIMIT 1",
-            (config_hash, seed, device_type)).fetchone()
+            "SELECT 1 FROM results WHERE suite = ? AND config_hash = ? AND seed IS ? AND device_type = ? "
+            "AND status = 'ok' LIMIT 1", (suite, config_hash, seed, device_type)).fetchone()
         return found is not None
 
     def has_skip(self, suite: str, config_hash: str) -> bool:

@@ -164,8 +164,9 @@ def load_suite(path: str | Path, registries: Registries) -> Suite:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        line = getattr(error, "lineno", None)
-        raise SuiteError(f"not valid TOML: {error}", file=str(path), line=line) from None
+        located = re.search(r"at line (\d+)", str(error))  # Python < 3.14 has no error.lineno
+        raise SuiteError(f"not valid TOML: {error}", file=str(path),
+                         line=int(located.group(1)) if located else None) from None
     return _build_suite(data, _Source(path, text), path, registries)
 
 

@@ -1,0 +1,47 @@
+# Two entry points: `make run` (the main job) and `make test`. Each creates
+# the virtual environment in .venv when it is missing.
+
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+# Data: ../shared/data when it holds MNIST (this project's machines), else ./data.
+SNNBENCH_DATA ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),$(abspath data))
+export SNNBENCH_DATA
+
+.PHONY: run test smoke leaderboard bench clean
+
+$(BIN)/snnbench: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned to the builds this project is tested with
+	$(BIN)/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	# NeuroBench is only for the test that checks our metrics agree with it; its
+	# declared torchaudio/numba requirements are not needed for that, hence --no-deps.
+	$(BIN)/python -m pip install -q --no-deps "neurobench==2.3.0"
+	touch $@
+
+## run: compare the spike encoders on MNIST and print the leaderboard.
+## Without a GPU it runs a reduced budget; FULL=1 runs the suite as declared.
+run: $(BIN)/snnbench
+	@args="$(RUN_ARGS)"; \
+	if [ -z "$$args" ] && [ -z "$(FULL)" ] && ! $(BIN)/python -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then \
+	  args="--limit 2000 --epochs 1"; echo "no GPU here: running a reduced budget ($$args); FULL=1 for the whole suite"; fi; \
+	$(BIN)/snnbench run suites/encoders.toml $$args
+	$(BIN)/snnbench leaderboard --suite encoders --by encoder
+
+## test: the whole test suite (GPU tests skip without CUDA)
+test: $(BIN)/snnbench
+	$(BIN)/pytest -q
+
+## smoke: every encoder and both LIF backends on the bundled digits, in under a minute
+smoke: $(BIN)/snnbench
+	$(BIN)/snnbench run suites/smoke.toml
+	$(BIN)/snnbench leaderboard --suite smoke
+
+## bench: harness throughput next to a bare PyTorch loop on the same model
+bench: $(BIN)/snnbench
+	$(BIN)/python benchmarks/harness_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .benchmarks

@@ -1,0 +1,371 @@
+"""The ``snnbench`` command line, run in-process through ``snnbench.cli.main``:
+user errors are one line naming the file, key and value, exit 2, never a
+traceback; ``check`` exits 1 on a regression. Nothing here trains."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from snnbench.cli import main
+from snnbench.components import KINDS
+from snnbench.metrics import METRIC_VERSIONS
+from snnbench.store import ResultRow, ResultStore
+
+REPO = Path(__file__).resolve().parents[1]
+COMMANDS = ("run", "validate", "ls", "leaderboard", "check")
+
+VALID_SUITE = """\
+[suite]
+name = "tiny"
+seeds = [0, 1]
+
+[matrix]
+dataset = ["digits"]
+encoder = ["rate", "latency"]
+neuron = ["snntorch-lif"]
+architecture = ["mlp"]
+learning_rule = ["bptt"]
+
+[params.encoder.rate]
+timesteps = 5
+
+[training]
+epochs = 1
+"""
+
+
+def make_row(encoder: str = "rate", seed: int = 0, accuracy: float = 0.9, *, suite: str = "tiny",
+             status: str = "ok", reason: str | None = None, versions: dict | None = None) -> ResultRow:
+    components = {"dataset": "digits", "encoder": encoder, "neuron": "snntorch-lif",
+                  "architecture": "mlp", "learning_rule": "bptt"}
+    return ResultRow(
+        suite=suite, label="/".join(components.values()), config_hash=f"hash-{encoder}", seed=seed,
+        device_type="cpu", device_name="test cpu", status=status, components=components,
+        config={kind: {"name": name, "params": {}} for kind, name in components.items()},
+        metrics={"accuracy": accuracy, "sparsity": 0.8, "encoder_density": 0.1,
+                 "train_samples_per_s": 1000.0, "infer_samples_per_s": 4000.0} if status == "ok" else {},
+        metric_versions=dict(METRIC_VERSIONS) if versions is None else versions, reason=reason)
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    """Run ``snnbench argv`` in-process: (exit code, stdout, stderr)."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exit:  # argparse
+        code = exit.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def user_error(capsys, *argv) -> str:
+    """Run a command that must fail on bad input; return its one-line message."""
+    code, out, err = cli(capsys, *argv)
+    assert "Traceback" not in out + err
+    assert code == 2, (code, out, err)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("snnbench: error: ")
+    return lines[0]
+
+
+def line_of(text: str, start: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), start=1) if line.startswith(start))
+
+
+@pytest.fixture
+def suite_file(tmp_path):
+    def write(text: str = VALID_SUITE, name: str = "suite.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+    return write
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    """A store with two encoders x three seeds, one failed and one skipped cell."""
+    path = tmp_path / "results.db"
+    with ResultStore(path) as store:
+        for seed, acc in enumerate([0.90, 0.92, 0.94]):
+            store.record(make_row("rate", seed, acc))
+        for seed, acc in enumerate([0.80, 0.82, 0.84]):
+            store.record(make_row("latency", seed, acc))
+    return path
+
+
+# --------------------------------------------------------------- help, parsing
+
+
+def test_help_in_a_subprocess_lists_every_command():
+    done = subprocess.run([sys.executable, "-m", "snnbench.cli", "--help"], capture_output=True, text=True,
+                          timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    for command in COMMANDS:
+        assert command in done.stdout
+    assert "examples:" in done.stdout
+
+
+def test_no_command_is_an_argparse_error(capsys):
+    code, _, err = cli(capsys)
+    assert code == 2 and "Traceback" not in err and "COMMAND" in err
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_run_limit_must_be_a_positive_integer(capsys, suite_file, tmp_path, value):
+    code, out, err = cli(capsys, "run", suite_file(), "--limit", value, "--db", tmp_path / "r.db")
+    assert code == 2
+    assert "Traceback" not in out + err
+    assert "argument --limit" in err
+    assert ("is not an integer" if value == "many" else f"{value} must be at least 1") in err
+    assert not (tmp_path / "r.db").exists()
+
+
+# ------------------------------------------------------------- suite errors
+
+
+def test_missing_suite_file(capsys, tmp_path):
+    path = tmp_path / "nosuch.toml"
+    message = user_error(capsys, "validate", path)
+    assert str(path) in message and "cannot read" in message
+
+
+def test_typo_in_encoder_name_suggests_and_points_at_the_line(capsys, suite_file):
+    text = VALID_SUITE.replace('encoder = ["rate", "latency"]', 'encoder = ["rat", "latency"]')
+    path = suite_file(text)
+    message = user_error(capsys, "validate", path)
+    assert f"{path}:{line_of(text, 'encoder =')}:" in message
+    assert "matrix.encoder = 'rat'" in message
+    assert "did you mean 'rate'" in message
+
+
+def test_unknown_params_key(capsys, suite_file):
+    text = VALID_SUITE.replace("timesteps = 5", "timestepz = 5")
+    path = suite_file(text)
+    message = user_error(capsys, "validate", path)
+    assert f"{path}:{line_of(text, 'timestepz')}:" in message
+    assert "params.encoder.rate.timestepz = 5" in message
+    assert "unknown key" in message and "did you mean 'timesteps'" in message
+
+
+def test_params_value_of_the_wrong_type(capsys, suite_file):
+    path = suite_file(VALID_SUITE.replace("timesteps = 5", 'timesteps = "five"'))
+    message = user_error(capsys, "validate", path)
+    assert str(path) in message and "timesteps" in message and "'five'" in message
+
+
+def test_suite_that_is_not_toml(capsys, suite_file):
+    path = suite_file(VALID_SUITE.replace('[matrix]', '[matrix'))
+    message = user_error(capsys, "validate", path)
+    assert str(path) in message and "not valid TOML" in message
+
+
+def test_run_validates_every_suite_before_touching_the_store(capsys, suite_file, tmp_path):
+    good = suite_file(name="good.toml")
+    bad = suite_file(VALID_SUITE.replace('"mlp"', '"mpl"'), name="bad.toml")
+    message = user_error(capsys, "run", good, bad, "--db", tmp_path / "r.db", "--no-download")
+    assert str(bad) in message and "did you mean 'mlp'" in message
+    assert not (tmp_path / "r.db").exists()
+
+
+# -------------------------------------------------------------------- validate
+
+
+def test_validate_smoke_suite(capsys):
+    code, out, err = cli(capsys, "validate", REPO / "suites" / "smoke.toml")
+    assert code == 0, err
+    assert "suite 'smoke', 8 cells" in out
+    assert "8 skipped" in out
+    assert out.count("  skip ") == 8
+
+
+def test_validate_counts_combinations_and_seeds(capsys, suite_file):
+    code, out, _ = cli(capsys, "validate", suite_file())
+    assert code == 0
+    assert "4 cells (2 combinations x 2 seeds), 0 skipped" in out
+
+
+# -------------------------------------------------------------------------- ls
+
+
+def test_ls_lists_every_kind(capsys):
+    code, out, _ = cli(capsys, "ls")
+    assert code == 0
+    for kind in KINDS:
+        assert f"{kind}s:" in out.splitlines()
+    for name in ("digits", "mnist", "rate", "snntorch-lif", "spikingjelly-lif", "mlp", "csnn", "bptt"):
+        assert f"  {name} " in out
+
+
+@pytest.mark.parametrize("kind", ["encoders", "encoder"])
+def test_ls_encoders(capsys, kind):
+    code, out, _ = cli(capsys, "ls", kind)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "encoders:"
+    names = [line.split()[0] for line in lines if line.startswith("  ") and not line.startswith("   ")]
+    assert sorted(names) == ["delta", "direct", "latency", "rate"]
+    assert out.count("plugin snnbench-encoders") == 4
+    assert out.count("timesteps = ") == 4
+    assert "datasets:" not in out and "neurons:" not in out
+
+
+def test_ls_misspelt_kind(capsys):
+    message = user_error(capsys, "ls", "encodrs")
+    assert "'encodrs'" in message and "did you mean 'encoders'" in message
+
+
+# ----------------------------------------------------------------- leaderboard
+
+
+def test_leaderboard_table(capsys, db):
+    with ResultStore(db) as store:
+        store.record(make_row("delta", 0, status="failed", reason="RuntimeError: boom"))
+        store.record(make_row("direct", 0, 0.99, versions={}))  # stale
+    code, out, err = cli(capsys, "leaderboard", "--db", db)
+    assert code == 0
+    assert "92.00 ± 2.00" in out and "82.00 ± 2.00" in out
+    assert out.index("92.00") < out.index("82.00")
+    assert "dataset: digits" in out  # constant columns stated once
+    assert "99.00" not in out
+    assert "1 result(s) computed with an older metric definition" in err
+    assert "failed: digits/delta/snntorch-lif/mlp/bptt seed=0: RuntimeError: boom" in err
+
+
+def test_leaderboard_csv_and_md(capsys, db):
+    code, out, err = cli(capsys, "leaderboard", "--db", db, "--by", "encoder", "--format", "csv")
+    assert code == 0 and err == ""
+    assert out.splitlines()[0].startswith("encoder,accuracy_mean,accuracy_std")
+    code, out, _ = cli(capsys, "leaderboard", "--db", db, "--by", "encoder", "--format", "md",
+                       "--metric", "accuracy", "--sort", "accuracy")
+    assert code == 0
+    table = [line for line in out.splitlines() if line]
+    assert all(line.startswith("|") for line in table) and len(table) == 4
+    assert "accuracy % ↑" in table[0] and "density" not in out
+
+
+def test_leaderboard_empty_suite_says_so(capsys, tmp_path):
+    path = tmp_path / "r.db"
+    with ResultStore(path) as store:
+        store.record(make_row("rate", 0, status="failed", reason="boom"))
+    code, out, _ = cli(capsys, "leaderboard", "--db", path)
+    assert code == 0 and "no successful results yet" in out
+
+
+def test_leaderboard_missing_db(capsys, tmp_path):
+    path = tmp_path / "missing.db"
+    message = user_error(capsys, "leaderboard", "--db", path)
+    assert str(path) in message and "no results store" in message
+    assert not path.exists()
+
+
+def test_leaderboard_db_that_is_not_sqlite(capsys, tmp_path):
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"\x89garbage\x00\xff" * 100)
+    message = user_error(capsys, "leaderboard", "--db", path)
+    assert str(path) in message and "not a usable snnbench results store" in message
+
+
+def test_leaderboard_misspelt_group_column(capsys, db):
+    message = user_error(capsys, "leaderboard", "--db", db, "--by", "encodr")
+    assert "'encodr'" in message and "did you mean 'encoder'" in message
+
+
+def test_leaderboard_unknown_suite(capsys, db):
+    message = user_error(capsys, "leaderboard", "--db", db, "--suite", "nosuch")
+    assert "'nosuch'" in message and str(db) in message and "recorded: tiny" in message
+    message = user_error(capsys, "leaderboard", "--db", db, "--suite", "tinny")
+    assert "did you mean 'tiny'" in message
+
+
+def test_leaderboard_misspelt_sort_metric(capsys, db):
+    message = user_error(capsys, "leaderboard", "--db", db, "--sort", "acuracy")
+    assert "did you mean 'accuracy'" in message
+
+
+# ----------------------------------------------------------------------- check
+
+
+def test_check_write_then_check_then_regress(capsys, db, tmp_path):
+    baseline = tmp_path / "gate" / "baseline.json"
+    code, out, _ = cli(capsys, "check", "--db", db, "--baseline", baseline, "--write")
+    assert code == 0 and f"wrote {baseline}: 2 cells" in out
+    assert json.loads(baseline.read_text())["snnbench_baseline"] == 1
+
+    code, out, _ = cli(capsys, "check", "--db", db, "--baseline", baseline)
+    assert code == 0, out
+    assert "REGRESSED" not in out and "no regression" in out
+
+    with ResultStore(db) as store:  # a newer, much worse result for one seed of one cell
+        store.record(make_row("rate", 1, 0.40))
+    code, out, err = cli(capsys, "check", "--db", db, "--baseline", baseline)
+    assert code == 1
+    assert "Traceback" not in out + err
+    regressed = [line for line in out.splitlines() if line.startswith("REGRESSED")]
+    assert len(regressed) == 1
+    assert "digits/rate/snntorch-lif/mlp/bptt" in regressed[0] and "accuracy" in regressed[0]
+    assert "1 regression(s)" in err
+
+
+def test_check_fails_when_a_baseline_cell_has_no_result(capsys, db, tmp_path):
+    baseline = tmp_path / "baseline.json"
+    assert cli(capsys, "check", "--db", db, "--baseline", baseline, "--write")[0] == 0
+    other = tmp_path / "other.db"
+    with ResultStore(other) as store:
+        for seed, acc in enumerate([0.90, 0.92, 0.94]):
+            store.record(make_row("rate", seed, acc))
+    code, out, _ = cli(capsys, "check", "--db", other, "--baseline", baseline)
+    assert code == 1 and "no current result on cpu" in out
+
+
+def test_check_write_with_no_results(capsys, tmp_path):
+    path = tmp_path / "r.db"
+    with ResultStore(path) as store:
+        store.record(make_row("rate", 0, status="failed", reason="boom"))
+    message = user_error(capsys, "check", "--db", path, "--baseline", tmp_path / "b.json", "--write")
+    assert "no successful results" in message
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_check_garbage_baseline(capsys, db, tmp_path):
+    path = tmp_path / "baseline.json"
+    path.write_text("this is not json {")
+    message = user_error(capsys, "check", "--db", db, "--baseline", path)
+    assert str(path) in message and "not valid JSON" in message
+
+
+def test_check_missing_baseline(capsys, db, tmp_path):
+    path = tmp_path / "nope.json"
+    message = user_error(capsys, "check", "--db", db, "--baseline", path)
+    assert str(path) in message and "cannot read baseline" in message
+
+
+def test_check_baseline_of_another_format(capsys, db, tmp_path):
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps({"results": []}))
+    message = user_error(capsys, "check", "--db", db, "--baseline", path)
+    assert str(path) in message and "not an snnbench baseline" in message
+
+
+def test_check_binary_garbage_baseline(capsys, db, tmp_path):
+    path = tmp_path / "baseline.json"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe garbage")
+    message = user_error(capsys, "check", "--db", db, "--baseline", path)
+    assert str(path) in message
+
+
+def test_check_unknown_suite(capsys, db, tmp_path):
+    message = user_error(capsys, "check", "--db", db, "--baseline", tmp_path / "b.json", "--suite", "nosuch")
+    assert "'nosuch'" in message and str(db) in message
+
+
+def test_check_baseline_with_a_malformed_entry(capsys, db, tmp_path):
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps({"snnbench_baseline": 1, "tolerances": {"accuracy": {"abs": 0.02}},
+                                "entries": [{"label": "digits/rate/snntorch-lif/mlp/bptt"}]}))
+    message = user_error(capsys, "check", "--db", db, "--baseline", path)
+    assert str(path) in message and "entries" in message

@@ -1,0 +1,78 @@
+"""The built-in encoders produce the codes their docstrings promise."""
+
+from __future__ import annotations
+
+import torch
+
+from snnbench.components import DatasetInfo
+from snnbench.sequence import TimeDistributed, is_constant_in_time
+from snnbench_plugins.encoders import (
+    DeltaEncoder,
+    DeltaParams,
+    DirectEncoder,
+    DirectParams,
+    LatencyEncoder,
+    LatencyParams,
+    RateEncoder,
+    RateParams,
+)
+
+INFO = DatasetInfo("test", "static", (1, 2, 2), 10)
+IMAGE = torch.tensor([[[[0.0, 0.25], [0.5, 1.0]]]])  # [B=1, C=1, 2, 2]
+
+
+def test_rate_fires_in_proportion_to_intensity():
+    torch.manual_seed(0)
+    spikes = RateEncoder(RateParams(timesteps=4000), INFO)(IMAGE)
+    assert spikes.shape == (4000, 1, 1, 2, 2)
+    assert set(spikes.unique().tolist()) <= {0.0, 1.0}
+    assert torch.allclose(spikes.mean(0), IMAGE, atol=0.03)
+    assert spikes[:, 0, 0, 0, 0].sum() == 0  # a black pixel never fires
+    half = RateEncoder(RateParams(timesteps=4000, gain=0.5), INFO)(IMAGE)
+    assert abs(half[:, 0, 0, 1, 1].mean() - 0.5) < 0.03
+
+
+def test_latency_is_one_spike_at_the_promised_step():
+    spikes = LatencyEncoder(LatencyParams(timesteps=5), INFO)(IMAGE)
+    per_pixel = spikes.sum(0)[0, 0]
+    assert per_pixel.tolist() == [[0, 1], [1, 1]]  # the black pixel stays silent
+    first = spikes[:, 0, 0].argmax(0)
+    # round((T-1)(1-x)) with T=5: x=1 -> 0, x=0.5 -> 2, x=0.25 -> 3
+    assert first[1, 1] == 0 and first[1, 0] == 2 and first[0, 1] == 3
+
+
+def test_latency_codes_differ_between_images():
+    encoder = LatencyEncoder(LatencyParams(timesteps=8), INFO)
+    other = IMAGE.flip(-1)
+    assert not torch.equal(encoder(IMAGE), encoder(other))
+
+
+def test_direct_is_a_constant_expand_without_copy():
+    spikes = DirectEncoder(DirectParams(timesteps=6), INFO)(IMAGE)
+    assert spikes.shape == (6, 1, 1, 2, 2)
+    assert is_constant_in_time(spikes)
+    assert spikes.data_ptr() == IMAGE.data_ptr()
+    assert torch.equal(spikes[3], IMAGE)
+
+
+def test_delta_spike_count_is_intensity_over_threshold():
+    spikes = DeltaEncoder(DeltaParams(timesteps=10, threshold=0.25), INFO)(IMAGE)
+    assert set(spikes.unique().tolist()) <= {0.0, 1.0}
+    assert spikes.sum(0)[0, 0].tolist() == [[0, 1], [2, 4]]  # floor(x / 0.25)
+    # the brightest pixel crosses a level every 2.5 steps of its ramp
+    assert spikes[:, 0, 0, 1, 1].nonzero().flatten().tolist() == [2, 4, 7, 9]
+
+
+def test_time_distributed_constant_path_matches_the_full_path():
+    torch.manual_seed(0)
+    conv = TimeDistributed(torch.nn.Conv2d(1, 3, 3, padding=1))
+    frame = torch.rand(4, 1, 5, 5, requires_grad=True)
+    expanded = frame.unsqueeze(0).expand(7, *frame.shape)
+    fast = conv(expanded)
+    assert is_constant_in_time(fast)
+    copied = frame.detach().clone().requires_grad_()
+    slow = conv(copied.unsqueeze(0).repeat(7, 1, 1, 1, 1))
+    assert torch.allclose(fast, slow, atol=1e-6)
+    fast.square().sum().backward()
+    slow.square().sum().backward()
+    assert torch.allclose(frame.grad, copied.grad, atol=1e-4)

@@ -1,0 +1,110 @@
+"""Plugin loading and the registries: built-ins arrive through entry points,
+duplicates name both plugins, typos get a suggestion, broken plugins are
+reported while the rest still load."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from snnbench.components import KINDS
+from snnbench.errors import DuplicateComponentError, UnknownComponentError
+from snnbench.plugins import load_plugins
+
+BUILTINS = {
+    "dataset": {"mnist", "fashion-mnist", "digits"},
+    "encoder": {"rate", "latency", "direct", "delta"},
+    "neuron": {"snntorch-lif", "spikingjelly-lif"},
+    "architecture": {"mlp", "csnn"},
+    "learning_rule": {"bptt"},
+}
+
+
+@pytest.fixture
+def plugin_dir(tmp_path, monkeypatch):
+    """A folder on sys.path to write throwaway plugin modules into."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    for name in [m for m in sys.modules if m.startswith("tplug_")]:
+        del sys.modules[name]
+
+
+def write_plugin(folder, name: str, body: str) -> str:
+    (folder / f"{name}.py").write_text(textwrap.dedent(body))
+    return name
+
+
+def test_builtins_register_through_entry_points(plugins):
+    for kind in KINDS:
+        registered = {entry.name for entry in plugins.registries[kind]}
+        assert BUILTINS[kind] <= registered
+        for entry in plugins.registries[kind]:
+            if entry.name in BUILTINS[kind]:
+                assert entry.plugin.startswith("snnbench-"), entry
+                assert entry.version == plugins.versions[entry.plugin]
+    assert not plugins.failures
+
+
+def test_unknown_name_suggests_the_nearest(plugins):
+    with pytest.raises(UnknownComponentError, match="did you mean 'latency'"):
+        plugins.registries["encoder"].get("latncy")
+    with pytest.raises(UnknownComponentError, match="registered: "):
+        plugins.registries["encoder"].get("zzzzzz")
+
+
+def test_duplicate_name_names_both_plugins(plugin_dir):
+    write_plugin(plugin_dir, "tplug_dupe", """
+        from snnbench import hookimpl
+        from snnbench.components import EncoderSpec
+        from snnbench_plugins.encoders import RateParams, RateEncoder
+
+        @hookimpl
+        def register_encoders(register):
+            register(EncoderSpec("rate", RateParams, RateEncoder, frozenset({"static"})))
+    """)
+    with pytest.raises(DuplicateComponentError) as error:
+        load_plugins(["tplug_dupe"])
+    assert "'snnbench-encoders'" in str(error.value) and "'tplug_dupe'" in str(error.value)
+
+
+def test_broken_plugins_are_reported_and_the_rest_load(plugin_dir):
+    write_plugin(plugin_dir, "tplug_import_error", "import a_module_that_does_not_exist\n")
+    write_plugin(plugin_dir, "tplug_hook_error", """
+        from snnbench import hookimpl
+
+        @hookimpl
+        def register_encoders(register):
+            raise RuntimeError("encoder table corrupt")
+    """)
+    write_plugin(plugin_dir, "tplug_good", """
+        from snnbench import hookimpl
+        from snnbench.components import EncoderSpec
+        from snnbench_plugins.encoders import RateParams, RateEncoder
+
+        @hookimpl
+        def register_encoders(register):
+            register(EncoderSpec("rate-copy", RateParams, RateEncoder, frozenset({"static"})))
+    """)
+    plugins = load_plugins(["tplug_import_error", "tplug_hook_error", "tplug_good"])
+    failures = {f.plugin: f.error for f in plugins.failures}
+    assert "ModuleNotFoundError" in failures["tplug_import_error"]
+    assert "encoder table corrupt" in failures["tplug_hook_error"]
+    assert plugins.registries["encoder"].get("rate-copy").plugin == "tplug_good"
+    assert BUILTINS["encoder"] <= set(plugins.registries["encoder"].names())
+
+
+def test_a_spec_of_the_wrong_kind_is_refused(plugin_dir):
+    write_plugin(plugin_dir, "tplug_wrong_kind", """
+        from snnbench import hookimpl
+        from snnbench.components import NeuronSpec
+        from snnbench_plugins.neurons import LIFParams, SnnTorchLIF
+
+        @hookimpl
+        def register_encoders(register):
+            register(NeuronSpec("lif-as-encoder", LIFParams, SnnTorchLIF))
+    """)
+    plugins = load_plugins(["tplug_wrong_kind"])
+    assert any("must be registered as EncoderSpec" in f.error for f in plugins.failures)
+    assert "lif-as-encoder" not in plugins.registries["encoder"]

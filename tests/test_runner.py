@@ -1,0 +1,221 @@
+"""The runner on real data: the smoke suite trains every cell to a useful
+accuracy, reruns resume instead of repeating, a killed run loses at most the
+cell in flight, and failing cells are recorded while the suite goes on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from snnbench.cli import main
+from snnbench.store import ResultStore
+
+from conftest import REPO
+
+
+def suite_file(tmp_path, body: str, name: str = "suite.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def ok_rows(db) -> list[dict]:
+    with ResultStore(db) as store:
+        return [r for r in store.rows() if r["status"] == "ok"]
+
+
+@pytest.fixture(scope="module")
+def smoke_db(tmp_path_factory):
+    db = tmp_path_factory.mktemp("smoke") / "results.db"
+    assert main(["run", str(REPO / "suites" / "smoke.toml"), "--db", str(db), "--no-progress"]) == 0
+    return db
+
+
+def test_smoke_suite_trains_every_cell(smoke_db):
+    rows = ok_rows(smoke_db)
+    assert len(rows) == 8
+    accuracy = {(r["encoder"], r["neuron"]): r["metrics"]["accuracy"] for r in rows}
+    assert min(accuracy.values()) > 0.6, accuracy  # 10 classes: chance is 0.1
+    assert sum(accuracy.values()) / len(accuracy) > 0.8, accuracy
+    for row in rows:
+        metrics = row["metrics"]
+        assert 0.0 < metrics["sparsity"] < 1.0
+        assert metrics["train_samples_per_s"] > 0 and metrics["infer_samples_per_s"] > 0
+        assert metrics["parameters"] == 64 * 64 + 64 + 64 * 10 + 10
+        assert metrics["reported_epoch"] == "last" and metrics["epochs_trained"] == 3
+        assert set(metrics["sparsity_per_layer"]) == {"network.2", "network.4"}
+        expected_backend = "snntorch-loop" if row["neuron"] == "snntorch-lif" else "spikingjelly-cpu"
+        assert set(metrics["neuron_backends"].values()) == {expected_backend}
+        assert row["environment"]["components"]["encoder"]["plugin"] == "snnbench-encoders"
+        assert "torch" in row["environment"]["libraries"]
+    density = {r["encoder"]: r["metrics"]["encoder_density"] for r in rows}
+    assert density["latency"] < density["delta"] < density["rate"] < density["direct"]
+
+
+def test_rerun_skips_recorded_cells_unless_forced(smoke_db, capsys):
+    before = len(ok_rows(smoke_db))
+    assert main(["run", str(REPO / "suites" / "smoke.toml"), "--db", str(smoke_db), "--no-progress"]) == 0
+    assert "8 already recorded" in capsys.readouterr().out
+    assert len(ok_rows(smoke_db)) == before
+
+
+def test_leaderboard_of_the_smoke_run(smoke_db, capsys):
+    assert main(["leaderboard", "--db", str(smoke_db), "--by", "encoder", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("encoder,accuracy_mean,accuracy_std")
+    assert {line.split(",")[0] for line in lines[1:]} == {"rate", "latency", "direct", "delta"}
+
+
+BROKEN_PLUGIN = '''
+import torch
+from snnbench import hookimpl
+from snnbench.components import ArchitectureSpec, LearningRuleSpec, NoParams
+from snnbench_plugins.architectures import MLPParams, build_mlp
+
+def build_wrong_width(params, ctx):
+    return torch.nn.Sequential(torch.nn.Flatten(2), torch.nn.Linear(7, ctx.n_classes))  # 64 inputs, not 7
+
+class Diverges:
+    def __init__(self, params):
+        pass
+    def fit(self, model, train, session):
+        for _ in session.epochs():
+            for inputs, targets in session.batches(train):
+                scores = model(inputs).sum(0)
+                session.record(scores.sum() * float("nan"), scores, targets)
+
+@hookimpl
+def register_architectures(register):
+    register(ArchitectureSpec("wrong-width", NoParams, build_wrong_width, frozenset({"static"})))
+
+@hookimpl
+def register_learning_rules(register):
+    register(LearningRuleSpec("diverges", NoParams, Diverges))
+'''
+
+
+def test_failing_cells_are_recorded_and_the_suite_goes_on(tmp_path, monkeypatch, capsys):
+    (tmp_path / "tplug_broken.py").write_text(BROKEN_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    suite = suite_file(tmp_path, """
+        [suite]
+        name = "failures"
+        [matrix]
+        dataset = ["digits"]
+        encoder = ["rate"]
+        neuron = ["snntorch-lif"]
+        architecture = ["wrong-width", "mlp"]
+        learning_rule = ["diverges", "bptt"]
+        [params.encoder.rate]
+        timesteps = 4
+        [training]
+        train_limit = 256
+        test_limit = 128
+    """)
+    db = tmp_path / "r.db"
+    assert main(["--plugin", "tplug_broken", "run", str(suite), "--db", str(db), "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "1 ok, 3 failed" in captured.out
+    with ResultStore(db) as store:
+        rows = {(r["architecture"], r["learning_rule"]): r for r in store.rows()}
+    assert rows[("mlp", "bptt")]["status"] == "ok"
+    assert rows[("mlp", "diverges")]["status"] == "failed"
+    assert "training loss became nan in epoch 1" in rows[("mlp", "diverges")]["reason"]
+    wrong = rows[("wrong-width", "bptt")]
+    assert wrong["status"] == "failed" and "RuntimeError" in wrong["reason"]
+    assert "Traceback" in wrong["metrics"]["traceback"]
+    assert "accuracy" not in wrong["metrics"]  # a failure never records a made-up metric
+
+
+def test_killed_run_resumes_without_duplicates(tmp_path):
+    suite = suite_file(tmp_path, """
+        [suite]
+        name = "killed"
+        seeds = [0, 1, 2]
+        [matrix]
+        dataset = ["digits"]
+        encoder = ["rate", "latency"]
+        neuron = ["snntorch-lif"]
+        architecture = ["mlp"]
+        learning_rule = ["bptt"]
+        [params.encoder.rate]
+        timesteps = 8
+        [params.encoder.latency]
+        timesteps = 8
+        [training]
+        epochs = 2
+    """)
+    db = tmp_path / "r.db"
+    command = [sys.executable, "-m", "snnbench.cli", "run", str(suite), "--db", str(db), "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    recorded = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as connection:
+                    recorded = connection.execute("SELECT count(*) FROM results WHERE status = 'ok'").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue  # the table is not created yet
+            if recorded >= 2:
+                break
+    assert process.poll() is None, "the run finished before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    interrupted = len(ok_rows(db))
+    assert 2 <= interrupted < 6
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"{interrupted} already recorded" in resumed.stdout
+    rows = ok_rows(db)
+    cells = [(r["config_hash"], r["seed"]) for r in rows]
+    assert len(cells) == len(set(cells)) == 6
+
+
+@pytest.mark.slow
+def test_csnn_learns_real_mnist_on_cpu(tmp_path, mnist_dir):
+    """The convolutional SNN on a slice of the real MNIST files: a few
+    thousand images and one epoch are enough to be far from chance."""
+    suite = suite_file(tmp_path, """
+        [suite]
+        name = "mnist-cpu"
+        [matrix]
+        dataset = ["mnist"]
+        encoder = ["direct"]
+        neuron = ["snntorch-lif"]
+        architecture = ["csnn"]
+        learning_rule = ["bptt"]
+        [params.dataset.mnist]
+        download = false
+        [params.encoder.direct]
+        timesteps = 5
+        [params.learning_rule.bptt]
+        lr = 0.005
+        [training]
+        epochs = 1
+        batch_size = 64
+        train_limit = 8000
+        test_limit = 1000
+    """)
+    db = tmp_path / "r.db"
+    assert main(["run", str(suite), "--db", str(db), "--data-dir", str(mnist_dir), "--no-progress"]) == 0
+    (row,) = ok_rows(db)
+    assert row["metrics"]["accuracy"] > 0.85
+    assert row["metrics"]["train_samples"] == 8000 and row["metrics"]["test_samples"] == 1000
+    assert row["metrics"]["synops_mac"] > 0  # analogue input into the first conv
+
+
+def test_smoke_results_pass_the_committed_baseline(smoke_db, capsys):
+    """The gate on real results: the smoke run must match the committed CPU
+    baseline in accuracy, sparsity and encoder density."""
+    assert main(["check", "--db", str(smoke_db), "--baseline",
+                 str(REPO / "leaderboard" / "baseline-smoke-cpu.json")]) == 0, capsys.readouterr().out

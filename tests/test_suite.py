@@ -1,0 +1,130 @@
+"""Suite files: the shipped suites validate; every error names the file, the
+line, the key and the bad value; expansion, include/exclude and skipping."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from snnbench.errors import SuiteError
+from snnbench.suite import load_suite
+
+from conftest import REPO
+
+BASE = """
+[suite]
+name = "t"
+seeds = [0, 1]
+
+[matrix]
+dataset = ["digits"]
+encoder = ["rate", "latency"]
+neuron = ["snntorch-lif"]
+architecture = ["mlp"]
+learning_rule = ["bptt"]
+"""
+
+
+def write(tmp_path, text: str, name: str = "suite.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def error_of(tmp_path, plugins, text: str) -> SuiteError:
+    path = write(tmp_path, text)
+    with pytest.raises(SuiteError) as caught:
+        load_suite(path, plugins.registries)
+    assert str(path) in str(caught.value)
+    return caught.value
+
+
+@pytest.mark.parametrize("name", ["smoke", "encoders"])
+def test_shipped_suites_validate(plugins, name):
+    suite = load_suite(REPO / "suites" / f"{name}.toml", plugins.registries)
+    assert suite.name == name
+    assert suite.cells
+
+
+def test_expansion_is_the_cross_product_times_seeds(tmp_path, plugins):
+    suite = load_suite(write(tmp_path, BASE), plugins.registries)
+    assert [(c.encoder.name, c.seed) for c in suite.cells] == [
+        ("rate", 0), ("rate", 1), ("latency", 0), ("latency", 1)]
+    assert suite.cells[0].config_hash == suite.cells[1].config_hash  # seeds share a config
+    assert suite.cells[0].config_hash != suite.cells[2].config_hash
+
+
+def test_params_reach_the_cells_and_change_the_hash(tmp_path, plugins):
+    plain = load_suite(write(tmp_path, BASE), plugins.registries).cells[0]
+    tuned = load_suite(write(tmp_path, BASE + "[params.encoder.rate]\ntimesteps = 7\n", "b.toml"),
+                       plugins.registries).cells[0]
+    assert tuned.encoder.params.timesteps == 7
+    assert plain.encoder.params.timesteps == 25
+    assert plain.config_hash != tuned.config_hash
+
+
+def test_typo_in_a_component_name(tmp_path, plugins):
+    error = error_of(tmp_path, plugins, BASE.replace('"latency"', '"latncy"'))
+    assert error.key == "matrix.encoder" and error.value == "latncy"
+    assert error.line == 8
+    assert "did you mean 'latency'" in str(error)
+
+
+def test_unknown_param_key_is_located(tmp_path, plugins):
+    error = error_of(tmp_path, plugins, BASE + "\n[params.encoder.rate]\ntimestep = 10\n")
+    assert error.key == "params.encoder.rate.timestep" and error.value == 10
+    assert error.line == 14
+    assert "did you mean 'timesteps'" in str(error)
+
+
+@pytest.mark.parametrize("table, message", [
+    ("[params.encoder.rate]\ntimesteps = 2.5\n", "must be an integer"),
+    ("[params.encoder.rate]\ntimesteps = 0\n", "timesteps must be at least 1"),
+    ("[params.neuron.snntorch-lif]\nreset = \"zeroo\"\n", "did you mean 'zero'"),
+    ("[params.encoder.delta]\ntimesteps = 5\nthreshold = 0.1\n", "threshold must be at least 1/timesteps"),
+    ("[params.encoder.ratte]\ntimesteps = 5\n", "did you mean [params.encoder.rate]"),
+    ("[params.encoders.rate]\ntimesteps = 5\n", "did you mean [params.encoder]"),
+    ("[training]\nepochs = 0\n", "epochs must be at least 1"),
+    ("[training]\nepoch = 2\n", "did you mean 'epochs'"),
+    ("[matrixx]\n", "did you mean [matrix]"),
+])
+def test_bad_values_are_named(tmp_path, plugins, table, message):
+    assert message in str(error_of(tmp_path, plugins, BASE + "\n" + table))
+
+
+def test_missing_matrix_key_and_bad_seeds(tmp_path, plugins):
+    assert "list the learning_rule names" in str(error_of(tmp_path, plugins, BASE.replace('learning_rule = ["bptt"]', "")))
+    assert "non-empty list of integers" in str(error_of(tmp_path, plugins, BASE.replace("[0, 1]", '["a"]')))
+    assert "lists a seed twice" in str(error_of(tmp_path, plugins, BASE.replace("[0, 1]", "[1, 1]")))
+
+
+def test_invalid_toml_reports_its_line(tmp_path, plugins):
+    error = error_of(tmp_path, plugins, BASE + "\n[training]\nepochs = = 3\n")
+    assert "not valid TOML" in str(error) and error.line == 14
+
+
+def test_exclude_and_include(tmp_path, plugins):
+    text = BASE + textwrap.dedent("""
+        [[exclude]]
+        encoder = "latency"
+
+        [[include]]
+        dataset = "digits"
+        encoder = "direct"
+        neuron = "spikingjelly-lif"
+        architecture = "mlp"
+        learning_rule = "bptt"
+    """)
+    suite = load_suite(write(tmp_path, text), plugins.registries)
+    assert sorted({(c.encoder.name, c.neuron.name) for c in suite.cells}) == [
+        ("direct", "spikingjelly-lif"), ("rate", "snntorch-lif")]
+    bad = text.replace('[[exclude]]\nencoder = "latency"', '[[exclude]]\nencoderr = "latency"')
+    assert "did you mean 'encoder'" in str(error_of(tmp_path, plugins, bad))
+
+
+def test_incompatible_combinations_are_skipped_with_a_reason(tmp_path, plugins):
+    suite = load_suite(write(tmp_path, BASE.replace('["mlp"]', '["mlp", "csnn"]')), plugins.registries)
+    assert {c.architecture.name for c in suite.cells} == {"mlp"}
+    assert len(suite.skipped) == 2
+    assert all("8x8" in s.reason for s in suite.skipped)
