@@ -147,7 +147,8 @@ NeuronFactory = Callable[..., SpikingLayer]
 class ArchitectureContext:
     input_shape: tuple[int, ...]
     n_classes: int
-    timesteps: int
+    #: T from the encoder's params, or from the samples of frame/spike data
+    timesteps: int | None
     neuron: NeuronFactory
 
 

@@ -145,7 +145,7 @@ def render(table: pd.DataFrame, by: Sequence[str], sort: str = "accuracy", fmt: 
         return table[columns].to_csv(index=False)
     constant = [c for c in by if table[c].nunique(dropna=False) == 1 and len(by) > 1]
     varying = [c for c in by if c not in constant]
-    headers = [*varying, *(m.heading for m in present), "seeds"]
+    headers = [*varying, *(m.heading for m in present), "runs"]
     body = [[*(row[c] for c in varying),
              *(_mean_std(row[f"{m.key}_mean"], row[f"{m.key}_std"], m.format) for m in present),
              int(row["n"])] for _, row in table.iterrows()]

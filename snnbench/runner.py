@@ -101,8 +101,10 @@ class DatasetCache:
         return loaded
 
 
-def effective_training(cell: Cell, options: RunOptions):
-    """The cell's training config with the command line's caps applied."""
+def with_caps(cell: Cell, options: RunOptions) -> Cell:
+    """The cell as it will really run: the command line's caps applied to its
+    training config, so a reduced run gets its own config hash and never
+    passes for the full one when a run resumes."""
     training = cell.training
     changes: dict[str, Any] = {}
     if options.limit is not None:
@@ -110,14 +112,15 @@ def effective_training(cell: Cell, options: RunOptions):
         changes["test_limit"] = min(options.limit, training.test_limit or options.limit)
     if options.max_epochs is not None and options.max_epochs < training.epochs:
         changes["epochs"] = options.max_epochs
-    return dataclasses.replace(training, **changes) if changes else training
+    return dataclasses.replace(cell, training=dataclasses.replace(training, **changes)) if changes else cell
 
 
 def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOptions,
              progress: SuiteProgress | None = None) -> dict[str, Any]:
-    """Train and measure one cell; returns its metrics (raises on failure)."""
+    """Train and measure one cell as given (caps already applied); returns its
+    metrics, raises on failure."""
     registries, device = plugins.registries, options.device
-    training = effective_training(cell, options)
+    training = cell.training
     generator = seed_everything(cell.seed)
     loaded = data.get(cell.dataset)
     train, test = loaded.train.head(training.train_limit), loaded.test.head(training.test_limit)
@@ -128,7 +131,9 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
     def neuron(**overrides):
         return neuron_spec.build(dataclasses.replace(cell.neuron.params, **overrides))
 
-    timesteps = getattr(cell.encoder.params, "timesteps", None) or loaded.info.input_shape[0]
+    timesteps = getattr(cell.encoder.params, "timesteps", None)
+    if timesteps is None and loaded.info.kind != "static":
+        timesteps = loaded.info.input_shape[0]  # frames [T,C,H,W] and spikes [T,N] carry their own T
     context = ArchitectureContext(loaded.info.input_shape, loaded.info.n_classes, timesteps, neuron)
     network = registries["architecture"].get(cell.architecture.name).spec.build(cell.architecture.params, context)
     model = SpikingModel(encoder, network).to(device)
@@ -189,7 +194,7 @@ class Runner:
             summary.skipped += 1
         progress = SuiteProgress(suite.name, len(suite.cells), self.options.progress)
         try:
-            for cell in suite.cells:
+            for cell in (with_caps(cell, self.options) for cell in suite.cells):
                 if not self.options.rerun and self.store.has_ok(cell.suite, cell.config_hash, cell.seed,
                                                                  self.options.device.type):
                     summary.cached += 1
@@ -207,7 +212,7 @@ class Runner:
             suite=cell.suite, label=cell.label, config_hash=cell.config_hash, seed=cell.seed,
             device_type=self.options.device.type, device_name=device_name(self.options.device),
             status=status, components={kind: cell.choice(kind).name for kind in KINDS},
-            config=cell.config() | {"effective_training": dataclasses.asdict(effective_training(cell, self.options))},
+            config=cell.config(),
             metric_versions=dict(METRIC_VERSIONS), environment=self._environment_for(cell), **fields)
 
     def _environment_for(self, cell: Cell) -> dict[str, Any]:

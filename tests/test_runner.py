@@ -13,9 +13,12 @@ import textwrap
 import time
 
 import pytest
+import torch
 
 from snnbench.cli import main
+from snnbench.runner import RunOptions, with_caps
 from snnbench.store import ResultStore
+from snnbench.suite import load_suite
 
 from conftest import REPO
 
@@ -219,3 +222,11 @@ def test_smoke_results_pass_the_committed_baseline(smoke_db, capsys):
     baseline in accuracy, sparsity and encoder density."""
     assert main(["check", "--db", str(smoke_db), "--baseline",
                  str(REPO / "leaderboard" / "baseline-smoke-cpu.json")]) == 0, capsys.readouterr().out
+
+
+def test_a_capped_run_is_a_different_cell_from_the_full_one(plugins):
+    cell = load_suite(REPO / "suites" / "smoke.toml", plugins.registries).cells[0]
+    capped = with_caps(cell, RunOptions(device=torch.device("cpu"), data_dir=REPO, limit=100, max_epochs=1))
+    assert (capped.training.train_limit, capped.training.test_limit, capped.training.epochs) == (100, 100, 1)
+    assert capped.config_hash != cell.config_hash
+    assert with_caps(cell, RunOptions(device=torch.device("cpu"), data_dir=REPO)) is cell
