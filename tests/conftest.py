@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def suite_toml(name: str = "t", *, seeds=(0,), dataset=("digits",), encoder=("rate",),
+               neuron=("snntorch-lif",), architecture=("mlp",), learning_rule=("bptt",), extra: str = "") -> str:
+    """The text of a suite file; ``extra`` is appended verbatim (params, training).
+
+    Line 1 is blank and the matrix starts on line 6, which tests of error
+    line numbers rely on."""
+    names = lambda values: "[" + ", ".join(f'"{v}"' for v in values) + "]"  # noqa: E731
+    return (f'\n[suite]\nname = "{name}"\nseeds = [{", ".join(map(str, seeds))}]\n\n[matrix]\n'
+            f"dataset = {names(dataset)}\nencoder = {names(encoder)}\nneuron = {names(neuron)}\n"
+            f"architecture = {names(architecture)}\nlearning_rule = {names(learning_rule)}\n"
+            + textwrap.dedent(extra))

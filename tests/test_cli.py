@@ -16,27 +16,11 @@ from snnbench.components import KINDS
 from snnbench.metrics import METRIC_VERSIONS
 from snnbench.store import ResultRow, ResultStore
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, suite_toml
 COMMANDS = ("run", "validate", "ls", "leaderboard", "check")
 
-VALID_SUITE = """\
-[suite]
-name = "tiny"
-seeds = [0, 1]
-
-[matrix]
-dataset = ["digits"]
-encoder = ["rate", "latency"]
-neuron = ["snntorch-lif"]
-architecture = ["mlp"]
-learning_rule = ["bptt"]
-
-[params.encoder.rate]
-timesteps = 5
-
-[training]
-epochs = 1
-"""
+VALID_SUITE = suite_toml("tiny", seeds=(0, 1), encoder=("rate", "latency"),
+                         extra="[params.encoder.rate]\ntimesteps = 5\n\n[training]\nepochs = 1\n")
 
 
 def make_row(encoder: str = "rate", seed: int = 0, accuracy: float = 0.9, *, suite: str = "tiny",

@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
@@ -20,12 +19,12 @@ from snnbench.runner import RunOptions, with_caps
 from snnbench.store import ResultStore
 from snnbench.suite import load_suite
 
-from conftest import REPO
+from conftest import REPO, suite_toml
 
 
-def suite_file(tmp_path, body: str, name: str = "suite.toml"):
+def suite_file(tmp_path, text: str, name: str = "suite.toml"):
     path = tmp_path / name
-    path.write_text(textwrap.dedent(body))
+    path.write_text(text)
     return path
 
 
@@ -107,21 +106,14 @@ def register_learning_rules(register):
 def test_failing_cells_are_recorded_and_the_suite_goes_on(tmp_path, monkeypatch, capsys):
     (tmp_path / "tplug_broken.py").write_text(BROKEN_PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
-    suite = suite_file(tmp_path, """
-        [suite]
-        name = "failures"
-        [matrix]
-        dataset = ["digits"]
-        encoder = ["rate"]
-        neuron = ["snntorch-lif"]
-        architecture = ["wrong-width", "mlp"]
-        learning_rule = ["diverges", "bptt"]
+    suite = suite_file(tmp_path, suite_toml("failures", architecture=("wrong-width", "mlp"),
+                                          learning_rule=("diverges", "bptt"), extra="""
         [params.encoder.rate]
         timesteps = 4
         [training]
         train_limit = 256
         test_limit = 128
-    """)
+    """))
     db = tmp_path / "r.db"
     assert main(["--plugin", "tplug_broken", "run", str(suite), "--db", str(db), "--no-progress"]) == 1
     captured = capsys.readouterr()
@@ -138,23 +130,14 @@ def test_failing_cells_are_recorded_and_the_suite_goes_on(tmp_path, monkeypatch,
 
 
 def test_killed_run_resumes_without_duplicates(tmp_path):
-    suite = suite_file(tmp_path, """
-        [suite]
-        name = "killed"
-        seeds = [0, 1, 2]
-        [matrix]
-        dataset = ["digits"]
-        encoder = ["rate", "latency"]
-        neuron = ["snntorch-lif"]
-        architecture = ["mlp"]
-        learning_rule = ["bptt"]
+    suite = suite_file(tmp_path, suite_toml("killed", seeds=(0, 1, 2), encoder=("rate", "latency"), extra="""
         [params.encoder.rate]
         timesteps = 8
         [params.encoder.latency]
         timesteps = 8
         [training]
         epochs = 2
-    """)
+    """))
     db = tmp_path / "r.db"
     command = [sys.executable, "-m", "snnbench.cli", "run", str(suite), "--db", str(db), "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -188,15 +171,8 @@ def test_killed_run_resumes_without_duplicates(tmp_path):
 def test_csnn_learns_real_mnist_on_cpu(tmp_path, mnist_dir):
     """The convolutional SNN on a slice of the real MNIST files: a few
     thousand images and one epoch are enough to be far from chance."""
-    suite = suite_file(tmp_path, """
-        [suite]
-        name = "mnist-cpu"
-        [matrix]
-        dataset = ["mnist"]
-        encoder = ["direct"]
-        neuron = ["snntorch-lif"]
-        architecture = ["csnn"]
-        learning_rule = ["bptt"]
+    suite = suite_file(tmp_path, suite_toml("mnist-cpu", dataset=("mnist",), encoder=("direct",),
+                                          architecture=("csnn",), extra="""
         [params.dataset.mnist]
         download = false
         [params.encoder.direct]
@@ -208,7 +184,7 @@ def test_csnn_learns_real_mnist_on_cpu(tmp_path, mnist_dir):
         batch_size = 64
         train_limit = 8000
         test_limit = 1000
-    """)
+    """))
     db = tmp_path / "r.db"
     assert main(["run", str(suite), "--db", str(db), "--data-dir", str(mnist_dir), "--no-progress"]) == 0
     (row,) = ok_rows(db)

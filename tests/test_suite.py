@@ -10,20 +10,9 @@ import pytest
 from snnbench.errors import SuiteError
 from snnbench.suite import load_suite
 
-from conftest import REPO
+from conftest import REPO, suite_toml
 
-BASE = """
-[suite]
-name = "t"
-seeds = [0, 1]
-
-[matrix]
-dataset = ["digits"]
-encoder = ["rate", "latency"]
-neuron = ["snntorch-lif"]
-architecture = ["mlp"]
-learning_rule = ["bptt"]
-"""
+BASE = suite_toml(seeds=(0, 1), encoder=("rate", "latency"))
 
 
 def write(tmp_path, text: str, name: str = "suite.toml"):

@@ -21,33 +21,24 @@ from pathlib import Path
 import pytest
 import torch
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "snnbench-phase-encoder"
+from conftest import REPO, suite_toml
+
+EXAMPLE = REPO / "examples" / "snnbench-phase-encoder"
 PLUGIN = "phase-encoder"  # the entry-point name, which snnbench reports as the plugin
 
-SUITE = """
-[suite]
-name = "third-party-phase"
-seeds = [0]
+SUITE = suite_toml("third-party-phase", encoder=("phase", "rate"), neuron=("spikingjelly-lif",), extra="""
+    [params.encoder.phase]
+    timesteps = 8
+    [params.encoder.rate]
+    timesteps = 8
 
-[matrix]
-dataset = ["digits"]
-encoder = ["phase", "rate"]
-neuron = ["spikingjelly-lif"]
-architecture = ["mlp"]
-learning_rule = ["bptt"]
+    [params.learning_rule.bptt]
+    lr = 0.005
 
-[params.encoder.phase]
-timesteps = 8
-[params.encoder.rate]
-timesteps = 8
-
-[params.learning_rule.bptt]
-lr = 0.005
-
-[training]
-epochs = 2
-batch_size = 64
-"""
+    [training]
+    epochs = 2
+    batch_size = 64
+""")
 
 # With these settings the phase cell reaches about 0.89 on CPU (rate: about
 # 0.90). An encoder that carries no information about the image (all zeros,
