@@ -1,5 +1,5 @@
 """Progress bars: one for the suite (cells), one for the cell in flight
-(samples of the current epoch, with loss and accuracy once an epoch ends).
+(samples of the current epoch, with the loss and training accuracy so far).
 
 Bars draw only on a terminal; the one-line result of each cell is always
 printed, so logs of CI runs stay readable.
@@ -19,12 +19,20 @@ class CellProgress:
         self.bar = tqdm(total=samples_per_epoch, desc=label, unit="sample", leave=False,
                         disable=not enabled if enabled is not None else None, position=1, dynamic_ncols=True)
 
+    @property
+    def visible(self) -> bool:
+        return not self.bar.disable
+
     def start_epoch(self, epoch: int, epochs: int) -> None:
         self.bar.reset(total=self.samples_per_epoch)
         self.bar.set_description(f"{self.label} epoch {epoch + 1}/{epochs}")
 
     def advance(self, samples: int) -> None:
         self.bar.update(samples)
+
+    def show_running(self, loss: float, train_accuracy: float) -> None:
+        """Loss and training accuracy so far in this epoch."""
+        self.bar.set_postfix(loss=f"{loss:.4f}", train_acc=f"{train_accuracy:.2%}", refresh=False)
 
     def end_epoch(self, loss: float, train_accuracy: float) -> None:
         self.bar.set_postfix(loss=f"{loss:.4f}", train_acc=f"{train_accuracy:.2%}")

@@ -55,8 +55,41 @@ class EpochStats:
     train_accuracy: float
 
 
+class _RunningStats:
+    """Loss and hits so far, brought to the host without making the loop wait.
+
+    A copy to pinned host memory is queued behind the training work; the
+    progress bar shows the newest copy that has landed, so on a GPU it lags a
+    few batches instead of costing a synchronisation.
+    """
+
+    def __init__(self, device: torch.device):
+        self._cuda = device.type == "cuda"
+        self._host = torch.zeros(2, dtype=torch.float64, pin_memory=self._cuda)
+        self._event = torch.cuda.Event() if self._cuda else None
+        self._samples_in_copy = 0
+
+    def request(self, loss_sum: torch.Tensor, hits: torch.Tensor, samples: int) -> None:
+        if self._cuda and not self._event.query():
+            return  # the previous copy is still queued
+        self._host.copy_(torch.stack([loss_sum.double(), hits.double()]), non_blocking=self._cuda)
+        if self._cuda:
+            self._event.record()
+        self._samples_in_copy = samples
+
+    def latest(self) -> tuple[float, float] | None:
+        """(mean loss, accuracy) of the newest landed copy, if any."""
+        if not self._samples_in_copy or (self._cuda and not self._event.query()):
+            return None
+        loss_sum, hits = self._host.tolist()
+        return loss_sum / self._samples_in_copy, hits / self._samples_in_copy
+
+
 class TrainingSession:
     """Batches, timing and progress for one cell's training."""
+
+    #: batches between updates of the progress bar's running loss and accuracy
+    display_every = 10
 
     def __init__(self, config: TrainingConfig, device: torch.device, generator: torch.Generator,
                  progress=None):
@@ -73,6 +106,7 @@ class TrainingSession:
         self._loss_sum = torch.zeros((), device=device)
         self._hits = torch.zeros((), device=device, dtype=torch.long)
         self._seen = 0
+        self._running = _RunningStats(device) if progress is not None and progress.visible else None
 
     # -- what a learning rule calls -------------------------------------------------
 
@@ -106,6 +140,11 @@ class TrainingSession:
                 self.timed_samples += len(index)
             if self.progress is not None:
                 self.progress.advance(len(index))
+            if self._running is not None and self._batches_seen % self.display_every == 0 and self._seen:
+                latest = self._running.latest()
+                if latest is not None:
+                    self.progress.show_running(*latest)
+                self._running.request(self._loss_sum, self._hits, self._seen)
 
     def record(self, loss: torch.Tensor, scores: torch.Tensor, targets: torch.Tensor) -> None:
         """Add one batch's loss and class scores ``[B, n_classes]`` to the epoch's stats."""

@@ -1,0 +1,50 @@
+"""The training session: warm-up batches stay out of the throughput timing,
+every sample is seen once per epoch, and progress reports the loss and
+accuracy so far without the loop waiting on the device."""
+
+from __future__ import annotations
+
+import torch
+
+from snnbench.components import DataSplit
+from snnbench.training import TrainingConfig, TrainingSession
+
+
+class RecordingProgress:
+    visible = True
+
+    def __init__(self):
+        self.running, self.ended, self.samples = [], [], 0
+
+    def start_epoch(self, epoch, epochs):
+        pass
+
+    def advance(self, samples):
+        self.samples += samples
+
+    def show_running(self, loss, accuracy):
+        self.running.append((loss, accuracy))
+
+    def end_epoch(self, loss, accuracy):
+        self.ended.append((loss, accuracy))
+
+
+def test_session_times_after_warmup_and_reports_progress():
+    split = DataSplit(torch.arange(1000.0).unsqueeze(1), torch.arange(1000) % 2)
+    progress = RecordingProgress()
+    config = TrainingConfig(epochs=2, batch_size=32, warmup_batches=3)
+    session = TrainingSession(config, torch.device("cpu"), torch.Generator().manual_seed(0), progress)
+    seen = []
+    for _ in session.epochs():
+        for inputs, targets in session.batches(split):
+            seen.append(inputs.squeeze(1).long())
+            scores = torch.stack([targets == 0, targets == 1], dim=1).float()  # always right
+            session.record(torch.tensor(0.5), scores, targets)
+    first_epoch = torch.cat(seen[:32]).sort().values
+    assert torch.equal(first_epoch, torch.arange(1000))          # each sample once per epoch
+    assert not torch.equal(torch.cat(seen[:32]), torch.arange(1000))  # and shuffled
+    assert session.timed_samples == 2 * 1000 - 3 * 32
+    assert session.samples_per_second > 0
+    assert [(round(e.loss, 6), e.train_accuracy) for e in session.history] == [(0.5, 1.0), (0.5, 1.0)]
+    assert progress.samples == 2000 and progress.ended == [(0.5, 1.0), (0.5, 1.0)]
+    assert progress.running and all(abs(loss - 0.5) < 1e-6 and acc == 1.0 for loss, acc in progress.running)
