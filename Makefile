@@ -21,14 +21,14 @@ $(BIN)/snnbench: pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps "neurobench==2.3.0"
 	touch $@
 
-## run: compare the spike encoders on MNIST and print the leaderboard.
-## Without a GPU it runs a reduced budget; FULL=1 runs the suite as declared.
+## run: compare the spike encoders on MNIST and print the leaderboard:
+## suites/encoders.toml on a GPU, its CPU-sized twin encoders-cpu.toml without
+## one (FULL=1 runs the GPU-sized suite anyway).
 run: $(BIN)/snnbench
-	@args="$(RUN_ARGS)"; \
-	if [ -z "$$args" ] && [ -z "$(FULL)" ] && ! $(BIN)/python -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then \
-	  args="--limit 2000 --epochs 1"; echo "no GPU here: running a reduced budget ($$args); FULL=1 for the whole suite"; fi; \
-	$(BIN)/snnbench run suites/encoders.toml $$args
-	$(BIN)/snnbench leaderboard --suite encoders --by encoder
+	@suite=encoders; \
+	if [ -z "$(FULL)" ] && ! $(BIN)/python -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then \
+	  suite=encoders-cpu; echo "no GPU here: running suites/encoders-cpu.toml, sized for a CPU (FULL=1 for encoders.toml)"; fi; \
+	$(BIN)/snnbench run suites/$$suite.toml && $(BIN)/snnbench leaderboard --suite $$suite --by encoder
 
 ## test: the whole test suite (GPU tests skip without CUDA)
 test: $(BIN)/snnbench
