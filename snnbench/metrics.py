@@ -62,11 +62,12 @@ def _operations(layer: nn.Module, binary_input: torch.Tensor, weight: torch.Tens
 
 @dataclass
 class _Counter:
-    """Device-side running totals of one hooked layer."""
+    """Device-side running totals of one hooked layer; ``value_sum`` only where
+    the mean value is reported (the encoder's output)."""
 
     nonzero: torch.Tensor
     total: torch.Tensor
-    value_sum: torch.Tensor
+    value_sum: torch.Tensor | None = None
 
 
 @dataclass
@@ -89,16 +90,16 @@ class ActivityMonitor:
         self.device = device
         self.samples = 0
         self._spiking: dict[str, _Counter] = {}
-        self._encoder = self._new_counter()
+        self._encoder = self._new_counter(with_sum=True)
         self._ac = torch.zeros((), device=device, dtype=torch.float64)
         self._mac = torch.zeros((), device=device, dtype=torch.float64)
         self._dense = 0.0
         self._dense_cache: dict[tuple, float] = {}
         self._handles: list = []
 
-    def _new_counter(self) -> _Counter:
+    def _new_counter(self, with_sum: bool = False) -> _Counter:
         zero = lambda: torch.zeros((), device=self.device, dtype=torch.float64)  # noqa: E731
-        return _Counter(zero(), zero(), zero())
+        return _Counter(zero(), zero(), zero() if with_sum else None)
 
     # -- hook installation ------------------------------------------------------
 
@@ -132,7 +133,8 @@ class ActivityMonitor:
             output = output.detach()
             counter.nonzero += torch.count_nonzero(output)
             counter.total += output.numel()
-            counter.value_sum += output.sum(dtype=torch.float64)
+            if counter.value_sum is not None:
+                counter.value_sum += output.sum(dtype=torch.float64)
         return hook
 
     def _count_sequence_ops(self, wrapper: TimeDistributed, inputs) -> None:

@@ -197,7 +197,9 @@ def _build_suite(data: dict, source: _Source, path: Path, registries: Registries
     matrix = _matrix(data, source, registries)
 
     combinations = [dict(zip(KINDS, names)) for names in itertools.product(*(matrix[k] for k in KINDS))]
-    combinations = [c for c in combinations if not _excluded(c, data, source, registries)]
+    exclusions = _exclusions(data, source, registries)
+    combinations = [c for c in combinations
+                    if not any(all(c[kind] == name for kind, name in rule.items()) for rule in exclusions)]
     for index, entry in enumerate(_entries(data, "include", source)):
         combination = _include(entry, index, source, registries)
         if combination not in combinations:
@@ -337,14 +339,16 @@ def _check_entry_keys(entry: dict, index: int, source: _Source, table: str) -> N
                                f"did you mean {suggestion!r}?" if suggestion else f"valid keys: {', '.join(KINDS)}")
 
 
-def _excluded(combination: dict[str, str], data: dict, source: _Source, registries: Registries) -> bool:
-    for index, entry in enumerate(_entries(data, "exclude", source)):
+def _exclusions(data: dict, source: _Source, registries: Registries) -> list[dict[str, str]]:
+    """The validated ``[[exclude]]`` entries; an empty one would drop every cell, so it is refused."""
+    entries = _entries(data, "exclude", source)
+    for index, entry in enumerate(entries):
         _check_entry_keys(entry, index, source, "exclude")
+        if not entry:
+            raise source.error(f"exclude entry {index + 1} is empty: name the components to drop", "exclude")
         for kind, name in entry.items():
             _lookup(kind, name, source, "exclude", kind, registries)
-        if entry and all(combination[kind] == name for kind, name in entry.items()):
-            return True
-    return False
+    return entries
 
 
 def _include(entry: dict, index: int, source: _Source, registries: Registries) -> dict[str, str]:

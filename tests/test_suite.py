@@ -117,3 +117,7 @@ def test_incompatible_combinations_are_skipped_with_a_reason(tmp_path, plugins):
     assert {c.architecture.name for c in suite.cells} == {"mlp"}
     assert len(suite.skipped) == 2
     assert all("8x8" in s.reason for s in suite.skipped)
+
+
+def test_an_empty_exclude_entry_is_refused(tmp_path, plugins):
+    assert "exclude entry 1 is empty" in str(error_of(tmp_path, plugins, BASE + "\n[[exclude]]\n"))
