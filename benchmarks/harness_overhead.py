@@ -31,13 +31,15 @@ from snnbench_plugins.learning_rules import BPTTParams
 from snnbench_plugins.losses import ce_count
 from snnbench_plugins.neurons import LIFParams
 
+LEARNING_RATE = 2e-3  # the same for both loops
+
 
 def bare_loop(train_x, train_y, neuron_spec, lif: LIFParams, timesteps: int, batch_size: int,
               epochs: int, warmup: int, device: torch.device) -> float:
     torch.manual_seed(0)
     ctx = ArchitectureContext((1, 28, 28), 10, timesteps, lambda **o: neuron_spec.build(lif))
     model = SpikingModel(DirectEncoder(DirectParams(timesteps), None), build_csnn(CSNNParams(), ctx)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     samples, seconds, step = 0, 0.0, 0
     for _ in range(epochs):
         order = torch.randperm(len(train_y), device=device)
@@ -75,14 +77,14 @@ def main() -> None:
 
     device = resolve_device(args.device)
     plugins = load_plugins()
-    options = RunOptions(device=device, data_dir=data_root(args.data_dir), limit=args.limit, progress=False)
+    options = RunOptions(device=device, data_dir=data_root(args.data_dir), progress=False)
     data = DatasetCache(plugins, options)
     lif = LIFParams(beta=0.5)
     training = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, train_limit=args.limit,
                               test_limit=2000)
     cell = Cell(suite="overhead", dataset=Choice("mnist", TorchvisionImagesParams()),
                 encoder=Choice("direct", DirectParams(args.timesteps)), neuron=Choice(args.neuron, lif),
-                architecture=Choice("csnn", CSNNParams()), learning_rule=Choice("bptt", BPTTParams(lr=2e-3)),
+                architecture=Choice("csnn", CSNNParams()), learning_rule=Choice("bptt", BPTTParams(lr=LEARNING_RATE)),
                 training=training, seed=0)
     loaded = data.get(cell.dataset)
     train = loaded.train.head(args.limit)

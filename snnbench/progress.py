@@ -35,7 +35,8 @@ class CellProgress:
         self.bar.set_postfix(loss=f"{loss:.4f}", train_acc=f"{train_accuracy:.2%}", refresh=False)
 
     def end_epoch(self, loss: float, train_accuracy: float) -> None:
-        self.bar.set_postfix(loss=f"{loss:.4f}", train_acc=f"{train_accuracy:.2%}")
+        self.show_running(loss, train_accuracy)
+        self.bar.refresh()
 
     def close(self) -> None:
         self.bar.close()
