@@ -24,12 +24,12 @@ from snnbench.runner import DatasetCache, RunOptions, run_cell
 from snnbench.runtime import data_root, device_name, resolve_device, synchronize
 from snnbench.suite import Cell, Choice
 from snnbench.training import TrainingConfig
-from snnbench_plugins.architectures import CSNNParams, build_csnn
-from snnbench_plugins.datasets import TorchvisionImagesParams
-from snnbench_plugins.encoders import DirectEncoder, DirectParams
-from snnbench_plugins.learning_rules import BPTTParams
+from snnbench_plugins.architectures.feedforward import CSNNParams, build_csnn
+from snnbench_plugins.datasets.vision import TorchvisionImagesParams
+from snnbench_plugins.encoders.coding import DirectEncoder, DirectParams
+from snnbench_plugins.learning_rules.bptt import BPTTParams
 from snnbench_plugins.losses import ce_count
-from snnbench_plugins.neurons import LIFParams
+from snnbench_plugins.neurons.lif import LIFParams
 
 LEARNING_RATE = 2e-3  # the same for both loops
 

@@ -20,3 +20,10 @@ def mse_count(spikes: torch.Tensor, targets: torch.Tensor, correct_rate: float =
     wanted = torch.full_like(spikes[0], incorrect_rate * steps)
     wanted[torch.arange(len(targets), device=targets.device), targets] = correct_rate * steps
     return F.mse_loss(spikes.sum(0), wanted)
+
+
+def ce_rate(spikes: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each step's output spikes, averaged over the steps
+    (snnTorch's ``ce_rate_loss``): every step is pushed towards the right class."""
+    steps, batch, n_classes = spikes.shape
+    return F.cross_entropy(spikes.reshape(steps * batch, n_classes), targets.repeat(steps))

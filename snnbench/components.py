@@ -128,7 +128,11 @@ class SpikingLayer(nn.Module):
 
 @dataclass(frozen=True)
 class NeuronSpec:
-    """``build(params)`` returns a fresh :class:`SpikingLayer`."""
+    """``build(params, features)`` returns a fresh :class:`SpikingLayer` for
+    inputs ``[T, B, *features]``. Most neurons ignore ``features``; those with
+    per-neuron state or weights (recurrent connections, learnable time
+    constants per neuron) need it to size them before the optimiser is made.
+    """
 
     name: str
     params: type
@@ -137,7 +141,8 @@ class NeuronSpec:
 
 
 NeuronFactory = Callable[..., SpikingLayer]
-"""Called with keyword overrides of the neuron's params (``neuron(threshold=0.5)``)."""
+"""``neuron(features, **overrides)``: a layer for inputs ``[T, B, *features]``,
+with keyword overrides of the suite's neuron params (``neuron((56,), threshold=0.5)``)."""
 
 
 # --------------------------------------------------------------------------- architectures

@@ -57,8 +57,9 @@ def register_encoders(register: Callable[[EncoderSpec], None]) -> None:
 def register_neuron_models(register: Callable[[NeuronSpec], None]) -> None:
     """Register neuron models: ``register(NeuronSpec(name, params, build))``.
 
-    ``build(params)`` returns a fresh :class:`~snnbench.components.SpikingLayer`
-    mapping currents ``[T, B, ...]`` to spikes of the same shape in one call.
+    ``build(params, features)`` returns a fresh
+    :class:`~snnbench.components.SpikingLayer` mapping currents ``[T, B,
+    *features]`` to spikes of the same shape in one call.
     """
 
 
@@ -67,7 +68,7 @@ def register_architectures(register: Callable[[ArchitectureSpec], None]) -> None
     """Register architectures: ``register(ArchitectureSpec(name, params, build, accepts))``.
 
     ``build(params, ctx)`` returns a module ``[T, B, *input_shape] ->
-    [T, B, n_classes]`` whose spiking layers come from ``ctx.neuron(...)`` so
+    [T, B, n_classes]`` whose spiking layers come from ``ctx.neuron(features)`` so
     that any neuron model runs in it.
     """
 

@@ -128,8 +128,12 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
     encoder = registries["encoder"].get(cell.encoder.name).spec.build(cell.encoder.params, loaded.info)
     neuron_spec = registries["neuron"].get(cell.neuron.name).spec
 
-    def neuron(**overrides):
-        return neuron_spec.build(dataclasses.replace(cell.neuron.params, **overrides))
+    def neuron(features: tuple[int, ...], **overrides):
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cell.neuron.params)})
+        if unknown:
+            raise SnnbenchError(f"architecture {cell.architecture.name!r} sets {', '.join(unknown)} of its "
+                                f"neurons, which neuron model {cell.neuron.name!r} does not have")
+        return neuron_spec.build(dataclasses.replace(cell.neuron.params, **overrides), tuple(features))
 
     timesteps = getattr(cell.encoder.params, "timesteps", None)
     if timesteps is None and loaded.info.kind != "static":

@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 
@@ -32,6 +33,12 @@ class TrainingConfig:
     train_limit: int | None = field(default=None, metadata={"help": "use only the first N training samples"})
     test_limit: int | None = field(default=None, metadata={"help": "use only the first N test samples"})
     warmup_batches: int = field(default=3, metadata={"help": "batches left out of the throughput timing"})
+    lr_schedule: Literal["constant", "step", "multistep", "cosine"] = field(default="constant", metadata={
+        "help": "learning-rate schedule, stepped once per epoch: step (every lr_step_size epochs), "
+                "multistep (at lr_milestones), cosine (to 0 over the epochs)"})
+    lr_step_size: int = field(default=5, metadata={"help": "step: epochs between decays"})
+    lr_milestones: tuple[int, ...] = field(default=(), metadata={"help": "multistep: epochs after which to decay"})
+    lr_gamma: float = field(default=0.1, metadata={"help": "step/multistep: factor applied at each decay"})
 
     def __post_init__(self):
         for key in ("epochs", "batch_size", "eval_batch_size"):
@@ -42,6 +49,25 @@ class TrainingConfig:
                 raise ValueError(f"{key} must be at least 1")
         if self.warmup_batches < 0:
             raise ValueError("warmup_batches must not be negative")
+        if self.lr_step_size < 1:
+            raise ValueError("lr_step_size must be at least 1")
+        if not 0 < self.lr_gamma <= 1:
+            raise ValueError("lr_gamma must lie in (0, 1]")
+        if self.lr_schedule == "multistep" and not self.lr_milestones:
+            raise ValueError("lr_schedule = 'multistep' needs lr_milestones")
+        if list(self.lr_milestones) != sorted(set(self.lr_milestones)) or any(m < 1 for m in self.lr_milestones):
+            raise ValueError("lr_milestones must be increasing positive epoch numbers")
+
+    def scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """The learning-rate schedule for ``optimizer``, to step once per epoch."""
+        schedulers = torch.optim.lr_scheduler
+        if self.lr_schedule == "step":
+            return schedulers.StepLR(optimizer, self.lr_step_size, self.lr_gamma)
+        if self.lr_schedule == "multistep":
+            return schedulers.MultiStepLR(optimizer, list(self.lr_milestones), self.lr_gamma)
+        if self.lr_schedule == "cosine":
+            return schedulers.CosineAnnealingLR(optimizer, T_max=self.epochs)
+        return None
 
 
 class TrainingDiverged(SnnbenchError):
@@ -107,8 +133,16 @@ class TrainingSession:
         self._hits = torch.zeros((), device=device, dtype=torch.long)
         self._seen = 0
         self._running = _RunningStats(device) if progress is not None and progress.visible else None
+        self._schedulers: list[torch.optim.lr_scheduler.LRScheduler] = []
 
     # -- what a learning rule calls -------------------------------------------------
+
+    def schedule(self, optimizer: torch.optim.Optimizer) -> None:
+        """Put ``optimizer`` under the suite's ``lr_schedule``; the session steps
+        it at the end of every epoch, so every gradient rule shares one schedule."""
+        scheduler = self.config.scheduler(optimizer)
+        if scheduler is not None:
+            self._schedulers.append(scheduler)
 
     def epochs(self) -> Iterator[int]:
         """Yield epoch numbers; closes each epoch (stats, NaN check) when the
@@ -123,6 +157,8 @@ class TrainingSession:
             yield epoch
             self._stop_timer()
             self._close_epoch(epoch)
+            for scheduler in self._schedulers:
+                scheduler.step()
         self.total_seconds = time.perf_counter() - started
 
     def batches(self, split: DataSplit, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

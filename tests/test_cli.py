@@ -193,7 +193,7 @@ def test_ls_encoders(capsys, kind):
     assert lines[0] == "encoders:"
     names = [line.split()[0] for line in lines if line.startswith("  ") and not line.startswith("   ")]
     assert sorted(names) == ["delta", "direct", "latency", "rate"]
-    assert out.count("plugin snnbench-encoders") == 4
+    assert out.count("plugin snnbench-encoders-coding") == 4
     assert out.count("timesteps = ") == 4
     assert "datasets:" not in out and "neurons:" not in out
 

@@ -10,11 +10,11 @@ import torch
 from snnbench.runner import DatasetCache, RunOptions, run_cell
 from snnbench.suite import Cell, Choice
 from snnbench.training import TrainingConfig
-from snnbench_plugins.architectures import CSNNParams
-from snnbench_plugins.datasets import TorchvisionImagesParams
-from snnbench_plugins.encoders import DirectParams, RateParams
-from snnbench_plugins.learning_rules import BPTTParams
-from snnbench_plugins.neurons import LIFParams
+from snnbench_plugins.architectures.feedforward import CSNNParams
+from snnbench_plugins.datasets.vision import TorchvisionImagesParams
+from snnbench_plugins.encoders.coding import DirectParams, RateParams
+from snnbench_plugins.learning_rules.bptt import BPTTParams
+from snnbench_plugins.neurons.lif import LIFParams
 
 pytestmark = pytest.mark.gpu
 

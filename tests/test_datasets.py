@@ -8,7 +8,7 @@ import torch
 
 from snnbench.components import LoadContext
 from snnbench.errors import DataUnavailableError
-from snnbench_plugins.datasets import DigitsParams, TorchvisionImagesParams, load_digits, load_mnist
+from snnbench_plugins.datasets.vision import DigitsParams, TorchvisionImagesParams, load_digits, load_mnist
 
 # training-label counts of the original MNIST, digits 0..9
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -6,7 +6,7 @@ import torch
 
 from snnbench.components import DatasetInfo
 from snnbench.sequence import TimeDistributed, is_constant_in_time
-from snnbench_plugins.encoders import (
+from snnbench_plugins.encoders.coding import (
     DeltaEncoder,
     DeltaParams,
     DirectEncoder,

@@ -41,9 +41,9 @@ from neurobench.models import TorchModel  # noqa: E402
 from snnbench.components import ArchitectureContext, DatasetInfo, DataSplit, SpikingModel  # noqa: E402
 from snnbench.metrics import evaluate  # noqa: E402
 from snnbench.sequence import TimeDistributed, is_constant_in_time  # noqa: E402
-from snnbench_plugins.architectures import CSNNParams, MLPParams, build_csnn, build_mlp  # noqa: E402
-from snnbench_plugins.encoders import DirectEncoder, DirectParams, RateEncoder, RateParams  # noqa: E402
-from snnbench_plugins.neurons import LIFParams, SnnTorchLIF  # noqa: E402
+from snnbench_plugins.architectures.feedforward import CSNNParams, MLPParams, build_csnn, build_mlp  # noqa: E402
+from snnbench_plugins.encoders.coding import DirectEncoder, DirectParams, RateEncoder, RateParams  # noqa: E402
+from snnbench_plugins.neurons.lif import LIFParams, SnnTorchLIF  # noqa: E402
 
 TIMESTEPS = 10
 N_CLASSES = 10
@@ -51,8 +51,8 @@ MNIST_ROOT = Path(__file__).parents[2] / "shared" / "data"
 CPU = torch.device("cpu")
 
 
-def snntorch_neuron(**overrides) -> SnnTorchLIF:
-    return SnnTorchLIF(LIFParams(beta=0.8, **overrides))
+def snntorch_neuron(features=(), **overrides) -> SnnTorchLIF:
+    return SnnTorchLIF(LIFParams(beta=0.8, **overrides), features)
 
 
 # --------------------------------------------------------------------------- the two tools

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from snnbench_plugins.neurons import LIFParams, SnnTorchLIF, SpikingJellyLIF
+from snnbench_plugins.neurons.lif import LIFParams, SnnTorchLIF, SpikingJellyLIF
 
 
 @pytest.mark.parametrize("surrogate", ["fast_sigmoid", "atan", "sigmoid"])

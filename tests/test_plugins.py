@@ -58,7 +58,7 @@ def test_duplicate_name_names_both_plugins(plugin_dir):
     write_plugin(plugin_dir, "tplug_dupe", """
         from snnbench import hookimpl
         from snnbench.components import EncoderSpec
-        from snnbench_plugins.encoders import RateParams, RateEncoder
+        from snnbench_plugins.encoders.coding import RateParams, RateEncoder
 
         @hookimpl
         def register_encoders(register):
@@ -66,7 +66,7 @@ def test_duplicate_name_names_both_plugins(plugin_dir):
     """)
     with pytest.raises(DuplicateComponentError) as error:
         load_plugins(["tplug_dupe"])
-    assert "'snnbench-encoders'" in str(error.value) and "'tplug_dupe'" in str(error.value)
+    assert "'snnbench-encoders-coding'" in str(error.value) and "'tplug_dupe'" in str(error.value)
 
 
 def test_broken_plugins_are_reported_and_the_rest_load(plugin_dir):
@@ -81,7 +81,7 @@ def test_broken_plugins_are_reported_and_the_rest_load(plugin_dir):
     write_plugin(plugin_dir, "tplug_good", """
         from snnbench import hookimpl
         from snnbench.components import EncoderSpec
-        from snnbench_plugins.encoders import RateParams, RateEncoder
+        from snnbench_plugins.encoders.coding import RateParams, RateEncoder
 
         @hookimpl
         def register_encoders(register):
@@ -99,7 +99,7 @@ def test_a_spec_of_the_wrong_kind_is_refused(plugin_dir):
     write_plugin(plugin_dir, "tplug_wrong_kind", """
         from snnbench import hookimpl
         from snnbench.components import NeuronSpec
-        from snnbench_plugins.neurons import LIFParams, SnnTorchLIF
+        from snnbench_plugins.neurons.lif import LIFParams, SnnTorchLIF
 
         @hookimpl
         def register_encoders(register):

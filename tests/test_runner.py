@@ -55,7 +55,7 @@ def test_smoke_suite_trains_every_cell(smoke_db):
         assert set(metrics["sparsity_per_layer"]) == {"network.2", "network.4"}
         expected_backend = "snntorch-loop" if row["neuron"] == "snntorch-lif" else "spikingjelly-cpu"
         assert set(metrics["neuron_backends"].values()) == {expected_backend}
-        assert row["environment"]["components"]["encoder"]["plugin"] == "snnbench-encoders"
+        assert row["environment"]["components"]["encoder"]["plugin"] == "snnbench-encoders-coding"
         assert "torch" in row["environment"]["libraries"]
     density = {r["encoder"]: r["metrics"]["encoder_density"] for r in rows}
     assert density["latency"] < density["delta"] < density["rate"] < density["direct"]
@@ -79,7 +79,7 @@ BROKEN_PLUGIN = '''
 import torch
 from snnbench import hookimpl
 from snnbench.components import ArchitectureSpec, LearningRuleSpec, NoParams
-from snnbench_plugins.architectures import MLPParams, build_mlp
+from snnbench_plugins.architectures.feedforward import MLPParams, build_mlp
 
 def build_wrong_width(params, ctx):
     return torch.nn.Sequential(torch.nn.Flatten(2), torch.nn.Linear(7, ctx.n_classes))  # 64 inputs, not 7

@@ -108,7 +108,7 @@ def test_ls_lists_the_plugin_with_its_params(site):
     assert "accepts static" in block
     assert "timesteps = 16  (int)" in block
     assert "bits = 8  (int)" in block
-    assert "plugin snnbench-encoders" in encoders["rate"]
+    assert "plugin snnbench-encoders-coding" in encoders["rate"]
 
 
 @pytest.mark.parametrize("env, shown", [
@@ -144,11 +144,11 @@ def test_plugin_runs_in_a_suite_and_is_recorded(site, tmp_path):
     assert 0.1 < metrics["encoder_density"] < 0.6, metrics["encoder_density"]
     supplied = json.loads(phase["environment"])["components"]
     assert supplied["encoder"] == {"plugin": PLUGIN, "version": "0.1.0"}
-    assert supplied["neuron"]["plugin"] == "snnbench-neurons"
+    assert supplied["neuron"]["plugin"] == "snnbench-neurons-lif"
 
     rate = rows["rate"]
     assert rate["status"] == "ok", rate["reason"]
-    assert json.loads(rate["environment"])["components"]["encoder"]["plugin"] == "snnbench-encoders"
+    assert json.loads(rate["environment"])["components"]["encoder"]["plugin"] == "snnbench-encoders-coding"
 
 
 # --------------------------------------------------------------------------- the encoder itself

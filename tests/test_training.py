@@ -4,6 +4,7 @@ accuracy so far without the loop waiting on the device."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from snnbench.components import DataSplit
@@ -48,3 +49,34 @@ def test_session_times_after_warmup_and_reports_progress():
     assert [(round(e.loss, 6), e.train_accuracy) for e in session.history] == [(0.5, 1.0), (0.5, 1.0)]
     assert progress.samples == 2000 and progress.ended == [(0.5, 1.0), (0.5, 1.0)]
     assert progress.running and all(abs(loss - 0.5) < 1e-6 and acc == 1.0 for loss, acc in progress.running)
+
+
+def _learning_rates(config: TrainingConfig) -> list[float]:
+    """The learning rate each epoch of a session trains with."""
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=1.0)
+    session = TrainingSession(config, torch.device("cpu"), torch.Generator().manual_seed(0))
+    session.schedule(optimizer)
+    rates = []
+    split = DataSplit(torch.zeros(4, 1), torch.zeros(4, dtype=torch.long))
+    for _ in session.epochs():
+        rates.append(optimizer.param_groups[0]["lr"])
+        for _inputs, targets in session.batches(split):
+            optimizer.step()
+            session.record(torch.tensor(1.0), torch.zeros(len(targets), 2), targets)
+    return rates
+
+
+def test_learning_rate_schedules_step_once_per_epoch():
+    assert _learning_rates(TrainingConfig(epochs=3)) == [1.0, 1.0, 1.0]
+    assert _learning_rates(TrainingConfig(epochs=5, lr_schedule="step", lr_step_size=2, lr_gamma=0.5)) \
+        == [1.0, 1.0, 0.5, 0.5, 0.25]
+    multistep = _learning_rates(TrainingConfig(epochs=20, lr_schedule="multistep", lr_milestones=(10, 15)))
+    assert multistep[9] == 1.0 and multistep[10] == pytest.approx(0.1) and multistep[15] == pytest.approx(0.01)
+    cosine = _learning_rates(TrainingConfig(epochs=4, lr_schedule="cosine"))
+    assert cosine[0] == 1.0 and cosine[2] == pytest.approx(0.5) and cosine == sorted(cosine, reverse=True)
+
+
+def test_multistep_schedule_without_milestones_is_refused():
+    with pytest.raises(ValueError, match="lr_milestones"):
+        TrainingConfig(lr_schedule="multistep")

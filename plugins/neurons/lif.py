@@ -71,7 +71,7 @@ class SnnTorchLIF(SpikingLayer):
 
     backend_used = "snntorch-loop"
 
-    def __init__(self, params: LIFParams):
+    def __init__(self, params: LIFParams, features: tuple[int, ...] = ()):
         super().__init__()
         import snntorch as snn
         from snntorch import surrogate
@@ -95,7 +95,7 @@ class SnnTorchLIF(SpikingLayer):
 class SpikingJellyLIF(SpikingLayer):
     """SpikingJelly's multi-step ``LIFNode``: all T steps in one call (one kernel on CUDA)."""
 
-    def __init__(self, params: LIFParams):
+    def __init__(self, params: LIFParams, features: tuple[int, ...] = ()):
         super().__init__()
         from spikingjelly.activation_based import neuron, surrogate
 

@@ -34,7 +34,7 @@ def build_mlp(params: MLPParams, ctx: ArchitectureContext) -> nn.Module:
     layers: list[nn.Module] = [TimeDistributed(nn.Flatten())]
     width = math.prod(ctx.input_shape)
     for hidden in (*params.hidden, ctx.n_classes):
-        layers += [TimeDistributed(nn.Linear(width, hidden)), ctx.neuron()]
+        layers += [TimeDistributed(nn.Linear(width, hidden)), ctx.neuron((hidden,))]
         width = hidden
     return nn.Sequential(*layers)
 
@@ -52,10 +52,14 @@ class CSNNParams:
             raise ValueError("kernel_size and pool must be positive")
 
 
+def _pooled(params: CSNNParams, height: int, width: int) -> tuple[int, int]:
+    """The size of a feature map after one conv (no padding) and pool stage."""
+    return (height - params.kernel_size + 1) // params.pool, (width - params.kernel_size + 1) // params.pool
+
+
 def _csnn_feature_size(params: CSNNParams, height: int, width: int) -> tuple[int, int]:
     for _ in params.channels:
-        height = (height - params.kernel_size + 1) // params.pool
-        width = (width - params.kernel_size + 1) // params.pool
+        height, width = _pooled(params, height, width)
     return height, width
 
 
@@ -73,12 +77,13 @@ def build_csnn(params: CSNNParams, ctx: ArchitectureContext) -> nn.Module:
     in_channels, height, width = ctx.input_shape
     layers: list[nn.Module] = []
     for out_channels in params.channels:
+        height, width = _pooled(params, height, width)
         layers += [TimeDistributed(nn.Conv2d(in_channels, out_channels, params.kernel_size)),
-                   TimeDistributed(nn.MaxPool2d(params.pool)), ctx.neuron()]
+                   TimeDistributed(nn.MaxPool2d(params.pool)), ctx.neuron((out_channels, height, width))]
         in_channels = out_channels
-    height, width = _csnn_feature_size(params, height, width)
     layers += [TimeDistributed(nn.Flatten()),
-               TimeDistributed(nn.Linear(in_channels * height * width, ctx.n_classes)), ctx.neuron()]
+               TimeDistributed(nn.Linear(in_channels * height * width, ctx.n_classes)),
+               ctx.neuron((ctx.n_classes,))]
     return nn.Sequential(*layers)
 
 

@@ -24,8 +24,9 @@ class BPTTParams:
     optimizer: Literal["adam", "adamw", "sgd"] = field(default="adam", metadata={"help": "optimiser"})
     lr: float = field(default=1e-3, metadata={"help": "learning rate"})
     weight_decay: float = field(default=0.0, metadata={"help": "weight decay"})
-    loss: Literal["ce_count", "mse_count"] = field(default="ce_count", metadata={
-        "help": "cross-entropy on spike counts, or MSE of counts against target rates"})
+    loss: Literal["ce_count", "mse_count", "ce_rate"] = field(default="ce_count", metadata={
+        "help": "cross-entropy on spike counts, MSE of counts against target rates, or "
+                "cross-entropy at every step averaged over time (snnTorch's ce_rate_loss)"})
     correct_rate: float = field(default=0.8, metadata={"help": "mse_count: target firing rate of the true class"})
     incorrect_rate: float = field(default=0.2, metadata={"help": "mse_count: target firing rate of the others"})
 
@@ -46,11 +47,12 @@ class BPTT:
             self.loss = partial(losses.mse_count, correct_rate=params.correct_rate,
                                 incorrect_rate=params.incorrect_rate)
         else:
-            self.loss = losses.ce_count
+            self.loss = {"ce_count": losses.ce_count, "ce_rate": losses.ce_rate}[params.loss]
 
     def fit(self, model: nn.Module, train: DataSplit, session: TrainingSession) -> None:
         optimizer = _OPTIMIZERS[self.params.optimizer](
             model.parameters(), lr=self.params.lr, weight_decay=self.params.weight_decay)
+        session.schedule(optimizer)
         model.train()
         for _ in session.epochs():
             for inputs, targets in session.batches(train):

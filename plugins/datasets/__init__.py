@@ -1,0 +1,1 @@
+"""Built-in dataset plugins; each module is its own entry point (see pyproject.toml)."""

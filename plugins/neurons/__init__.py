@@ -1,0 +1,1 @@
+"""Built-in neuron-model plugins; each module is its own entry point (see pyproject.toml)."""
