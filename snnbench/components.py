@@ -154,7 +154,12 @@ class ArchitectureContext:
     n_classes: int
     #: T from the encoder's params, or from the samples of frame/spike data
     timesteps: int | None
+    #: the cell's neuron model
     neuron: NeuronFactory
+    #: ``neuron_model(name, features, **params)``: a layer of another registered
+    #: neuron model with its default params, for architectures whose design
+    #: fixes a neuron type in one place (an ALIF stem, a Synaptic readout)
+    neuron_model: Callable[..., SpikingLayer] | None = None
 
 
 @dataclass(frozen=True)

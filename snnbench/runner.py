@@ -126,19 +126,24 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
     train, test = loaded.train.head(training.train_limit), loaded.test.head(training.test_limit)
 
     encoder = registries["encoder"].get(cell.encoder.name).spec.build(cell.encoder.params, loaded.info)
-    neuron_spec = registries["neuron"].get(cell.neuron.name).spec
-
-    def neuron(features: tuple[int, ...], **overrides):
-        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cell.neuron.params)})
+    def build_neuron(name: str, params, features: tuple[int, ...], overrides: dict[str, Any]):
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(params)})
         if unknown:
             raise SnnbenchError(f"architecture {cell.architecture.name!r} sets {', '.join(unknown)} of its "
-                                f"neurons, which neuron model {cell.neuron.name!r} does not have")
-        return neuron_spec.build(dataclasses.replace(cell.neuron.params, **overrides), tuple(features))
+                                f"neurons, which neuron model {name!r} does not have")
+        spec = registries["neuron"].get(name).spec
+        return spec.build(dataclasses.replace(params, **overrides), tuple(features))
+
+    def neuron(features: tuple[int, ...], **overrides):
+        return build_neuron(cell.neuron.name, cell.neuron.params, features, overrides)
+
+    def neuron_model(name: str, features: tuple[int, ...], **params):
+        return build_neuron(name, registries["neuron"].get(name).spec.params(), features, params)
 
     timesteps = getattr(cell.encoder.params, "timesteps", None)
     if timesteps is None and loaded.info.kind != "static":
         timesteps = loaded.info.input_shape[0]  # frames [T,C,H,W] and spikes [T,N] carry their own T
-    context = ArchitectureContext(loaded.info.input_shape, loaded.info.n_classes, timesteps, neuron)
+    context = ArchitectureContext(loaded.info.input_shape, loaded.info.n_classes, timesteps, neuron, neuron_model)
     network = registries["architecture"].get(cell.architecture.name).spec.build(cell.architecture.params, context)
     model = SpikingModel(encoder, network).to(device)
     rule = registries["learning_rule"].get(cell.learning_rule.name).spec.build(cell.learning_rule.params)
