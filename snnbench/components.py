@@ -150,10 +150,12 @@ with keyword overrides of the suite's neuron params (``neuron((56,), threshold=0
 
 @dataclass(frozen=True)
 class ArchitectureContext:
+    #: per-step shape of what the encoder feeds the network (``[C,H,W]`` for
+    #: an image encoder, ``[N,D]`` for one that emits tokens)
     input_shape: tuple[int, ...]
     n_classes: int
-    #: T from the encoder's params, or from the samples of frame/spike data
-    timesteps: int | None
+    #: T of the encoder's output
+    timesteps: int
     #: the cell's neuron model
     neuron: NeuronFactory
     #: ``neuron_model(name, features, **params)``: a layer of another registered

@@ -115,6 +115,19 @@ def with_caps(cell: Cell, options: RunOptions) -> Cell:
     return dataclasses.replace(cell, training=dataclasses.replace(training, **changes)) if changes else cell
 
 
+def encoded_shape(encoder: torch.nn.Module, sample: torch.Tensor) -> tuple[int, ...]:
+    """``(T, *per-step shape)`` of what ``encoder`` feeds the network, found by
+    encoding two samples: an encoder may reshape its input (into tokens, say),
+    and the network must be sized from what it really receives. The RNG state
+    is restored, so the probe changes no result."""
+    devices = [sample.device] if sample.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        was_training = encoder.training
+        encoded = encoder.eval()(sample)
+        encoder.train(was_training)
+    return (encoded.shape[0], *encoded.shape[2:])
+
+
 def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOptions,
              progress: SuiteProgress | None = None) -> dict[str, Any]:
     """Train and measure one cell as given (caps already applied); returns its
@@ -140,10 +153,8 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
     def neuron_model(name: str, features: tuple[int, ...], **params):
         return build_neuron(name, registries["neuron"].get(name).spec.params(), features, params)
 
-    timesteps = getattr(cell.encoder.params, "timesteps", None)
-    if timesteps is None and loaded.info.kind != "static":
-        timesteps = loaded.info.input_shape[0]  # frames [T,C,H,W] and spikes [T,N] carry their own T
-    context = ArchitectureContext(loaded.info.input_shape, loaded.info.n_classes, timesteps, neuron, neuron_model)
+    timesteps, *step_shape = encoded_shape(encoder.to(device), train.inputs[:2])
+    context = ArchitectureContext(tuple(step_shape), loaded.info.n_classes, timesteps, neuron, neuron_model)
     network = registries["architecture"].get(cell.architecture.name).spec.build(cell.architecture.params, context)
     model = SpikingModel(encoder, network).to(device)
     rule = registries["learning_rule"].get(cell.learning_rule.name).spec.build(cell.learning_rule.params)

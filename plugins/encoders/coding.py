@@ -13,6 +13,8 @@
   ``threshold`` since its last spike: a pixel of intensity x fires
   ``floor(x / threshold)`` times, spread over the ramp. With
   ``threshold >= 1 / T`` no pixel can owe two spikes in one step.
+- ``events``: for data that is spikes already (event frames ``[T,C,H,W]``,
+  spike rasters ``[T,N]``): passes the samples on, time-first.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 from torch import nn
 
 from snnbench import hookimpl
-from snnbench.components import DatasetInfo, EncoderSpec
+from snnbench.components import DatasetInfo, EncoderSpec, NoParams
 
 
 def _check_timesteps(timesteps: int) -> None:
@@ -117,6 +119,16 @@ class DeltaEncoder(nn.Module):
         return (crossings - previous).clamp_(0.0, 1.0)
 
 
+class EventsEncoder(nn.Module):
+    """``[B, T, ...] -> [T, B, ...]``: a view, no copy; the data is already spikes."""
+
+    def __init__(self, params: NoParams, info: DatasetInfo):
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(0, 1)
+
+
 @hookimpl
 def register_encoders(register):
     static = frozenset({"static"})
@@ -128,3 +140,5 @@ def register_encoders(register):
                          summary="the analogue image as a constant current at every step"))
     register(EncoderSpec("delta", DeltaParams, DeltaEncoder, static,
                          summary="temporal contrast: send-on-delta spikes of the image faded in over T"))
+    register(EncoderSpec("events", NoParams, EventsEncoder, frozenset({"frames", "spikes"}),
+                         summary="event data as it is (frames [T,C,H,W] or spikes [T,N]), time-first"))
