@@ -86,9 +86,9 @@ class DatasetCache:
         self._loaded: dict[tuple, LoadedData | SnnbenchError] = {}
 
     def get(self, choice: Choice) -> LoadedData:
-        key = (choice.name, choice.params)
+        key = (choice.component, choice.params)
         if key not in self._loaded:
-            spec = self.plugins.registries["dataset"].get(choice.name).spec
+            spec = self.plugins.registries["dataset"].get(choice.component).spec
             try:
                 train, test = spec.load(choice.params, LoadContext(self.options.data_dir, self.options.download))
                 self._loaded[key] = LoadedData(spec.describe(choice.params),
@@ -138,7 +138,7 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
     loaded = data.get(cell.dataset)
     train, test = loaded.train.head(training.train_limit), loaded.test.head(training.test_limit)
 
-    encoder = registries["encoder"].get(cell.encoder.name).spec.build(cell.encoder.params, loaded.info)
+    encoder = registries["encoder"].get(cell.encoder.component).spec.build(cell.encoder.params, loaded.info)
     def build_neuron(name: str, params, features: tuple[int, ...], overrides: dict[str, Any]):
         unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(params)})
         if unknown:
@@ -148,16 +148,16 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
         return spec.build(dataclasses.replace(params, **overrides), tuple(features))
 
     def neuron(features: tuple[int, ...], **overrides):
-        return build_neuron(cell.neuron.name, cell.neuron.params, features, overrides)
+        return build_neuron(cell.neuron.component, cell.neuron.params, features, overrides)
 
     def neuron_model(name: str, features: tuple[int, ...], **params):
         return build_neuron(name, registries["neuron"].get(name).spec.params(), features, params)
 
     timesteps, *step_shape = encoded_shape(encoder.to(device), train.inputs[:2])
     context = ArchitectureContext(tuple(step_shape), loaded.info.n_classes, timesteps, neuron, neuron_model)
-    network = registries["architecture"].get(cell.architecture.name).spec.build(cell.architecture.params, context)
+    network = registries["architecture"].get(cell.architecture.component).spec.build(cell.architecture.params, context)
     model = SpikingModel(encoder, network).to(device)
-    rule = registries["learning_rule"].get(cell.learning_rule.name).spec.build(cell.learning_rule.params)
+    rule = registries["learning_rule"].get(cell.learning_rule.component).spec.build(cell.learning_rule.params)
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -237,8 +237,8 @@ class Runner:
 
     def _environment_for(self, cell: Cell) -> dict[str, Any]:
         registries = self.plugins.registries
-        supplied_by = {kind: {"plugin": registries[kind].get(cell.choice(kind).name).plugin,
-                              "version": registries[kind].get(cell.choice(kind).name).version}
+        supplied_by = {kind: {"plugin": registries[kind].get(cell.choice(kind).component).plugin,
+                              "version": registries[kind].get(cell.choice(kind).component).version}
                        for kind in KINDS}
         return self._environment | {"components": supplied_by}
 

@@ -19,6 +19,10 @@ A suite is a TOML file::
     [training]                    # snnbench.training.TrainingConfig
     epochs = 1
 
+    [variants.encoder.rate-low]   # a second configuration of a component,
+    of = "rate"                   # under its own name for the matrix:
+    gain = 0.5                    # [params.encoder.rate], then these keys
+
     [[exclude]]                   # drop combinations matching every key given
     encoder = "latency"
     architecture = "mlp"
@@ -51,19 +55,27 @@ from snnbench.params import ParamError, params_to_dict, parse_params
 from snnbench.registry import Registries
 from snnbench.training import TrainingConfig
 
-TOP_LEVEL = ("suite", "matrix", "params", "training", "include", "exclude")
+TOP_LEVEL = ("suite", "matrix", "params", "variants", "training", "include", "exclude")
 SUITE_KEYS = ("name", "description", "seeds")
 
 
 @dataclass(frozen=True)
 class Choice:
-    """One component of a cell: its registered name and its parsed params."""
+    """One component of a cell: its name in the suite, its parsed params, and,
+    for a variant, the registered component it configures."""
 
     name: str
     params: Any
+    variant_of: str | None = None
+
+    @property
+    def component(self) -> str:
+        """The registered name to build from."""
+        return self.variant_of or self.name
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "params": params_to_dict(self.params)}
+        described = {"name": self.name, "params": params_to_dict(self.params)}
+        return described | {"variant_of": self.variant_of} if self.variant_of else described
 
 
 @dataclass(frozen=True)
@@ -194,24 +206,22 @@ def _build_suite(data: dict, source: _Source, path: Path, registries: Registries
 
     training = _parse(TrainingConfig, _table(data, "training", source), source, "training")
     params = _component_params(data, source, registries)
-    matrix = _matrix(data, source, registries)
+    names = _Names(registries, _variants(data, source, registries, params))
+    matrix = _matrix(data, source, names)
 
     combinations = [dict(zip(KINDS, names)) for names in itertools.product(*(matrix[k] for k in KINDS))]
-    exclusions = _exclusions(data, source, registries)
+    exclusions = _exclusions(data, source, names)
     combinations = [c for c in combinations
                     if not any(all(c[kind] == name for kind, name in rule.items()) for rule in exclusions)]
     for index, entry in enumerate(_entries(data, "include", source)):
-        combination = _include(entry, index, source, registries)
+        combination = _include(entry, index, source, names)
         if combination not in combinations:
             combinations.append(combination)
 
     suite = Suite(name=name, path=path, description=str(header.get("description", "")),
                   seeds=tuple(seeds), training=training)
     for combination in combinations:
-        choices = {kind: Choice(combination[kind], params[kind].get(combination[kind])
-                                or _parse(registries[kind].get(combination[kind]).spec.params, {},
-                                          source, f"params.{kind}.{combination[kind]}"))
-                   for kind in KINDS}
+        choices = {kind: names.choice(kind, combination[kind], params, source) for kind in KINDS}
         reason = incompatibility(choices, registries)
         if reason:
             suite.skipped.append(SkippedCombination(combination, reason))
@@ -223,13 +233,13 @@ def _build_suite(data: dict, source: _Source, path: Path, registries: Registries
 
 def incompatibility(choices: dict[str, Choice], registries: Registries) -> str | None:
     """Why these components cannot run together, or None if they can."""
-    dataset = registries["dataset"].get(choices["dataset"].name).spec
+    dataset = registries["dataset"].get(choices["dataset"].component).spec
     info: DatasetInfo = dataset.describe(choices["dataset"].params)
-    encoder = registries["encoder"].get(choices["encoder"].name).spec
+    encoder = registries["encoder"].get(choices["encoder"].component).spec
     if info.kind not in encoder.accepts:
         return (f"encoder {encoder.name!r} accepts {sorted(encoder.accepts)} data, "
                 f"dataset {info.name!r} is {info.kind!r}")
-    architecture = registries["architecture"].get(choices["architecture"].name).spec
+    architecture = registries["architecture"].get(choices["architecture"].component).spec
     if info.kind not in architecture.accepts:
         return (f"architecture {architecture.name!r} accepts {sorted(architecture.accepts)} data, "
                 f"dataset {info.name!r} is {info.kind!r}")
@@ -237,7 +247,7 @@ def incompatibility(choices: dict[str, Choice], registries: Registries) -> str |
         reason = architecture.check(choices["architecture"].params, info)
         if reason:
             return reason
-    rule = registries["learning_rule"].get(choices["learning_rule"].name).spec
+    rule = registries["learning_rule"].get(choices["learning_rule"].component).spec
     if rule.architectures is not None and architecture.name not in rule.architectures:
         return (f"learning rule {rule.name!r} trains only {sorted(rule.architectures)}, "
                 f"not {architecture.name!r}")
@@ -276,7 +286,62 @@ def _lookup(kind: str, name: object, source: _Source, table: str, key: str, regi
         raise source.error(f"unknown {kind}", table, key, name, hint) from None
 
 
-def _matrix(data: dict, source: _Source, registries: Registries) -> dict[str, list[str]]:
+@dataclass(frozen=True)
+class _Variant:
+    of: str
+    params: Any
+
+
+class _Names:
+    """The names a suite may use: registered components and its own variants."""
+
+    def __init__(self, registries: Registries, variants: dict[str, dict[str, _Variant]]):
+        self.registries, self.variants = registries, variants
+
+    def check(self, kind: str, name: object, source: _Source, table: str, key: str) -> None:
+        if isinstance(name, str) and name in self.variants[kind]:
+            return
+        _lookup(kind, name, source, table, key, self.registries)
+
+    def choice(self, kind: str, name: str, params: dict[str, dict[str, Any]], source: _Source) -> Choice:
+        variant = self.variants[kind].get(name)
+        if variant is not None:
+            return Choice(name, variant.params, variant.of)
+        return Choice(name, params[kind].get(name) or _parse(
+            self.registries[kind].get(name).spec.params, {}, source, f"params.{kind}.{name}"))
+
+
+def _variants(data: dict, source: _Source, registries: Registries,
+              params: dict[str, dict[str, Any]]) -> dict[str, dict[str, _Variant]]:
+    """``[variants.<kind>.<name>]``: ``of`` names the registered component, the
+    other keys are its params on top of ``[params.<kind>.<of>]``."""
+    variants: dict[str, dict[str, _Variant]] = {kind: {} for kind in KINDS}
+    for kind, by_name in _table(data, "variants", source).items():
+        if kind not in KINDS:
+            suggestion = did_you_mean(kind, KINDS)
+            raise source.error("unknown component kind", f"variants.{kind}",
+                               hint=f"did you mean [variants.{suggestion}]?" if suggestion
+                               else f"valid kinds: {', '.join(KINDS)}")
+        if not isinstance(by_name, dict):
+            raise source.error("must be a table of variant tables", "variants", kind, by_name)
+        for name, table in by_name.items():
+            where = f"variants.{kind}.{name}"
+            if not isinstance(table, dict):
+                raise source.error("must be a table", f"variants.{kind}", name, table)
+            if name in registries[kind].names():
+                raise source.error(f"a variant may not take the name of a registered {kind}", where,
+                                   hint="give it a name of its own, e.g. "
+                                        f"{name}-{next(iter(table), 'variant')}")
+            if "of" not in table:
+                raise source.error(f"is missing: name the registered {kind} this configures", where, "of")
+            base = _lookup(kind, table["of"], source, where, "of", registries)
+            inherited = params_to_dict(params[kind][base.name]) if base.name in params[kind] else {}
+            own = {key: value for key, value in table.items() if key != "of"}
+            variants[kind][name] = _Variant(base.name, _parse(base.spec.params, inherited | own, source, where))
+    return variants
+
+
+def _matrix(data: dict, source: _Source, names: _Names) -> dict[str, list[str]]:
     matrix = _table(data, "matrix", source, required=True)
     for key in matrix:
         if key not in KINDS:
@@ -285,17 +350,17 @@ def _matrix(data: dict, source: _Source, registries: Registries) -> dict[str, li
                                f"did you mean {suggestion!r}?" if suggestion else f"valid keys: {', '.join(KINDS)}")
     resolved = {}
     for kind in KINDS:
-        names = matrix.get(kind)
-        if names is None:
+        listed = matrix.get(kind)
+        if listed is None:
             raise source.error(f"is missing: list the {kind} names to compare", "matrix", kind)
-        names = [names] if isinstance(names, str) else names
-        if not isinstance(names, list) or not names:
-            raise source.error("must be a non-empty list of names", "matrix", kind, names)
-        for name in names:
-            _lookup(kind, name, source, "matrix", kind, registries)
-        if len(set(names)) != len(names):
-            raise source.error("lists a name twice", "matrix", kind, names)
-        resolved[kind] = names
+        listed = [listed] if isinstance(listed, str) else listed
+        if not isinstance(listed, list) or not listed:
+            raise source.error("must be a non-empty list of names", "matrix", kind, listed)
+        for name in listed:
+            names.check(kind, name, source, "matrix", kind)
+        if len(set(listed)) != len(listed):
+            raise source.error("lists a name twice", "matrix", kind, listed)
+        resolved[kind] = listed
     return resolved
 
 
@@ -339,7 +404,7 @@ def _check_entry_keys(entry: dict, index: int, source: _Source, table: str) -> N
                                f"did you mean {suggestion!r}?" if suggestion else f"valid keys: {', '.join(KINDS)}")
 
 
-def _exclusions(data: dict, source: _Source, registries: Registries) -> list[dict[str, str]]:
+def _exclusions(data: dict, source: _Source, names: _Names) -> list[dict[str, str]]:
     """The validated ``[[exclude]]`` entries; an empty one would drop every cell, so it is refused."""
     entries = _entries(data, "exclude", source)
     for index, entry in enumerate(entries):
@@ -347,16 +412,16 @@ def _exclusions(data: dict, source: _Source, registries: Registries) -> list[dic
         if not entry:
             raise source.error(f"exclude entry {index + 1} is empty: name the components to drop", "exclude")
         for kind, name in entry.items():
-            _lookup(kind, name, source, "exclude", kind, registries)
+            names.check(kind, name, source, "exclude", kind)
     return entries
 
 
-def _include(entry: dict, index: int, source: _Source, registries: Registries) -> dict[str, str]:
+def _include(entry: dict, index: int, source: _Source, names: _Names) -> dict[str, str]:
     _check_entry_keys(entry, index, source, "include")
     missing = [kind for kind in KINDS if kind not in entry]
     if missing:
         raise source.error(f"include entry {index + 1} must name every component; missing {', '.join(missing)}",
                            "include")
     for kind in KINDS:
-        _lookup(kind, entry[kind], source, "include", kind, registries)
+        names.check(kind, entry[kind], source, "include", kind)
     return {kind: entry[kind] for kind in KINDS}

@@ -7,7 +7,9 @@ import textwrap
 
 import pytest
 
+from snnbench.cli import main
 from snnbench.errors import SuiteError
+from snnbench.store import ResultStore
 from snnbench.suite import load_suite
 
 from conftest import REPO, suite_toml
@@ -121,3 +123,55 @@ def test_incompatible_combinations_are_skipped_with_a_reason(tmp_path, plugins):
 
 def test_an_empty_exclude_entry_is_refused(tmp_path, plugins):
     assert "exclude entry 1 is empty" in str(error_of(tmp_path, plugins, BASE + "\n[[exclude]]\n"))
+
+
+VARIANTS = suite_toml(encoder=("rate", "rate-half"), extra="""
+    [params.encoder.rate]
+    timesteps = 6
+    [variants.encoder.rate-half]
+    of = "rate"
+    gain = 0.5
+""")
+
+
+def test_a_variant_is_its_component_with_its_own_params_and_name(tmp_path, plugins):
+    suite = load_suite(write(tmp_path, VARIANTS), plugins.registries)
+    by_name = {cell.encoder.name: cell.encoder for cell in suite.cells}
+    assert by_name["rate"].params.gain == 1.0 and by_name["rate"].variant_of is None
+    half = by_name["rate-half"]
+    assert half.component == "rate" and half.params.gain == 0.5
+    assert half.params.timesteps == 6  # inherited from [params.encoder.rate]
+    assert [c.label for c in suite.cells] == ["digits/rate/snntorch-lif/mlp/bptt", "digits/rate-half/snntorch-lif/mlp/bptt"]
+    assert suite.cells[0].config_hash != suite.cells[1].config_hash
+
+
+def test_variants_run_and_are_told_apart_on_the_leaderboard(tmp_path, plugins):
+    path = write(tmp_path, VARIANTS + "\n[training]\ntrain_limit = 200\ntest_limit = 100\n")
+    db = tmp_path / "r.db"
+    assert main(["run", str(path), "--db", str(db), "--no-progress"]) == 0
+    rows = ResultStore(db).rows(["t"])
+    assert {row["encoder"] for row in rows} == {"rate", "rate-half"}
+    half = next(row for row in rows if row["encoder"] == "rate-half")
+    assert half["config"]["encoder"]["variant_of"] == "rate"
+    assert half["metrics"]["encoder_density"] < 0.6 * next(
+        row for row in rows if row["encoder"] == "rate")["metrics"]["encoder_density"]
+
+
+@pytest.mark.parametrize("variant, message", [
+    ('[variants.encoder.rate-half]\ngain = 0.5\n', "is missing: name the registered encoder"),
+    ('[variants.encoder.rate-half]\nof = "rat"\n', "unknown encoder"),
+    ('[variants.encoder.rate]\nof = "rate"\n', "may not take the name of a registered encoder"),
+    ('[variants.encoder.rate-half]\nof = "rate"\ngian = 0.5\n', "gian"),
+    ('[variants.encodr.rate-half]\nof = "rate"\n', "did you mean [variants.encoder]"),
+])
+def test_bad_variants_are_named(tmp_path, plugins, variant, message):
+    error = error_of(tmp_path, plugins, suite_toml(extra=variant))
+    assert message in str(error)
+
+
+def test_an_unknown_variant_in_the_matrix_is_named(tmp_path, plugins):
+    error = error_of(tmp_path, plugins, suite_toml(encoder=("rate", "rate-hlaf"), extra="""
+        [variants.encoder.rate-half]
+        of = "rate"
+    """))
+    assert "rate-hlaf" in str(error) and "unknown encoder" in str(error)
