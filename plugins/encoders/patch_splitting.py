@@ -1,0 +1,161 @@
+"""Encoders that cut an image into tokens ``[T, B, N, D]`` for a transformer.
+
+- ``sps``: Spikformer's spiking patch splitter (Zhou et al., arXiv
+  2209.15425), the baseline for ConvSTAL-PS. Four Conv3x3 (no bias) ->
+  BatchNorm -> LIF stages with D/8, D/4, D/2 and D channels, a max-pool (3,
+  stride 2, pad 1) after the third and the fourth, then a relative-position
+  stage Conv -> BatchNorm -> LIF whose spikes are added to its input. The
+  image enters as direct input, the same at every step, so the first conv and
+  norm run once per image (:mod:`snnbench.sequence`); the LIFs make it vary in
+  time. The sum of two spike maps takes the values 0, 1 and 2.
+- ``convstal-ps``: the same stack with ReLU in place of every LIF, run once
+  on the image; its tokens are repeated over T and compared with learnable
+  thresholds of shape ``[T, N, D]`` (:class:`LearnableThresholds`, as in
+  ConvSTAL), with ``output = "binary" | "analog"``.
+
+N is the number of positions left after the two pools: 49 for 28x28 MNIST,
+64 for 32x32 CIFAR-10.
+
+The thesis's ConvSTAL-PS applied the threshold sigmoid twice (once in a loop
+over the batch and once more on the result); this one applies it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from snnbench import hookimpl
+from snnbench.components import DatasetInfo, EncoderSpec, SpikingLayer
+from snnbench.sequence import TimeDistributed
+from snnbench_plugins.encoders.coding import _check_timesteps as check_timesteps
+from snnbench_plugins.encoders.stal import OUTPUT_HELP, LearnableThresholds, Output
+
+
+class SpikformerLIF(SpikingLayer):
+    """SpikingJelly's multi-step ``LIFNode`` as Spikformer sets it up: tau 2
+    with the input decayed too (``v += (x - v) / 2``), reset to 0, the reset
+    detached from the graph, SpikingJelly's default sigmoid surrogate (alpha 4).
+    Its design fixes this neuron, so it is not the cell's neuron model."""
+
+    def __init__(self, threshold: float = 1.0):
+        super().__init__()
+        from spikingjelly.activation_based import neuron
+
+        self.node = neuron.LIFNode(tau=2.0, v_threshold=threshold, v_reset=0.0, detach_reset=True,
+                                   step_mode="m")
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        from spikingjelly.activation_based import functional
+
+        functional.reset_net(self.node)
+        spikes = self.node(current)
+        self.backend_used = f"spikingjelly-lifnode-{current.device.type}"
+        return spikes
+
+
+def _pooled(size: int) -> int:
+    """A side after max-pool (3, stride 2, pad 1)."""
+    return (size - 1) // 2 + 1
+
+
+def token_count(height: int, width: int) -> int:
+    return _pooled(_pooled(height)) * _pooled(_pooled(width))
+
+
+class PatchSplitter(nn.Module):
+    """The SPS stack, ``[..., C, H, W] -> [..., D, H/4, W/4]``, with a given
+    activation and a given wrapper for the stateless layers (TimeDistributed
+    for sequences, none for a single image)."""
+
+    def __init__(self, in_channels: int, dim: int, activation: Callable[[], nn.Module],
+                 wrap: Callable[[nn.Module], nn.Module]):
+        super().__init__()
+        stages: list[nn.Module] = []
+        channels = in_channels
+        for index, width in enumerate((dim // 8, dim // 4, dim // 2, dim)):
+            stages += [wrap(nn.Conv2d(channels, width, 3, padding=1, bias=False)),
+                       wrap(nn.BatchNorm2d(width)), activation()]
+            if index >= 2:
+                stages.append(wrap(nn.MaxPool2d(3, stride=2, padding=1)))
+            channels = width
+        self.stages = nn.Sequential(*stages)
+        self.position = nn.Sequential(wrap(nn.Conv2d(dim, dim, 3, padding=1, bias=False)),
+                                      wrap(nn.BatchNorm2d(dim)), activation())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stages(x)
+        return x + self.position(x)
+
+
+def _to_tokens(maps: torch.Tensor) -> torch.Tensor:
+    """``[..., D, h, w] -> [..., N = h*w, D]``"""
+    return maps.flatten(-2).transpose(-1, -2)
+
+
+def _check_image(name: str, info: DatasetInfo) -> None:
+    if len(info.input_shape) != 3:
+        raise ValueError(f"{name} needs image input [C,H,W]; {info.name} samples are {list(info.input_shape)}")
+
+
+def _check_dim(dim: int) -> None:
+    if dim < 8 or dim % 8:
+        raise ValueError("dim must be a positive multiple of 8 (its stages have dim/8, dim/4, dim/2 channels)")
+
+
+@dataclass(frozen=True)
+class SPSParams:
+    timesteps: int = field(default=5, metadata={"help": "number of time steps T"})
+    dim: int = field(default=128, metadata={"help": "token width D (a multiple of 8)"})
+
+    def __post_init__(self):
+        check_timesteps(self.timesteps)
+        _check_dim(self.dim)
+
+
+class SPSEncoder(nn.Module):
+    def __init__(self, params: SPSParams, info: DatasetInfo):
+        super().__init__()
+        _check_image("sps", info)
+        self.timesteps = params.timesteps
+        self.splitter = PatchSplitter(info.input_shape[0], params.dim, SpikformerLIF, TimeDistributed)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        direct = x.unsqueeze(0).expand(self.timesteps, *x.shape)
+        return _to_tokens(self.splitter(direct))
+
+
+@dataclass(frozen=True)
+class ConvSTALPSParams:
+    timesteps: int = field(default=5, metadata={"help": "number of time steps T"})
+    dim: int = field(default=128, metadata={"help": "token width D (a multiple of 8)"})
+    output: Output = field(default="binary", metadata={"help": OUTPUT_HELP})
+
+    def __post_init__(self):
+        check_timesteps(self.timesteps)
+        _check_dim(self.dim)
+
+
+class ConvSTALPSEncoder(nn.Module):
+    def __init__(self, params: ConvSTALPSParams, info: DatasetInfo):
+        super().__init__()
+        _check_image("convstal-ps", info)
+        channels, height, width = info.input_shape
+        self.splitter = PatchSplitter(channels, params.dim, nn.ReLU, lambda layer: layer)
+        self.thresholds = LearnableThresholds(params.timesteps, (token_count(height, width), params.dim),
+                                              params.output)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.thresholds(_to_tokens(self.splitter(x)))
+
+
+@hookimpl
+def register_encoders(register):
+    register(EncoderSpec("sps", SPSParams, SPSEncoder, frozenset({"static"}), trainable=True,
+                         summary="Spikformer's spiking patch splitter: conv-BN-LIF stages to tokens [T,B,N,D]"))
+    register(EncoderSpec("convstal-ps", ConvSTALPSParams, ConvSTALPSEncoder, frozenset({"static"}),
+                         trainable=True,
+                         summary="ConvSTAL-PS: the SPS stack with ReLU, tokens vs learnable thresholds [T,N,D]"))
