@@ -29,15 +29,14 @@ from snnbench_plugins.datasets.vision import TorchvisionImagesParams
 from snnbench_plugins.encoders.coding import DirectEncoder, DirectParams
 from snnbench_plugins.learning_rules.bptt import BPTTParams
 from snnbench_plugins.losses import ce_count
-from snnbench_plugins.neurons.lif import LIFParams
 
 LEARNING_RATE = 2e-3  # the same for both loops
 
 
-def bare_loop(train_x, train_y, neuron_spec, lif: LIFParams, timesteps: int, batch_size: int,
+def bare_loop(train_x, train_y, neuron_spec, lif, timesteps: int, batch_size: int,
               epochs: int, warmup: int, device: torch.device) -> float:
     torch.manual_seed(0)
-    ctx = ArchitectureContext((1, 28, 28), 10, timesteps, lambda **o: neuron_spec.build(lif))
+    ctx = ArchitectureContext((1, 28, 28), 10, timesteps, lambda features, **o: neuron_spec.build(lif, features))
     model = SpikingModel(DirectEncoder(DirectParams(timesteps), None), build_csnn(CSNNParams(), ctx)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     samples, seconds, step = 0, 0.0, 0
@@ -79,7 +78,7 @@ def main() -> None:
     plugins = load_plugins()
     options = RunOptions(device=device, data_dir=data_root(args.data_dir), progress=False)
     data = DatasetCache(plugins, options)
-    lif = LIFParams(beta=0.5)
+    lif = plugins.registries["neuron"].get(args.neuron).spec.params(beta=0.5)
     training = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, train_limit=args.limit,
                               test_limit=2000)
     cell = Cell(suite="overhead", dataset=Choice("mnist", TorchvisionImagesParams()),

@@ -14,7 +14,9 @@ from snnbench_plugins.architectures.feedforward import CSNNParams
 from snnbench_plugins.datasets.vision import TorchvisionImagesParams
 from snnbench_plugins.encoders.coding import DirectParams, RateParams
 from snnbench_plugins.learning_rules.bptt import BPTTParams
-from snnbench_plugins.neurons.lif import LIFParams
+from snnbench_plugins.neurons.fused_lif import FusedLIFParams
+from snnbench_plugins.neurons.parameters import LIFParams
+from snnbench_plugins.neurons.spikingjelly_models import SJLIFParams
 
 pytestmark = pytest.mark.gpu
 
@@ -22,12 +24,12 @@ pytestmark = pytest.mark.gpu
 def _cell(encoder: Choice, neuron: str) -> Cell:
     """One epoch over all 60,000 training images: seconds on a GPU."""
     return Cell(suite="cuda", dataset=Choice("mnist", TorchvisionImagesParams(download=False)), encoder=encoder,
-                neuron=Choice(neuron, LIFParams(beta=0.5)), architecture=Choice("csnn", CSNNParams()),
+                neuron=Choice(neuron, {"spikingjelly-lif": SJLIFParams, "lif-fused": FusedLIFParams}.get(neuron, LIFParams)(beta=0.5)), architecture=Choice("csnn", CSNNParams()),
                 learning_rule=Choice("bptt", BPTTParams(lr=5e-3)),
                 training=TrainingConfig(epochs=1, batch_size=128, test_limit=5000), seed=0)
 
 
-@pytest.mark.parametrize("neuron, backend", [("spikingjelly-lif", "spikingjelly-triton"),
+@pytest.mark.parametrize("neuron, backend", [("spikingjelly-lif", "spikingjelly-triton"), ("lif-fused", "lif-fused-triton"),
                                              ("snntorch-lif", "snntorch-loop")])
 def test_csnn_trains_on_cuda(plugins, mnist_dir, neuron, backend):
     options = RunOptions(device=torch.device("cuda"), data_dir=mnist_dir, progress=False)

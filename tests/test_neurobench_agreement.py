@@ -43,7 +43,8 @@ from snnbench.metrics import evaluate  # noqa: E402
 from snnbench.sequence import TimeDistributed, is_constant_in_time  # noqa: E402
 from snnbench_plugins.architectures.feedforward import CSNNParams, MLPParams, build_csnn, build_mlp  # noqa: E402
 from snnbench_plugins.encoders.coding import DirectEncoder, DirectParams, RateEncoder, RateParams  # noqa: E402
-from snnbench_plugins.neurons.lif import LIFParams, SnnTorchLIF  # noqa: E402
+from snnbench_plugins.neurons.parameters import LIFParams
+from snnbench_plugins.neurons.snntorch_models import SnnTorchLIF  # noqa: E402
 
 TIMESTEPS = 10
 N_CLASSES = 10

@@ -99,7 +99,8 @@ def test_a_spec_of_the_wrong_kind_is_refused(plugin_dir):
     write_plugin(plugin_dir, "tplug_wrong_kind", """
         from snnbench import hookimpl
         from snnbench.components import NeuronSpec
-        from snnbench_plugins.neurons.lif import LIFParams, SnnTorchLIF
+        from snnbench_plugins.neurons.parameters import LIFParams
+from snnbench_plugins.neurons.snntorch_models import SnnTorchLIF
 
         @hookimpl
         def register_encoders(register):

@@ -1,151 +1,167 @@
-"""Built-in neuron models: the LIF of snnTorch and of SpikingJelly, behind one
-multi-step interface (:class:`snnbench.components.SpikingLayer`).
+"""snnTorch's neurons behind the multi-step interface: Leaky, Synaptic,
+Alpha, RLeaky, and an adaptive-threshold LIF.
 
-Both take the same params, written in snnTorch's terms: the membrane decays
-by ``beta`` per step and adds the input current, ``mem = beta * mem + I``; a
-spike fires when ``mem`` crosses ``threshold``, then ``reset`` either
-subtracts the threshold or sets ``mem`` to zero.
+snnTorch steps one timestep per call, so each layer loops over T inside
+itself: correct, comparable, and slower than a fused kernel (that difference
+is what the neurons suite and benchmark show). States start at zero on every
+call and are passed explicitly, because snnTorch otherwise reuses the state
+it kept from the previous batch when the shapes match.
 
-How these map onto SpikingJelly's ``LIFNode``: ``decay_input=False`` and
-``tau = 1 / (1 - beta)`` give the same charge equation; ``reset="subtract"``
-is ``v_reset=None`` and ``reset="zero"`` is ``v_reset=0``. Two differences
-remain and are documented rather than hidden: snnTorch applies the reset of a
-spike at the next step's update (after the decay), SpikingJelly right after
-the spike (before the decay), so subtract-reset trajectories differ by a
-factor ``beta`` on the reset term; and snnTorch fires on ``mem > threshold``,
-SpikingJelly on ``v >= threshold``.
-
-Surrogate gradients (``surrogate``, with ``slope``) are identical in both:
-``atan`` and ``sigmoid`` map onto SpikingJelly's ``ATan`` and ``Sigmoid``.
-``fast_sigmoid`` (snnTorch: d spike / d mem = 1/(1+slope|u|)^2, u = mem -
-threshold) has no built-in twin in SpikingJelly, and its nearest one,
-``SoftSign``, is slope/2 times steeper: that changes how much gradient flows
-through the reset path relative to the membrane, and measurably hurts
-training (CSNN on 10k MNIST images, direct input: 77.8% vs 94.8%). So the
-SpikingJelly layer runs on a membrane scaled by k = slope (input and threshold
-times k, which leaves every spike unchanged) with ``SuperSpike(alpha=1/k)``,
-whose derivative alpha/(1+|ku|)^2, chained through the scaling, is exactly
-1/(1+k|u|)^2. It stays a built-in surrogate, so the Triton kernel still runs.
+snnTorch 1.0 has no adaptive LIF, so ``snntorch-alif`` is built here on
+snnTorch's Leaky dynamics and surrogate, with the threshold adaptation of
+Bellec et al. 2018 (LSNN): a trace ``b_t = rho b_{t-1} + (1 - rho) s_{t-1}``
+raises the threshold to ``threshold + adaptation * b_t``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+import math
 
 import torch
 
 from snnbench import hookimpl
 from snnbench.components import NeuronSpec, SpikingLayer
-from snnbench.sequence import is_constant_in_time
-
-Surrogate = Literal["fast_sigmoid", "atan", "sigmoid"]
-DEFAULT_SLOPE = {"fast_sigmoid": 25.0, "atan": 2.0, "sigmoid": 25.0}
-
-
-@dataclass(frozen=True)
-class LIFParams:
-    beta: float = field(default=0.5, metadata={"help": "membrane decay per step, in (0, 1)"})
-    threshold: float = field(default=1.0, metadata={"help": "firing threshold"})
-    reset: Literal["subtract", "zero"] = field(default="subtract", metadata={
-        "help": "after a spike: subtract the threshold, or set the membrane to zero"})
-    surrogate: Surrogate = field(default="fast_sigmoid", metadata={"help": "surrogate gradient of the spike"})
-    slope: float | None = field(default=None, metadata={
-        "help": "surrogate sharpness (default: 25 fast_sigmoid/sigmoid, 2 atan)"})
-
-    def __post_init__(self):
-        if not 0.0 < self.beta < 1.0:
-            raise ValueError("beta must lie strictly between 0 and 1")
-        if self.threshold <= 0:
-            raise ValueError("threshold must be positive")
-        if self.slope is not None and self.slope <= 0:
-            raise ValueError("slope must be positive")
-
-    @property
-    def surrogate_slope(self) -> float:
-        return self.slope if self.slope is not None else DEFAULT_SLOPE[self.surrogate]
+from snnbench_plugins.neurons.parameters import (
+    ALIFParams,
+    AlphaParams,
+    LIFParams,
+    NeuronParams,
+    SynapticParams,
+)
 
 
-class SnnTorchLIF(SpikingLayer):
-    """snnTorch's ``Leaky``, stepped over T inside the layer: correct, comparable, slower."""
+def spike_function(params: NeuronParams):
+    """snnTorch's surrogate spike function for ``params``."""
+    from snntorch import surrogate
+
+    slope = params.surrogate_slope
+    return {"fast_sigmoid": lambda: surrogate.fast_sigmoid(slope=slope),
+            "atan": lambda: surrogate.atan(alpha=slope),
+            "sigmoid": lambda: surrogate.sigmoid(slope=slope)}[params.surrogate]()
+
+
+class SnnTorchLayer(SpikingLayer):
+    """Steps one snnTorch neuron over T: ``neuron(x_t, *state) -> (spike, *outputs)``;
+    ``carried`` picks the outputs that are the next step's state."""
 
     backend_used = "snntorch-loop"
+    #: how many zero states the neuron starts from
+    n_states = 1
+
+    def carried(self, outputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return outputs[1:]
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        state = tuple(torch.zeros_like(current[0]) for _ in range(self.n_states))
+        spikes = []
+        for step in current:
+            outputs = self.neuron(step, *state)
+            spikes.append(outputs[0])
+            state = self.carried(outputs)
+        return torch.stack(spikes)
+
+
+class SnnTorchLIF(SnnTorchLayer):
+    """snnTorch ``Leaky``: ``mem = beta mem + I``."""
 
     def __init__(self, params: LIFParams, features: tuple[int, ...] = ()):
         super().__init__()
         import snntorch as snn
-        from snntorch import surrogate
 
-        slope = params.surrogate_slope
-        spike_grad = {"fast_sigmoid": lambda: surrogate.fast_sigmoid(slope=slope),
-                      "atan": lambda: surrogate.atan(alpha=slope),
-                      "sigmoid": lambda: surrogate.sigmoid(slope=slope)}[params.surrogate]()
-        self.leaky = snn.Leaky(beta=params.beta, threshold=params.threshold, spike_grad=spike_grad,
-                               reset_mechanism=params.reset)
+        self.neuron = snn.Leaky(beta=params.beta, threshold=params.threshold, spike_grad=spike_function(params),
+                                reset_mechanism=params.reset)
+
+
+class SnnTorchSynaptic(SnnTorchLayer):
+    """snnTorch ``Synaptic``: a decaying synaptic current ``syn = alpha syn + I`` drives the membrane."""
+
+    n_states = 2
+
+    def __init__(self, params: SynapticParams, features: tuple[int, ...] = ()):
+        super().__init__()
+        import snntorch as snn
+
+        self.neuron = snn.Synaptic(alpha=params.alpha, beta=params.beta, threshold=params.threshold,
+                                   spike_grad=spike_function(params), reset_mechanism=params.reset)
+
+
+class SnnTorchAlpha(SnnTorchLayer):
+    """snnTorch ``Alpha``: excitatory and inhibitory currents whose difference is an alpha kernel."""
+
+    n_states = 3
+
+    def __init__(self, params: AlphaParams, features: tuple[int, ...] = ()):
+        super().__init__()
+        import snntorch as snn
+
+        self.neuron = snn.Alpha(alpha=params.alpha, beta=params.beta, threshold=params.threshold,
+                                spike_grad=spike_function(params), reset_mechanism=params.reset)
+
+
+class SnnTorchRLeaky(SnnTorchLayer):
+    """snnTorch ``RLeaky`` with learnable all-to-all recurrence: the layer's
+    spikes at t-1 feed every neuron at t through a ``features``-sized Linear."""
+
+    n_states = 2
+
+    def __init__(self, params: LIFParams, features: tuple[int, ...] = ()):
+        super().__init__()
+        import snntorch as snn
+
+        if not features:
+            raise ValueError("snntorch-rleaky needs the layer's features to size its recurrent weights")
+        self.neuron = snn.RLeaky(beta=params.beta, threshold=params.threshold, spike_grad=spike_function(params),
+                                 reset_mechanism=params.reset, all_to_all=True,
+                                 linear_features=math.prod(features))
+        self.features = tuple(features)
+
+    def carried(self, outputs):
+        return outputs  # (spike, mem): the spike is recurrent state too
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
+        # RLeaky's recurrent Linear wants flat features
+        flat = current.reshape(*current.shape[:2], -1)
+        return super().forward(flat).reshape(current.shape)
+
+
+class SnnTorchALIF(SpikingLayer):
+    """Adaptive-threshold LIF on snnTorch's Leaky dynamics (module docstring)."""
+
+    backend_used = "snntorch-loop"
+
+    def __init__(self, params: ALIFParams, features: tuple[int, ...] = ()):
+        super().__init__()
+        self.params = params
+        self.spike = spike_function(params)
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        p = self.params
         mem = torch.zeros_like(current[0])
+        trace = torch.zeros_like(mem)
+        spike = torch.zeros_like(mem)
+        threshold = torch.full_like(mem, p.threshold)
         spikes = []
         for step in current:
-            spike, mem = self.leaky(step, mem)
+            fired = spike.detach()  # the reset is detached, as in snnTorch
+            if p.reset == "subtract":
+                mem = p.beta * mem + step - fired * threshold
+            else:
+                mem = p.beta * (1 - fired) * mem + step
+            trace = p.adaptation_decay * trace + (1 - p.adaptation_decay) * fired
+            threshold = p.threshold + p.adaptation * trace
+            spike = self.spike(mem - threshold)
             spikes.append(spike)
         return torch.stack(spikes)
 
 
-class SpikingJellyLIF(SpikingLayer):
-    """SpikingJelly's multi-step ``LIFNode``: all T steps in one call (one kernel on CUDA)."""
-
-    def __init__(self, params: LIFParams, features: tuple[int, ...] = ()):
-        super().__init__()
-        from spikingjelly.activation_based import neuron, surrogate
-
-        slope = params.surrogate_slope
-        if params.surrogate == "fast_sigmoid":  # exact, on a membrane scaled by slope (module docstring)
-            self.scale, surrogate_function = slope, surrogate.SuperSpike(alpha=1.0 / slope)
-        else:
-            self.scale = 1.0
-            surrogate_function = {"atan": surrogate.ATan, "sigmoid": surrogate.Sigmoid}[params.surrogate](alpha=slope)
-        self.node = neuron.LIFNode(tau=1.0 / (1.0 - params.beta), decay_input=False,
-                                   v_threshold=params.threshold * self.scale,
-                                   v_reset=None if params.reset == "subtract" else 0.0,
-                                   surrogate_function=surrogate_function, step_mode="m")
-
-    def forward(self, current: torch.Tensor) -> torch.Tensor:
-        from spikingjelly.activation_based import functional
-
-        functional.reset_net(self.node)
-        if self.scale != 1.0:
-            current = (current[0] * self.scale).expand_as(current) if is_constant_in_time(current) \
-                else current * self.scale
-        spikes = self.node(current)
-        self.backend_used = _spikingjelly_lif_backend(current, self.node.surrogate_function)
-        return spikes
-
-
-def _spikingjelly_lif_backend(x: torch.Tensor, surrogate_function) -> str:
-    """The LIF implementation SpikingJelly really dispatched to for this input.
-
-    It decides per call (device, dtype, surrogate) and says so only in an INFO
-    log line; the leaderboard must not record the backend that was asked for.
-    Reads SpikingJelly's private selection state, hence the guard.
-    """
-    try:
-        from spikingjelly._ops.lif import _selection
-        from spikingjelly._ops.surrogate import _DTYPES, _surrogate_spec
-    except ImportError:
-        return "spikingjelly-unknown"
-    if _surrogate_spec(surrogate_function) is None or x.dtype not in _DTYPES:
-        return "spikingjelly-torch-reference"
-    if x.device.type != "cuda":
-        return "spikingjelly-cpu"
-    selected = _selection._selections.get(x.device.index if x.device.index is not None
-                                          else torch.cuda.current_device())
-    return f"spikingjelly-{selected.name}" if selected is not None else "spikingjelly-unknown"
-
-
 @hookimpl
 def register_neuron_models(register):
-    register(NeuronSpec("snntorch-lif", LIFParams, SnnTorchLIF,
-                        "snnTorch Leaky, looped over time inside the layer"))
-    register(NeuronSpec("spikingjelly-lif", LIFParams, SpikingJellyLIF,
-                        "SpikingJelly LIFNode in multi-step mode (Triton/CUDA kernel on GPU)"))
+    register(NeuronSpec("snntorch-lif", LIFParams, SnnTorchLIF, "snnTorch Leaky, looped over time inside the layer"))
+    register(NeuronSpec("snntorch-synaptic", SynapticParams, SnnTorchSynaptic,
+                        "snnTorch Synaptic: LIF driven by a decaying synaptic current (alpha, beta)"))
+    register(NeuronSpec("snntorch-alpha", AlphaParams, SnnTorchAlpha,
+                        "snnTorch Alpha: LIF driven by an alpha-shaped current (alpha > beta)"))
+    register(NeuronSpec("snntorch-rleaky", LIFParams, SnnTorchRLeaky,
+                        "snnTorch RLeaky: LIF with learnable all-to-all recurrent weights"))
+    register(NeuronSpec("snntorch-alif", ALIFParams, SnnTorchALIF,
+                        "adaptive-threshold LIF (Bellec et al. 2018) on snnTorch's Leaky dynamics"))

@@ -1,0 +1,178 @@
+"""``lif-fused``: snnbench's own LIF, forward and backward over all timesteps
+in one go.
+
+Same dynamics and surrogates as snnTorch's ``Leaky`` (reset_delay on, the
+default), for currents ``I_t`` and spikes ``s_t``::
+
+    subtract:  mem_t = beta * mem_{t-1} + I_t - s_{t-1} * threshold
+    zero:      mem_t = beta * (1 - s_{t-1}) * mem_{t-1} + I_t
+    s_t = 1 if mem_t > threshold else 0
+
+The reset is detached from the graph (as snnTorch's ``mem_reset``), so the
+backward pass is a linear recurrence backwards in time::
+
+    dL/dmem_t = dL/ds_t * surrogate(mem_t - threshold) + c_t * dL/dmem_{t+1}
+    c_t = beta (subtract) or beta * (1 - s_t) (zero);  dL/dI_t = dL/dmem_t
+
+A custom autograd function saves only the membrane, so five ``[T, B, ...]``
+tensors move in all (current, spikes, membrane, two gradients), and autograd
+records one node per layer instead of several per timestep. Backends:
+
+- ``numba`` (CPU): compiled loops, neurons split across threads (the first
+  call compiles, about a second, and is cached on disk);
+- ``triton`` (CUDA): one kernel each way, the membrane kept in registers;
+- ``torch`` (any device): a loop over time of in-place PyTorch ops; the
+  portable reference the other two are tested against;
+- ``auto``: numba on CPU, triton on CUDA, else torch.
+
+A backend asked for by name that cannot run on the device is an error, never
+a silent fallback.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from snnbench import hookimpl
+from snnbench.components import NeuronSpec, SpikingLayer
+from snnbench.errors import SnnbenchError
+from snnbench_plugins.neurons.parameters import LIFParams
+
+SURROGATE_KIND = {"fast_sigmoid": 0, "atan": 1, "sigmoid": 2}
+Backend = Literal["auto", "numba", "triton", "torch"]
+
+
+@dataclass(frozen=True)
+class FusedLIFParams(LIFParams):
+    backend: Backend = field(default="auto", metadata={
+        "help": "numba (CPU), triton (CUDA), torch (any device), or auto: the fastest for the device"})
+
+
+class BackendUnavailable(SnnbenchError):
+    """The backend asked for cannot run here."""
+
+
+class TorchKernels:
+    """The recurrences as a loop over time of in-place PyTorch ops on ``[T, N]``."""
+
+    @staticmethod
+    def forward(current, beta, threshold, subtract):
+        spikes = torch.empty_like(current)
+        membrane = torch.empty(current.shape, device=current.device, dtype=torch.float32)
+        mem = torch.zeros_like(membrane[0])
+        spiked = torch.zeros_like(mem)
+        for t in range(len(current)):
+            if subtract:
+                mem.mul_(beta).add_(current[t]).sub_(spiked, alpha=threshold)
+            else:
+                mem.mul_(1.0 - spiked).mul_(beta).add_(current[t])
+            torch.gt(mem, threshold, out=spikes[t])
+            spiked.copy_(spikes[t])
+            membrane[t] = mem
+        return spikes, membrane
+
+    @staticmethod
+    def backward(grad_spikes, membrane, beta, threshold, subtract, kind, slope):
+        u = membrane - threshold
+        if kind == 0:
+            surrogate = (1.0 + slope * u.abs()).square().reciprocal()
+        elif kind == 1:
+            surrogate = (slope / 2.0) / (1.0 + (torch.pi / 2.0 * slope * u).square())
+        else:
+            sigmoid = torch.sigmoid(slope * u)
+            surrogate = slope * sigmoid * (1.0 - sigmoid)
+        grad_current = (grad_spikes * surrogate).to(grad_spikes.dtype)
+        decay = beta if subtract else beta * (u <= 0).to(grad_current.dtype)
+        for t in range(len(grad_current) - 2, -1, -1):
+            grad_current[t] += (decay if subtract else decay[t]) * grad_current[t + 1]
+        return grad_current
+
+
+class NumbaKernels:
+    """The numba kernels on ``[T, N]`` CPU tensors; other dtypes than float32/64 compute in float32."""
+
+    def __init__(self):
+        from snnbench_plugins.neurons import fused_lif_cpu
+
+        self.kernels = fused_lif_cpu
+
+    @staticmethod
+    def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+        return x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+
+    def forward(self, current, beta, threshold, subtract):
+        work = current.to(self._compute_dtype(current)).contiguous()
+        spikes, membrane = torch.empty_like(work), torch.empty_like(work)
+        self.kernels.forward(work.numpy(), beta, threshold, subtract, spikes.numpy(), membrane.numpy())
+        return spikes.to(current.dtype), membrane
+
+    def backward(self, grad_spikes, membrane, beta, threshold, subtract, kind, slope):
+        grad = grad_spikes.to(membrane.dtype).contiguous()
+        grad_current = torch.empty_like(grad)
+        self.kernels.backward(grad.numpy(), membrane.numpy(), beta, threshold, subtract, kind, slope,
+                              grad_current.numpy())
+        return grad_current.to(grad_spikes.dtype)
+
+
+def kernels_for(backend: Backend, device: torch.device):
+    """The kernels of ``backend`` for ``device``, and the name to record."""
+    if backend == "auto":
+        backend = {"cpu": "numba", "cuda": "triton"}.get(device.type, "torch")
+    if backend == "torch":
+        return TorchKernels, "lif-fused-torch"
+    wanted = {"numba": "cpu", "triton": "cuda"}[backend]
+    if device.type != wanted:
+        raise BackendUnavailable(f"lif-fused backend {backend!r} runs on {wanted}, this layer is on "
+                                 f"{device.type}; use backend = 'auto' or 'torch'")
+    try:
+        if backend == "numba":
+            return NumbaKernels(), "lif-fused-numba"
+        return importlib.import_module("snnbench_plugins.neurons.fused_lif_triton"), "lif-fused-triton"
+    except ImportError as error:
+        raise BackendUnavailable(f"lif-fused backend {backend!r} is not installed here: {error}") from None
+
+
+class _FusedLIF(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, current, kernels, beta, threshold, subtract, kind, slope):
+        spikes, membrane = kernels.forward(current, beta, threshold, subtract)
+        ctx.save_for_backward(membrane)
+        ctx.settings = kernels, beta, threshold, subtract, kind, slope
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_spikes):
+        (membrane,) = ctx.saved_tensors
+        kernels, beta, threshold, subtract, kind, slope = ctx.settings
+        grad = kernels.backward(grad_spikes.contiguous(), membrane, beta, threshold, subtract, kind, slope)
+        return grad, None, None, None, None, None, None
+
+
+class FusedLIF(SpikingLayer):
+    """Currents ``[T, B, ...]`` to spikes of the same shape; one autograd node per call."""
+
+    def __init__(self, params: FusedLIFParams, features: tuple[int, ...] = ()):
+        super().__init__()
+        self.params = params
+        self._kernels: dict[torch.device, tuple[object, str]] = {}
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        if current.device not in self._kernels:
+            self._kernels[current.device] = kernels_for(self.params.backend, current.device)
+        kernels, self.backend_used = self._kernels[current.device]
+        params = self.params
+        flat = current.contiguous().view(len(current), -1)
+        spikes = _FusedLIF.apply(flat, kernels, params.beta, params.threshold, params.reset == "subtract",
+                                 SURROGATE_KIND[params.surrogate], params.surrogate_slope)
+        return spikes.view(current.shape)
+
+
+@hookimpl
+def register_neuron_models(register):
+    register(NeuronSpec("lif-fused", FusedLIFParams, FusedLIF,
+                        "snnbench's LIF (snnTorch Leaky dynamics): forward and backward fused over time "
+                        "(numba on CPU, Triton on CUDA)"))
