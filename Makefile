@@ -8,7 +8,7 @@ BIN     := $(VENV)/bin
 SNNBENCH_DATA ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),$(abspath data))
 export SNNBENCH_DATA
 
-.PHONY: run test smoke leaderboard bench clean
+.PHONY: run test smoke leaderboard bench bench-neurons clean
 
 $(BIN)/snnbench: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ smoke: $(BIN)/snnbench
 ## bench: harness throughput next to a bare PyTorch loop on the same model
 bench: $(BIN)/snnbench
 	$(BIN)/python benchmarks/harness_overhead.py
+
+## bench-neurons: forward+backward time of every registered neuron model (pytest-benchmark),
+## and the README table relative to snnTorch Leaky with the bandwidth floor
+bench-neurons: $(BIN)/snnbench
+	mkdir -p .benchmarks
+	$(BIN)/pytest -q benchmarks/test_neuron_speed.py --benchmark-enable \
+	  --benchmark-json=.benchmarks/neurons.json
+	$(BIN)/python benchmarks/neuron_table.py .benchmarks/neurons.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks

@@ -35,6 +35,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import torch
 
 from snnbench import hookimpl
@@ -105,17 +106,20 @@ class NumbaKernels:
         return x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
 
     def forward(self, current, beta, threshold, subtract):
-        work = current.to(self._compute_dtype(current)).contiguous()
-        spikes, membrane = torch.empty_like(work), torch.empty_like(work)
-        self.kernels.forward(work.numpy(), beta, threshold, subtract, spikes.numpy(), membrane.numpy())
-        return spikes.to(current.dtype), membrane
+        work = current.to(self._compute_dtype(current)).contiguous().numpy()
+        spikes, membrane = np.empty_like(work), np.empty_like(work)
+        scalar = work.dtype.type
+        self.kernels.forward(work, scalar(beta), scalar(threshold), subtract, spikes, membrane)
+        return torch.from_numpy(spikes).to(current.dtype), torch.from_numpy(membrane)
 
     def backward(self, grad_spikes, membrane, beta, threshold, subtract, kind, slope):
-        grad = grad_spikes.to(membrane.dtype).contiguous()
-        grad_current = torch.empty_like(grad)
-        self.kernels.backward(grad.numpy(), membrane.numpy(), beta, threshold, subtract, kind, slope,
-                              grad_current.numpy())
-        return grad_current.to(grad_spikes.dtype)
+        saved = membrane.numpy()
+        grad = grad_spikes.to(membrane.dtype).contiguous().numpy()
+        grad_current = np.empty_like(grad)
+        scalar = saved.dtype.type
+        self.kernels.backward(grad, saved, scalar(beta), scalar(threshold), subtract, kind, scalar(slope),
+                              grad_current)
+        return torch.from_numpy(grad_current).to(grad_spikes.dtype)
 
 
 def kernels_for(backend: Backend, device: torch.device):

@@ -1,0 +1,128 @@
+"""``spikingjelly-if-once``: a non-leaky integrate-and-fire neuron that fires
+at most once per sample, as in the STDP networks of Kheradpisheh et al. 2018
+and Mozafari et al. 2019 (SpykeTorch's ``fire``).
+
+SpikingJelly has no such neuron (its ``IFNode`` resets and fires again), so
+:class:`SingleSpikeIFNode` is a SpikingJelly ``BaseNode`` with two states:
+the membrane ``v`` (no leak, no reset) and ``fired``. In multi-step mode the
+whole window is one vectorised pass, no loop over time: the membrane is the
+running sum of the input, and a neuron spikes at the first step where it
+exceeds the threshold (strictly, as SpykeTorch), never again.
+
+``threshold = None`` is SpykeTorch's infinite threshold, used by decision
+layers: nothing fires before the last step of the window, and then every
+neuron whose potential is positive fires, so the earliest spike is the
+largest potential. That needs the whole window, so it runs in multi-step
+mode only.
+
+The spike has no surrogate gradient: this neuron is for local learning rules
+(STDP, R-STDP), and a gradient rule that tries to backpropagate through it
+gets an error saying so instead of silently training nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from snnbench import hookimpl
+from snnbench.components import NeuronSpec, SpikingLayer
+from snnbench.errors import SnnbenchError
+
+
+@dataclass(frozen=True)
+class IFOnceParams:
+    threshold: float | None = field(default=1.0, metadata={
+        "help": "fires when the potential exceeds this; none: fires at the last step if the potential is positive"})
+
+    def __post_init__(self):
+        if self.threshold is not None and not self.threshold >= 0:
+            raise ValueError("threshold must not be negative")
+
+
+def _single_spike_node_class():
+    """The ``BaseNode`` subclass, made on first use so that importing this
+    plugin does not import SpikingJelly."""
+    from spikingjelly.activation_based import neuron
+
+    class SingleSpikeIFNode(neuron.BaseNode):
+        def __init__(self, threshold: float | None, step_mode: str = "m", store_v_seq: bool = False):
+            super().__init__(v_threshold=math.inf if threshold is None else float(threshold), v_reset=None,
+                             step_mode=step_mode, store_v_seq=store_v_seq)
+            self.fires_at_end = threshold is None
+            self.register_memory("fired", 0.0)
+
+        def extra_repr(self):
+            return f"v_threshold={self.v_threshold}, fires_at_end={self.fires_at_end}, step_mode={self.step_mode}"
+
+        def materialize_states(self, inputs, states, step_mode):
+            v, fired = super().materialize_states(inputs, states, step_mode)
+            if not isinstance(fired, torch.Tensor) or fired.shape != v.shape:
+                fired = torch.zeros_like(v, dtype=torch.bool)
+            return v, fired
+
+        def single_step_functional_forward(self, inputs, states, **kwargs):
+            if self.fires_at_end:
+                raise ValueError("a neuron without threshold fires at the end of the window: use step_mode='m'")
+            v, fired = states
+            v = v + inputs[0]
+            spike = (v > self.v_threshold) & ~fired
+            return (spike.to(v.dtype),), (v, fired | spike)
+
+        def multi_step_functional_forward(self, inputs, states, **kwargs):
+            spikes, v_seq, fired = self._integrate(inputs[0], *states)
+            return (spikes,), (v_seq[-1], fired)
+
+        def multi_step_forward(self, x_seq, *args, **kwargs):
+            v, fired = self.materialize_states((x_seq,), tuple(self._memories.values()), "m")
+            spikes, v_seq, fired = self._integrate(x_seq, v, fired)
+            self._memories["v"], self._memories["fired"] = v_seq[-1], fired
+            self.v_seq = v_seq if self.store_v_seq else None
+            return spikes
+
+        def _integrate(self, x_seq, v, fired):
+            v_seq = v + x_seq.cumsum(0)
+            if self.fires_at_end:
+                above = torch.zeros_like(v_seq, dtype=torch.bool)
+                above[-1] = v_seq[-1] > 0
+            else:
+                above = v_seq > self.v_threshold
+            has_fired = (above | fired).cumsum(0) > 0
+            before = torch.cat([fired.unsqueeze(0), has_fired[:-1]])
+            return (has_fired & ~before).to(x_seq.dtype), v_seq, has_fired[-1]
+
+    return SingleSpikeIFNode
+
+
+class SpikingJellyIFOnce(SpikingLayer):
+    """The neuron as a snnbench layer. Set ``record_potentials`` to keep the
+    membrane of every step of the next call in ``potentials`` (learning rules
+    that pick winners by potential need it; it costs a ``[T, B, ...]`` tensor)."""
+
+    backend_used = "spikingjelly-torch"
+    #: architectures built on single spikes check this
+    fires_once = True
+
+    def __init__(self, params: IFOnceParams, features: tuple[int, ...] = ()):
+        super().__init__()
+        self.node = _single_spike_node_class()(params.threshold)
+        self.record_potentials = False
+        self.potentials: torch.Tensor | None = None
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and current.requires_grad:
+            raise SnnbenchError("spikingjelly-if-once has no surrogate gradient; train it with a local rule "
+                                "such as stdp-rstdp, not by backpropagation")
+        self.node.reset()
+        self.node.store_v_seq = self.record_potentials
+        spikes = self.node(current)
+        self.potentials = self.node.v_seq
+        return spikes
+
+
+@hookimpl
+def register_neuron_models(register):
+    register(NeuronSpec("spikingjelly-if-once", IFOnceParams, SpikingJellyIFOnce,
+                        "non-leaky IF that fires at most once per sample (SpikingJelly BaseNode; for STDP)"))
