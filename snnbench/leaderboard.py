@@ -37,6 +37,8 @@ class Metric:
     format: Callable[[float], str]
     #: which METRIC_VERSIONS entry defines it
     family: str
+    #: shown by default only where it differs from this metric in some row
+    repeats: str | None = None
 
     @property
     def heading(self) -> str:
@@ -47,6 +49,10 @@ METRICS: tuple[Metric, ...] = (
     Metric("accuracy", "accuracy %", True, lambda v: f"{100 * v:.2f}", "accuracy"),
     Metric("sparsity", "sparsity", True, lambda v: f"{v:.4f}", "sparsity"),
     Metric("encoder_density", "enc. density", False, lambda v: f"{v:.4f}", "encoder_density"),
+    # for 0/1 spikes both equal the density; they tell analogue output apart
+    Metric("encoder_mean", "enc. mean", False, lambda v: f"{v:.4f}", "encoder_density", "encoder_density"),
+    Metric("encoder_above_half", "enc. > 0.5", False, lambda v: f"{v:.4f}", "encoder_density",
+           "encoder_density"),
     Metric("synops_ac", "ACs/sample", False, _si, "synops"),
     Metric("synops_mac", "MACs/sample", False, _si, "synops"),
     Metric("train_samples_per_s", "train samples/s", True, lambda v: f"{v:,.0f}", "throughput"),
@@ -128,18 +134,27 @@ def _mean_std(mean: float, std: float, fmt: Callable[[float], str]) -> str:
     return text
 
 
+def _repeats(table: pd.DataFrame, key: str, other: str) -> bool:
+    """True when column ``key`` holds ``other``'s value (or nothing) in every row."""
+    mine, theirs = table[f"{key}_mean"], table[f"{other}_mean"]
+    return bool((mine.isna() | ((mine - theirs).abs() <= 1e-9)).all())
+
+
 def render(table: pd.DataFrame, by: Sequence[str], sort: str = "accuracy", fmt: str = "table",
            metrics: Sequence[str] | None = None) -> str:
     """The aggregated table as text (``table``, ``md``) or ``csv``.
 
     Group columns that hold one value for every row are stated once above
-    the table instead of repeated on every line.
+    the table instead of repeated on every line. A default column that only
+    repeats another (an encoder's mean value when it emits 0/1 spikes) is
+    left out; ``metrics`` shows it anyway.
     """
     chosen = [metric(k) for k in (metrics or [m.key for m in METRICS])]
     sort_metric = metric(sort)
     table = table.sort_values(f"{sort_metric.key}_mean", ascending=not sort_metric.higher_is_better,
                               na_position="last")
-    present = [m for m in chosen if table[f"{m.key}_mean"].notna().any()]
+    present = [m for m in chosen if table[f"{m.key}_mean"].notna().any()
+               and not (metrics is None and m.repeats and _repeats(table, m.key, m.repeats))]
     if fmt == "csv":
         columns = [*by, *(f"{m.key}_{s}" for m in present for s in ("mean", "std")), "n"]
         return table[columns].to_csv(index=False)

@@ -14,7 +14,9 @@ same metric (a test runs both on the same snnTorch model and data):
   count as accumulates (ACs), anything else as MACs; ``dense`` counts every
   multiplication as if input and weights were all non-zero;
 - *encoder density*: share of non-zero values in the encoder's output
-  (its spike density for binary encoders), and the mean value.
+  (its spike density for binary encoders), the mean value, and the share
+  above 0.5 (for analogue output such as a learned encoder's sigmoid, where
+  nearly every value is non-zero).
 
 A metric whose definition changes gets a new version here; rows carry the
 versions they were computed with and stale rows are flagged, never mixed in.
@@ -37,7 +39,7 @@ from snnbench.sequence import TimeDistributed, is_constant_in_time
 METRIC_VERSIONS: dict[str, int] = {
     "accuracy": 1,
     "sparsity": 1,
-    "encoder_density": 1,
+    "encoder_density": 2,
     "synops": 1,
     "throughput": 1,
     "memory": 1,
@@ -62,12 +64,13 @@ def _operations(layer: nn.Module, binary_input: torch.Tensor, weight: torch.Tens
 
 @dataclass
 class _Counter:
-    """Device-side running totals of one hooked layer; ``value_sum`` only where
-    the mean value is reported (the encoder's output)."""
+    """Device-side running totals of one hooked layer; ``value_sum`` and
+    ``above_half`` only where they are reported (the encoder's output)."""
 
     nonzero: torch.Tensor
     total: torch.Tensor
     value_sum: torch.Tensor | None = None
+    above_half: torch.Tensor | None = None
 
 
 @dataclass
@@ -76,6 +79,7 @@ class ActivitySummary:
     sparsity_per_layer: dict[str, float]
     encoder_density: float
     encoder_mean: float
+    encoder_above_half: float
     synops_ac: float
     synops_mac: float
     synops_dense: float
@@ -99,7 +103,7 @@ class ActivityMonitor:
 
     def _new_counter(self, with_sum: bool = False) -> _Counter:
         zero = lambda: torch.zeros((), device=self.device, dtype=torch.float64)  # noqa: E731
-        return _Counter(zero(), zero(), zero() if with_sum else None)
+        return _Counter(zero(), zero(), zero() if with_sum else None, zero() if with_sum else None)
 
     # -- hook installation ------------------------------------------------------
 
@@ -135,6 +139,7 @@ class ActivityMonitor:
             counter.total += output.numel()
             if counter.value_sum is not None:
                 counter.value_sum += output.sum(dtype=torch.float64)
+                counter.above_half += torch.count_nonzero(output > 0.5)
         return hook
 
     def _count_sequence_ops(self, wrapper: TimeDistributed, inputs) -> None:
@@ -181,6 +186,7 @@ class ActivityMonitor:
             sparsity_per_layer=per_layer,
             encoder_density=float(self._encoder.nonzero) / encoder_total if encoder_total else math.nan,
             encoder_mean=float(self._encoder.value_sum) / encoder_total if encoder_total else math.nan,
+            encoder_above_half=float(self._encoder.above_half) / encoder_total if encoder_total else math.nan,
             synops_ac=float(self._ac) / self.samples,
             synops_mac=float(self._mac) / self.samples,
             synops_dense=self._dense / self.samples,

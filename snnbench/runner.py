@@ -182,6 +182,7 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
         "sparsity_per_layer": activity.sparsity_per_layer,
         "encoder_density": activity.encoder_density,
         "encoder_mean": activity.encoder_mean,
+        "encoder_above_half": activity.encoder_above_half,
         "synops_ac": activity.synops_ac,
         "synops_mac": activity.synops_mac,
         "synops_dense": activity.synops_dense,

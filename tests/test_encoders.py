@@ -47,6 +47,26 @@ def test_latency_codes_differ_between_images():
     assert not torch.equal(encoder(IMAGE), encoder(other))
 
 
+def test_latency_codes_real_digits_one_spike_per_pixel_that_decodes_back():
+    """On real images: every lit pixel fires once, at the step its intensity
+    promises, so the code tells images apart as well as the images themselves
+    (rounded to T levels) do."""
+    from snnbench.components import LoadContext
+    from snnbench_plugins.datasets.vision import DigitsParams, load_digits
+
+    images = load_digits(DigitsParams(), LoadContext(None))[0].inputs[:200]
+    steps = 6
+    spikes = LatencyEncoder(LatencyParams(timesteps=steps), INFO)(images)
+    assert spikes.shape == (steps, *images.shape)
+    assert torch.equal(spikes.sum(0), (images > 0).float())  # one spike per lit pixel, none for black
+    fire_at = spikes.argmax(0).float()
+    lit = images > 0
+    assert torch.all((1 - fire_at / (steps - 1) - images).abs()[lit] <= 0.5 / (steps - 1) + 1e-6)
+    codes = {tuple(code.flatten().tolist()) for code in spikes.transpose(0, 1)}
+    levels = {tuple(torch.round((steps - 1) * (1 - x)).mul(x > 0).flatten().tolist()) for x in images}
+    assert len(codes) == len(levels) > 190  # different images, different codes
+
+
 def test_direct_is_a_constant_expand_without_copy():
     spikes = DirectEncoder(DirectParams(timesteps=6), INFO)(IMAGE)
     assert spikes.shape == (6, 1, 1, 2, 2)

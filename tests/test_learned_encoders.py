@@ -1,12 +1,32 @@
 """Learned encoders (STAL, ConvSTAL, SPS, ConvSTAL-PS): shapes, true spikes or
-sigmoid values, thresholds kept in range and trained by the gradient."""
+sigmoid values, thresholds kept in range and trained by the gradient; the
+spike-sparsity term (CE+SS) in BPTT; encoder pre-training with the STAL loss;
+the encoder-density metrics of analogue output on the leaderboard."""
 
 from __future__ import annotations
+
+import copy
+import dataclasses
+import textwrap
 
 import pytest
 import torch
 
-from snnbench.components import DatasetInfo, SpikingLayer, iter_spiking_layers
+from snnbench.cli import main
+from snnbench.components import (
+    ArchitectureContext,
+    DatasetInfo,
+    LoadContext,
+    SpikingLayer,
+    SpikingModel,
+    iter_spiking_layers,
+)
+from snnbench.metrics import evaluate
+from snnbench.runtime import seed_everything
+from snnbench.store import ResultStore
+from snnbench.training import TrainingConfig, TrainingSession
+from snnbench_plugins import losses
+from snnbench_plugins.datasets.vision import DigitsParams, load_digits
 from snnbench_plugins.encoders.patch_splitting import (
     ConvSTALPSEncoder,
     ConvSTALPSParams,
@@ -14,6 +34,14 @@ from snnbench_plugins.encoders.patch_splitting import (
     SPSParams,
 )
 from snnbench_plugins.encoders.stal import ConvSTALEncoder, ConvSTALParams, STALEncoder, STALParams
+from snnbench_plugins.learning_rules.bptt import BPTT, BPTTParams
+from snnbench_plugins.learning_rules.encoder_pretraining import (
+    EncoderPretraining,
+    EncoderPretrainingParams,
+    FrozenEncoder,
+)
+
+from conftest import suite_toml
 
 MNIST = DatasetInfo("mnist", "static", (1, 28, 28), 10)
 CIFAR = DatasetInfo("cifar10", "static", (3, 32, 32), 10)
@@ -111,3 +139,178 @@ def test_sps_is_a_spiking_patch_splitter():
     assert all(layer.backend_used.startswith("spikingjelly") for layer in layers.values())
     tokens.sum().backward()
     assert encoder.splitter.stages[0].module.weight.grad.abs().sum() > 0
+
+
+# --------------------------------------------------------------------------- training on digits
+
+DIGITS = DatasetInfo("digits", "static", (1, 8, 8), 10)
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits(DigitsParams(), LoadContext(None))
+
+
+def _stal_mlp(plugins, encoder_params: STALParams) -> SpikingModel:
+    """STAL on digits into a one-hidden-layer MLP of snnTorch LIFs, built
+    through the registries as the runner builds it."""
+    encoder = STALEncoder(encoder_params, DIGITS)
+    neuron_spec = plugins.registries["neuron"].get("snntorch-lif").spec
+    neuron = lambda features, **overrides: neuron_spec.build(  # noqa: E731
+        dataclasses.replace(neuron_spec.params(), **overrides), features)
+    mlp = plugins.registries["architecture"].get("mlp").spec
+    context = ArchitectureContext((encoder_params.l2 or 64,), 10, encoder_params.timesteps, neuron)
+    return SpikingModel(encoder, mlp.build(mlp.params(hidden=(64,)), context))
+
+
+def _fit(rule, model, train, epochs: int, seed: int = 0) -> TrainingSession:
+    session = TrainingSession(TrainingConfig(epochs=epochs, batch_size=64), CPU, seed_everything(seed))
+    rule.fit(model, train, session)
+    return session
+
+
+def test_stal_with_an_mlp_learns_digits_by_bptt(plugins, digits):
+    train, test = digits
+    seed_everything(0)
+    model = _stal_mlp(plugins, STALParams())
+    before = evaluate(model, test, 500, CPU)
+    thresholds = model.encoder.thresholds.threshold.detach().clone()
+    _fit(BPTT(BPTTParams(lr=5e-3)), model, train, epochs=3)
+    after = evaluate(model, test, 500, CPU)
+    assert before.accuracy < 0.3 and after.accuracy > 0.75, (before.accuracy, after.accuracy)
+    assert not torch.equal(model.encoder.thresholds.threshold, thresholds)  # the thresholds learned too
+    assert after.activity.encoder_density == after.activity.encoder_mean == after.activity.encoder_above_half
+
+
+# --------------------------------------------------------------------------- spike sparsity (SS)
+
+
+def test_spike_sparsity_on_hand_computed_counts():
+    # two samples, two steps, three units; per-unit counts over time:
+    #   sample 0: [2, 0, 1], sample 1: [0, 0, 1] -> batch mean s = [1, 0, 1]
+    encoded = torch.tensor([[[1., 0., 1.], [0., 0., 0.]],
+                            [[1., 0., 0.], [0., 0., 1.]]])
+    # sum s = 2, sum s^2 = 2: SS = omega * weight * (2 - c * 2 / 2)
+    assert losses.spike_sparsity(encoded, omega=0.5, c=0.0).item() == pytest.approx(1.0)
+    assert losses.spike_sparsity(encoded, omega=0.5, c=0.5).item() == pytest.approx(0.75, rel=1e-5)
+    assert losses.spike_sparsity(encoded, omega=0.5, c=0.5, weight=0.2).item() == pytest.approx(0.15, rel=1e-5)
+    # concentrating the same spikes on one unit lowers the term: s = [2, 0, 0], sum s^2 = 4
+    concentrated = torch.tensor([[[1., 0., 0.], [1., 0., 0.]],
+                                 [[1., 0., 0.], [1., 0., 0.]]])
+    assert losses.spike_sparsity(concentrated, omega=0.5, c=0.5).item() == pytest.approx(0.5, rel=1e-5)
+    # per-sample normalised: the same samples twice over give the same value
+    assert losses.spike_sparsity(torch.cat([encoded, encoded], 1), 0.5, 0.5).item() == pytest.approx(0.75, rel=1e-5)
+
+
+def test_warmup_ramps_from_zero_to_one():
+    assert [losses.warmup_weight(e, 4) for e in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    assert losses.warmup_weight(0, 0) == 1.0
+
+
+def test_ce_plus_ss_lowers_encoder_density(plugins, digits):
+    train, test = digits
+    densities = {}
+    for omega in (0.0, 0.002):
+        seed_everything(0)
+        model = _stal_mlp(plugins, STALParams())
+        _fit(BPTT(BPTTParams(lr=5e-3, sparsity_omega=omega, sparsity_warmup_epochs=0)), model, train, epochs=2)
+        evaluation = evaluate(model, test, 500, CPU)
+        densities[omega] = (evaluation.activity.encoder_density, evaluation.accuracy)
+    (plain, plain_accuracy), (sparse, sparse_accuracy) = densities[0.0], densities[0.002]
+    assert sparse < 0.6 * plain, densities
+    assert sparse_accuracy > 0.25, densities  # fewer spikes, still a classifier (chance: 0.1)
+
+
+def test_sparsity_params_are_checked():
+    with pytest.raises(ValueError, match="sparsity_omega"):
+        BPTTParams(sparsity_omega=-1.0)
+    with pytest.raises(ValueError, match="sparsity_warmup_epochs"):
+        BPTTParams(sparsity_warmup_epochs=-2)
+
+
+# --------------------------------------------------------------------------- encoder pre-training
+
+
+def _encoder_loss(encoder, images) -> float:
+    encoder.eval()
+    with torch.no_grad():
+        return losses.stal_encoder_loss(images, encoder(images)).item()
+
+
+def test_pretraining_lowers_the_encoder_loss_then_freezes_the_encoder(plugins, digits):
+    train, test = digits
+    seed_everything(0)
+    model = _stal_mlp(plugins, STALParams())
+    fresh = copy.deepcopy(model.encoder)
+    rule = EncoderPretraining(EncoderPretrainingParams(lr=5e-3, pretrain_epochs=3, pretrain_lr=5e-3))
+    _fit(rule, model, train, epochs=2)
+    assert isinstance(model.encoder, FrozenEncoder)
+    trained = model.encoder.encoder
+    assert _encoder_loss(trained, test.inputs) < 0.8 * _encoder_loss(fresh, test.inputs)
+    assert rule.pretrain_history[-1] < rule.pretrain_history[0]
+    # frozen: no gradients, eval mode whatever the model is told, outside the graph
+    assert not any(p.requires_grad for p in trained.parameters())
+    model.train()
+    assert not model.encoder.training and not trained.training
+    assert model.encoder(train.inputs[:4]).grad_fn is None
+    assert evaluate(model, test, 500, CPU).accuracy > 0.6
+    # another round of BPTT leaves the encoder exactly as pre-training left it
+    state = copy.deepcopy(trained.state_dict())
+    _fit(BPTT(BPTTParams(lr=5e-3)), model, train, epochs=1, seed=1)
+    assert all(torch.equal(state[k], v) for k, v in trained.state_dict().items())
+
+
+def test_pretraining_uses_the_per_channel_loss_for_convstal(digits):
+    train, _ = digits
+    encoded = torch.rand(5, 3, 2, 4, 4)
+    images = torch.rand(3, 2, 4, 4)
+    whole = losses.stal_encoder_loss(images, encoded)
+    per_channel = losses.stal_encoder_loss(images, encoded, per_channel=True)
+    halves = [losses.stal_encoder_loss(images[:, c:c + 1], encoded[:, :, c:c + 1]) for c in range(2)]
+    assert per_channel.item() == pytest.approx(sum(h.item() for h in halves) / 2, rel=1e-5)
+    assert per_channel.item() != pytest.approx(whole.item(), rel=1e-3)
+
+
+def test_pretraining_an_encoder_of_another_size_fails_with_a_message(plugins, digits):
+    train, _ = digits
+    model = _stal_mlp(plugins, STALParams(l2=32))
+    rule = EncoderPretraining(EncoderPretrainingParams(pretrain_epochs=1))
+    with pytest.raises(Exception, match="one output per input value"):
+        _fit(rule, model, train, epochs=1)
+
+
+# --------------------------------------------------------------------------- leaderboard
+
+
+def test_analog_output_shows_its_mean_and_share_above_half(tmp_path, capsys):
+    suite = tmp_path / "s.toml"
+    suite.write_text(suite_toml("learned", encoder=("stal", "stal-analog"), extra=textwrap.dedent("""
+        [variants.encoder.stal-analog]
+        of = "stal"
+        output = "analog"
+        [params.architecture.mlp]
+        hidden = [32]
+        [training]
+        epochs = 1
+        batch_size = 64
+        train_limit = 400
+        test_limit = 200
+    """)))
+    db = tmp_path / "r.db"
+    assert main(["run", str(suite), "--db", str(db), "--no-progress"]) == 0
+    with ResultStore(db) as store:
+        rows = {row["encoder"]: row["metrics"] for row in store.rows(["learned"])}
+    binary, analog = rows["stal"], rows["stal-analog"]
+    assert binary["encoder_density"] == binary["encoder_mean"] == binary["encoder_above_half"] < 1
+    assert analog["encoder_density"] > 0.99  # a sigmoid is almost never exactly 0 ...
+    assert analog["encoder_above_half"] < 0.9 and analog["encoder_mean"] < 0.9  # ... and not 1 either
+    capsys.readouterr()
+    assert main(["leaderboard", "--db", str(db), "--by", "encoder"]) == 0
+    header = capsys.readouterr().out.splitlines()
+    assert any("enc. mean" in line and "enc. > 0.5" in line for line in header)
+    assert main(["leaderboard", "--db", str(db), "--by", "encoder", "--metric", "encoder_above_half",
+                 "--format", "csv"]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0] == "encoder,encoder_above_half_mean,encoder_above_half_std,n"
+    assert f"{analog['encoder_above_half']}" in table

@@ -1,14 +1,25 @@
-"""Built-in datasets: MNIST and Fashion-MNIST (torchvision), and scikit-learn's
-8x8 digits, which ships inside scikit-learn and so needs no files and no network.
+"""Built-in datasets: MNIST, Fashion-MNIST and CIFAR-10 (torchvision), and
+scikit-learn's 8x8 digits, which ships inside scikit-learn and so needs no
+files and no network.
 
-All three are small enough to live in device memory whole: the runner moves
-both splits to the device once, so the GPU never waits on a loader.
+All of them are small enough to live in device memory whole (CIFAR-10 as
+float32: 737 MB): the runner moves both splits to the device once, so the GPU
+never waits on a loader.
+
+CIFAR-10 is torchvision's download (its URL and archive checksum) and
+torchvision's on-disk layout, ``DATA/cifar-10-batches-py/`` with the five
+pickled training batches and ``test_batch``. The batches are read here rather
+than by ``torchvision.datasets.CIFAR10``, which checks each file's MD5 and so
+refuses any other copy of the files (a subset, a test's fixture); a damaged
+file still fails, with a message saying which.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pickle
 
 import torch
 
@@ -63,6 +74,46 @@ def load_fashion_mnist(params: TorchvisionImagesParams, ctx: LoadContext) -> tup
     return _load_idx_dataset(FashionMNIST, "FashionMNIST", "fashion-mnist", params, ctx)
 
 
+def describe_cifar10(params: TorchvisionImagesParams) -> DatasetInfo:
+    return DatasetInfo(name="cifar10", kind="static", input_shape=(3, 32, 32), n_classes=10)
+
+
+def _read_cifar_batches(folder: Path, names: list[str]) -> DataSplit:
+    images, labels = [], []
+    for name in names:
+        try:
+            with open(folder / name, "rb") as file:
+                batch = pickle.load(file, encoding="latin1")
+            images.append(torch.as_tensor(batch["data"], dtype=torch.uint8).reshape(-1, 3, 32, 32))
+            labels.append(torch.as_tensor(batch["labels"], dtype=torch.long))
+        except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise DataUnavailableError(f"cifar10: cannot read {folder / name} ({type(error).__name__}: {error}); "
+                                       "delete it to download it again") from None
+    return DataSplit(torch.cat(images).to(torch.float32).div_(255.0), torch.cat(labels))
+
+
+def load_cifar10(params: TorchvisionImagesParams, ctx: LoadContext) -> tuple[DataSplit, DataSplit]:
+    from torchvision.datasets import CIFAR10
+
+    folder = ctx.data_dir / CIFAR10.base_folder
+    train_names = [name for name, _ in CIFAR10.train_list]
+    test_names = [name for name, _ in CIFAR10.test_list]
+    missing = [name for name in (*train_names, *test_names) if not (folder / name).exists()]
+    if missing and params.download and ctx.download:
+        try:
+            CIFAR10(root=str(ctx.data_dir), train=True, download=True)
+        except Exception as error:  # torchvision raises RuntimeError/URLError/OSError
+            raise DataUnavailableError(f"cifar10: download into {ctx.data_dir} failed ({type(error).__name__}: "
+                                       f"{error}); put {CIFAR10.filename}'s contents in {folder}") from None
+        missing = [name for name in missing if not (folder / name).exists()]
+    if missing:
+        raise DataUnavailableError(
+            f"cifar10: {', '.join(missing)} missing from {folder}. Unpack {CIFAR10.filename} there "
+            f"(it holds {CIFAR10.base_folder}/), or point --data-dir / SNNBENCH_DATA at a folder holding "
+            f"{CIFAR10.base_folder}/")
+    return _read_cifar_batches(folder, train_names), _read_cifar_batches(folder, test_names)
+
+
 @dataclass(frozen=True)
 class DigitsParams:
     test_fraction: float = field(default=0.2, metadata={"help": "share of the 1,797 images held out for test"})
@@ -95,5 +146,8 @@ def register_datasets(register):
                          "MNIST handwritten digits, 28x28, 60k/10k (torchvision layout under DATA/MNIST/raw)"))
     register(DatasetSpec("fashion-mnist", TorchvisionImagesParams, describe_28x28("fashion-mnist"), load_fashion_mnist,
                          "Fashion-MNIST, 28x28, 60k/10k (torchvision layout under DATA/FashionMNIST/raw)"))
+    register(DatasetSpec("cifar10", TorchvisionImagesParams, describe_cifar10, load_cifar10,
+                         "CIFAR-10 colour images, 3x32x32, 50k/10k (torchvision layout under "
+                         "DATA/cifar-10-batches-py)"))
     register(DatasetSpec("digits", DigitsParams, describe_digits, load_digits,
                          "scikit-learn 8x8 digits, 1,797 images; bundled, needs no files or network"))

@@ -2,6 +2,12 @@
 
 The network's spiking layers carry surrogate gradients, so BPTT is plain
 autograd over the whole ``[T, B, ...]`` forward pass.
+
+``sparsity_omega > 0`` adds the spike-sparsity term on the encoder's output
+(CE+SS of the ConvSTAL thesis, :func:`snnbench_plugins.losses.spike_sparsity`)
+to the loss, ramped in over the epochs; the encoder and the network then run
+as two calls so the term sees what the encoder emitted. With it off, the
+rule runs exactly as before.
 """
 
 from __future__ import annotations
@@ -29,12 +35,26 @@ class BPTTParams:
                 "cross-entropy at every step averaged over time (snnTorch's ce_rate_loss)"})
     correct_rate: float = field(default=0.8, metadata={"help": "mse_count: target firing rate of the true class"})
     incorrect_rate: float = field(default=0.2, metadata={"help": "mse_count: target firing rate of the others"})
+    sparsity_omega: float = field(default=0.0, metadata={
+        "help": "weight omega of the spike-sparsity term on the encoder's output, added to the loss "
+                "(CE+SS with loss = ce_count); 0 = off"})
+    sparsity_c: float = field(default=0.0, metadata={
+        "help": "spike sparsity: weight c of the concentration reward sum(s^2)/sum(s); 0 = a plain "
+                "penalty on the spikes a sample sends"})
+    sparsity_warmup_epochs: int | None = field(default=None, metadata={
+        "help": "spike sparsity ramps linearly from 0 (first epoch) to full weight over this many "
+                "epochs; default: all of them (the thesis's epoch / epochs); 0 = full weight at once"})
 
     def __post_init__(self):
         if self.lr <= 0:
             raise ValueError("lr must be positive")
         if self.weight_decay < 0:
             raise ValueError("weight_decay must not be negative")
+        for key in ("sparsity_omega", "sparsity_c"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must not be negative")
+        if self.sparsity_warmup_epochs is not None and self.sparsity_warmup_epochs < 0:
+            raise ValueError("sparsity_warmup_epochs must not be negative")
 
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
@@ -54,10 +74,19 @@ class BPTT:
             model.parameters(), lr=self.params.lr, weight_decay=self.params.weight_decay)
         session.schedule(optimizer)
         model.train()
-        for _ in session.epochs():
+        params = self.params
+        warmup = session.config.epochs if params.sparsity_warmup_epochs is None else params.sparsity_warmup_epochs
+        for epoch in session.epochs():
+            weight = losses.warmup_weight(epoch, warmup)
             for inputs, targets in session.batches(train):
-                spikes = model(inputs)
-                loss = self.loss(spikes, targets)
+                if params.sparsity_omega > 0:
+                    encoded = model.encoder(inputs)
+                    spikes = model.network(encoded)
+                    loss = self.loss(spikes, targets) + losses.spike_sparsity(
+                        encoded, params.sparsity_omega, params.sparsity_c, weight)
+                else:
+                    spikes = model(inputs)
+                    loss = self.loss(spikes, targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -67,4 +96,5 @@ class BPTT:
 @hookimpl
 def register_learning_rules(register):
     register(LearningRuleSpec("bptt", BPTTParams, BPTT,
-                              summary="surrogate-gradient BPTT (Adam by default; ce_count or mse_count loss)"))
+                              summary="surrogate-gradient BPTT (Adam by default; ce_count, mse_count or ce_rate loss; "
+                                      "optional spike-sparsity term on the encoder output)"))
