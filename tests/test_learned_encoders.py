@@ -32,6 +32,7 @@ from snnbench_plugins.encoders.patch_splitting import (
     ConvSTALPSParams,
     SPSEncoder,
     SPSParams,
+    spikformer_lif,
 )
 from snnbench_plugins.encoders.stal import ConvSTALEncoder, ConvSTALParams, STALEncoder, STALParams
 from snnbench_plugins.learning_rules.bptt import BPTT, BPTTParams
@@ -124,6 +125,25 @@ def test_gradients_reach_the_thresholds_and_the_features(output):
 def test_a_last_batch_of_one_trains_through_stal():
     encoder = STALEncoder(STALParams(l1=16, l2=16), MNIST).train()
     assert encoder(torch.rand(1, 1, 28, 28)).shape == (5, 1, 16)
+
+
+def test_sps_lif_is_spikformers_lif():
+    """tau 2 with the input decayed, reset to 0 and detached, sigmoid(4)
+    surrogate: the same spikes and input gradients as SpikingJelly's LIFNode
+    set up as Spikformer sets it up."""
+    from spikingjelly.activation_based import functional, neuron
+
+    torch.manual_seed(0)
+    current = (torch.randn(8, 16, 50) + 0.8).requires_grad_()
+    reference = neuron.LIFNode(tau=2.0, v_reset=0.0, detach_reset=True, step_mode="m")
+    functional.reset_net(reference)
+    expected = reference(current)
+    (expected * torch.linspace(0, 1, 50)).sum().backward()
+    expected_grad, current.grad = current.grad.clone(), None
+    ours = spikformer_lif()(current)
+    (ours * torch.linspace(0, 1, 50)).sum().backward()
+    assert torch.equal(ours, expected) and 0.05 < expected.mean() < 0.95
+    assert torch.allclose(current.grad, expected_grad, atol=1e-6)
 
 
 def test_sps_is_a_spiking_patch_splitter():

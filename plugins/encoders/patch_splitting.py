@@ -4,7 +4,8 @@
   2209.15425), the baseline for ConvSTAL-PS. Four Conv3x3 (no bias) ->
   BatchNorm -> LIF stages with D/8, D/4, D/2 and D channels, a max-pool (3,
   stride 2, pad 1) after the third and the fourth, then a relative-position
-  stage Conv -> BatchNorm -> LIF whose spikes are added to its input. The
+  stage Conv -> BatchNorm -> LIF whose spikes are added to its input; the
+  LIFs are Spikformer's (:func:`spikformer_lif`), fixed by the design. The
   image enters as direct input, the same at every step, so the first conv and
   norm run once per image (:mod:`snnbench.sequence`); the LIFs make it vary in
   time. The sum of two spike maps takes the values 0, 1 and 2.
@@ -33,28 +34,19 @@ from snnbench.components import DatasetInfo, EncoderSpec, SpikingLayer
 from snnbench.sequence import TimeDistributed
 from snnbench_plugins.encoders.coding import _check_timesteps as check_timesteps
 from snnbench_plugins.encoders.stal import OUTPUT_HELP, LearnableThresholds, Output
+from snnbench_plugins.neurons.spikingjelly_models import SJLIFParams, SpikingJellyLIF
 
 
-class SpikformerLIF(SpikingLayer):
-    """SpikingJelly's multi-step ``LIFNode`` as Spikformer sets it up: tau 2
-    with the input decayed too (``v += (x - v) / 2``), reset to 0, the reset
-    detached from the graph, SpikingJelly's default sigmoid surrogate (alpha 4).
-    Its design fixes this neuron, so it is not the cell's neuron model."""
-
-    def __init__(self, threshold: float = 1.0):
-        super().__init__()
-        from spikingjelly.activation_based import neuron
-
-        self.node = neuron.LIFNode(tau=2.0, v_threshold=threshold, v_reset=0.0, detach_reset=True,
-                                   step_mode="m")
-
-    def forward(self, current: torch.Tensor) -> torch.Tensor:
-        from spikingjelly.activation_based import functional
-
-        functional.reset_net(self.node)
-        spikes = self.node(current)
-        self.backend_used = f"spikingjelly-lifnode-{current.device.type}"
-        return spikes
+def spikformer_lif() -> SpikingLayer:
+    """Spikformer's LIF (SpikingJelly's ``LIFNode`` with tau 2, the input
+    decayed too: ``v = v/2 + x/2``, a spike at ``v >= 1``, reset to 0 and
+    detached, sigmoid surrogate of alpha 4) as the ``spikingjelly-lif``
+    neuron model, which writes it in snnTorch's terms: on the membrane
+    ``w = 2v`` it is ``w = w/2 + x`` (beta 0.5) with threshold 2, zero reset
+    (detached there too), and the sigmoid surrogate of slope 2, which chained
+    through ``w = 2v`` is exactly alpha 4 on ``v``. Spikes and gradients are
+    Spikformer's, and the backend that ran is recorded like any neuron's."""
+    return SpikingJellyLIF(SJLIFParams(beta=0.5, threshold=2.0, reset="zero", surrogate="sigmoid", slope=2.0))
 
 
 def _pooled(size: int) -> int:
@@ -121,7 +113,7 @@ class SPSEncoder(nn.Module):
         super().__init__()
         _check_image("sps", info)
         self.timesteps = params.timesteps
-        self.splitter = PatchSplitter(info.input_shape[0], params.dim, SpikformerLIF, TimeDistributed)
+        self.splitter = PatchSplitter(info.input_shape[0], params.dim, spikformer_lif, TimeDistributed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         direct = x.unsqueeze(0).expand(self.timesteps, *x.shape)
