@@ -100,7 +100,7 @@ def test_a_spec_of_the_wrong_kind_is_refused(plugin_dir):
         from snnbench import hookimpl
         from snnbench.components import NeuronSpec
         from snnbench_plugins.neurons.parameters import LIFParams
-from snnbench_plugins.neurons.snntorch_models import SnnTorchLIF
+        from snnbench_plugins.neurons.snntorch_models import SnnTorchLIF
 
         @hookimpl
         def register_encoders(register):
