@@ -3,7 +3,8 @@
 - ``mlp``: flatten, then Linear -> spiking layer for each hidden width, and a
   spiking output layer.
 - ``csnn``: the convolutional SNN 12C5-MP2-64C5-MP2-1024FC10 (snnTorch
-  tutorial 7; 1024 = 64 x 4 x 4 for 28x28 input, sized from the input here).
+  tutorial 7; 1024 = 64 x 4 x 4 for 28x28 input, sized from the input here,
+  so N-MNIST's 2x34x34 frames give 64 x 5 x 5 = 1600).
 
 Every spiking layer comes from the cell's neuron model, so any neuron runs in
 any architecture. Outputs are output-layer spikes ``[T, B, n_classes]``.
@@ -63,13 +64,24 @@ def _csnn_feature_size(params: CSNNParams, height: int, width: int) -> tuple[int
     return height, width
 
 
+def image_shape(info: DatasetInfo) -> tuple[int, ...] | None:
+    """The ``[C,H,W]`` image each time step shows: a static image itself, or
+    one of a sample's event frames ``[T,C,H,W]``; None for other data."""
+    if info.kind == "static" and len(info.input_shape) == 3:
+        return info.input_shape
+    if info.kind == "frames" and len(info.input_shape) == 4:
+        return info.input_shape[1:]
+    return None
+
+
 def check_csnn(params: CSNNParams, info: DatasetInfo) -> str | None:
-    if len(info.input_shape) != 3:
-        return f"csnn needs image input [C,H,W]; {info.name} samples are {list(info.input_shape)}"
-    height, width = _csnn_feature_size(params, *info.input_shape[1:])
+    image = image_shape(info)
+    if image is None:
+        return f"csnn needs images [C,H,W] or frames [T,C,H,W]; {info.name} samples are {list(info.input_shape)}"
+    height, width = _csnn_feature_size(params, *image[1:])
     if height < 1 or width < 1:
         return (f"csnn's {len(params.channels)} conv{params.kernel_size}+pool{params.pool} stages "
-                f"shrink {info.name}'s {info.input_shape[1]}x{info.input_shape[2]} input to nothing")
+                f"shrink {info.name}'s {image[1]}x{image[2]} input to nothing")
     return None
 
 

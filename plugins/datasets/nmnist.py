@@ -50,8 +50,8 @@ class NMNISTParams:
     @property
     def binning(self) -> dict:
         """What the binned frames depend on: the cache key."""
-        return {"n_time_bins": self.n_time_bins, "time_window": self.time_window,
-                "denoise": self.denoise, "binary": self.binary}
+        return {"n_time_bins": self.n_time_bins, "time_window": float(self.time_window),
+                "denoise": float(self.denoise), "binary": self.binary}
 
 
 class NMNIST(tonic.datasets.NMNIST):

@@ -51,7 +51,7 @@ class SHDParams:
     @property
     def binning(self) -> dict:
         """What the binned rasters depend on: the cache key."""
-        return {"n_time_bins": self.n_time_bins, "time_window": self.time_window,
+        return {"n_time_bins": self.n_time_bins, "time_window": float(self.time_window),
                 "channels": self.channels, "binary": self.binary}
 
 
