@@ -1,4 +1,4 @@
-"""The ``snnbench`` command: run | validate | ls | leaderboard | check.
+"""The ``snnbench`` command: run | validate | ls | leaderboard | check | tune.
 
 Bad input never ends in a traceback: every user error is one line naming
 the file, key and value, with a non-zero exit (2 for bad input, 1 for failed
@@ -25,6 +25,7 @@ EPILOG = """examples:
   snnbench run suites/encoders.toml --limit 2000 --epochs 1    a reduced run for a CPU
   snnbench leaderboard --suite encoders --by encoder
   snnbench check --baseline leaderboard/baseline-smoke.json    exit 1 on a regression
+  snnbench tune suites/tune-demo.toml --trials 6 --objective accuracy:max --objective encoder_density:min
 
 environment:
   SNNBENCH_DATA                      data directory (default ./data); --data-dir overrides
@@ -51,16 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Train and measure every cell of the suites; record one row per "
                                           "cell and seed. Cells already recorded as ok are skipped.")
     run.add_argument("suites", nargs="+", type=Path, metavar="SUITE", help="suite TOML files")
-    run.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results store (default {DEFAULT_DB})")
-    run.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
-    run.add_argument("--data-dir", type=Path, default=None,
-                     help="where datasets live (default $SNNBENCH_DATA or ./data)")
-    run.add_argument("--no-download", action="store_true", help="never download; fail if files are missing")
     run.add_argument("--rerun", action="store_true", help="run cells again even if recorded as ok")
-    run.add_argument("--limit", type=_positive, metavar="N",
-                     help="use at most N training and N test samples (quick runs on a CPU)")
-    run.add_argument("--epochs", type=_positive, metavar="N", help="train at most N epochs")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars, only a line per cell")
+    _add_run_arguments(run)
+
+    tune = commands.add_parser(
+        "tune", help="search a suite's hyper-parameters with Optuna; print the Pareto front",
+        description="Run a (multi-objective) Optuna study over the search space in the suite's [tune] table. "
+                    "Every trial's cells are recorded as rows of the suite '<study>'; the study lives in the "
+                    "same store, so a rerun continues it.")
+    tune.add_argument("suite", type=Path, metavar="SUITE", help="suite TOML file with a [tune] table")
+    tune.add_argument("--trials", type=_positive, metavar="N",
+                      help="finished trials the study should hold (default: [tune] trials)")
+    tune.add_argument("--objective", action="append", default=[], metavar="METRIC[:max|min]",
+                      help="a metric to optimise (repeatable; default: [tune] objectives)")
+    tune.add_argument("--study", metavar="NAME", help="study name, and suite of its rows (default <suite>-tune)")
+    tune.add_argument("--sampler", choices=("nsga2", "tpe", "random"), help="default: [tune] sampler (nsga2)")
+    _add_run_arguments(tune)
 
     validate = commands.add_parser("validate", help="check suite files without running them")
     validate.add_argument("suites", nargs="+", type=Path, metavar="SUITE")
@@ -89,6 +96,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of every command that trains cells (run, tune)."""
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results store (default {DEFAULT_DB})")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where datasets live (default $SNNBENCH_DATA or ./data)")
+    parser.add_argument("--no-download", action="store_true", help="never download; fail if files are missing")
+    parser.add_argument("--limit", type=_positive, metavar="N",
+                        help="use at most N training and N test samples (quick runs on a CPU)")
+    parser.add_argument("--epochs", type=_positive, metavar="N", help="train at most N epochs")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars, only a line per cell")
+
+
+def _run_options(args):
+    """The RunOptions the command line asks for; prints where the run goes."""
+    from snnbench.runner import RunOptions
+    from snnbench.runtime import data_root, device_name, resolve_device
+
+    device = resolve_device(args.device)
+    options = RunOptions(device=device, data_dir=data_root(args.data_dir), download=not args.no_download,
+                         rerun=getattr(args, "rerun", False), limit=args.limit, max_epochs=args.epochs,
+                         progress=False if args.no_progress else None)
+    print(f"snnbench {__version__}: device {device} ({device_name(device)}), data {options.data_dir}, "
+          f"store {args.db}")
+    return options
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -107,32 +141,32 @@ def _plugins(args) -> PluginSet:
 
 
 def cmd_validate(args) -> int:
-    from snnbench.suite import load_suite
+    from snnbench.suite import read_suite
+    from snnbench.tune import load_search
 
     plugins = _plugins(args)
     for path in args.suites:
-        suite = load_suite(path, plugins.registries)
+        document = read_suite(path)
+        suite = document.build(plugins.registries)
         print(f"{path}: ok: suite {suite.name!r}, {len(suite.cells)} cells "
               f"({len(suite.cells) // len(suite.seeds)} combinations x {len(suite.seeds)} seeds), "
               f"{len(suite.skipped)} skipped")
         for skipped in suite.skipped:
             print(f"  skip {skipped.label}: {skipped.reason}")
+        if "tune" in document.data:
+            search = load_search(document, plugins.registries)
+            print(f"  tune: {len(search.space)} dimensions: "
+                  + "; ".join(f"{p} {d.describe()}" for p, d in search.space.items()))
     return 0
 
 
 def cmd_run(args) -> int:
-    from snnbench.runner import Runner, RunOptions
-    from snnbench.runtime import data_root, device_name, resolve_device
+    from snnbench.runner import Runner
     from snnbench.suite import load_suite
 
     plugins = _plugins(args)
     suites = [load_suite(path, plugins.registries) for path in args.suites]  # all validate before any trains
-    device = resolve_device(args.device)
-    options = RunOptions(device=device, data_dir=data_root(args.data_dir), download=not args.no_download,
-                         rerun=args.rerun, limit=args.limit, max_epochs=args.epochs,
-                         progress=False if args.no_progress else None)
-    print(f"snnbench {__version__}: device {device} ({device_name(device)}), data {options.data_dir}, "
-          f"store {args.db}")
+    options = _run_options(args)
     exit_code = 0
     with ResultStore(args.db) as store:
         runner = Runner(plugins, store, options)
@@ -243,8 +277,18 @@ def cmd_check(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from snnbench.suite import read_suite
+    from snnbench.tune import load_search, tune
+
+    plugins = _plugins(args)
+    search = load_search(read_suite(args.suite), plugins.registries)  # validates before anything starts
+    return tune(search, plugins, _run_options(args), args.db, trials=args.trials, objectives=args.objective,
+                study_name=args.study, sampler=args.sampler)
+
+
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "ls": cmd_ls, "leaderboard": cmd_leaderboard,
-            "check": cmd_check}
+            "check": cmd_check, "tune": cmd_tune}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

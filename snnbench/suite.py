@@ -55,7 +55,8 @@ from snnbench.params import ParamError, params_to_dict, parse_params
 from snnbench.registry import Registries
 from snnbench.training import TrainingConfig
 
-TOP_LEVEL = ("suite", "matrix", "params", "variants", "training", "include", "exclude")
+#: [tune] is the search space of `snnbench tune`, validated by snnbench.tune
+TOP_LEVEL = ("suite", "matrix", "params", "variants", "training", "include", "exclude", "tune")
 SUITE_KEYS = ("name", "description", "seeds")
 
 
@@ -166,8 +167,23 @@ class _Source:
                           line=self.line_of(table, key), hint=hint)
 
 
-def load_suite(path: str | Path, registries: Registries) -> Suite:
-    """Read, validate and expand a suite file; raises :class:`SuiteError`."""
+@dataclass(frozen=True)
+class SuiteDocument:
+    """A suite file as parsed TOML, with its text to point errors at lines.
+    ``snnbench tune`` builds one suite per trial from it, with the trial's
+    values written into ``data``."""
+
+    path: Path
+    data: dict
+    source: _Source
+
+    def build(self, registries: Registries, data: dict | None = None) -> Suite:
+        """Validate and expand ``data`` (default: the file's own) as this file."""
+        return _build_suite(self.data if data is None else data, self.source, self.path, registries)
+
+
+def read_suite(path: str | Path) -> SuiteDocument:
+    """Read and parse a suite file without validating it; raises :class:`SuiteError`."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -179,7 +195,12 @@ def load_suite(path: str | Path, registries: Registries) -> Suite:
         located = re.search(r"at line (\d+)", str(error))  # Python < 3.14 has no error.lineno
         raise SuiteError(f"not valid TOML: {error}", file=str(path),
                          line=int(located.group(1)) if located else None) from None
-    return _build_suite(data, _Source(path, text), path, registries)
+    return SuiteDocument(path, data, _Source(path, text))
+
+
+def load_suite(path: str | Path, registries: Registries) -> Suite:
+    """Read, validate and expand a suite file; raises :class:`SuiteError`."""
+    return read_suite(path).build(registries)
 
 
 def _build_suite(data: dict, source: _Source, path: Path, registries: Registries) -> Suite:
