@@ -48,10 +48,12 @@ def spike_sparsity(encoded: torch.Tensor, omega: float, c: float, weight: float 
 
     where ``s`` holds each output unit's spike count over the T steps,
     averaged over the batch, so the term is **normalised per sample**: its
-    size does not change with the batch size. (The thesis summed the counts
-    over the batch for its RSNN, which makes the whole term B times larger:
-    its omega there is omega * B here.) The first sum is the mean number of
-    spikes a sample sends; the second rewards concentrating them on few units.
+    size does not change with the batch size. (The thesis's RSNN handed the
+    term ConvSTAL's batch-first output ``[B, T, ...]``, so it summed over the
+    batch and averaged over time, which scales the whole term by B/T: its
+    omega there is omega * B / T here. Its Spikformer runs were time-first,
+    as here.) The first sum is the mean number of spikes a sample sends; the
+    second rewards concentrating them on few units.
     ``weight`` is the warm-up factor (:func:`warmup_weight`). Analogue output
     counts its values, so the term has a gradient for any encoder that
     has parameters.
