@@ -162,7 +162,17 @@ def test_spikformer_params_are_validated(plugins):
 # --------------------------------------------------------------------------- learning
 
 
-def test_tiny_models_learn_on_digits(tmp_path):
+@pytest.fixture
+def one_thread():
+    """Models this small train faster on one thread than on two that contend
+    for a shared CPU (the ConvSTAL-PS cell: 11 s against 54 s on 2 busy cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_tiny_models_learn_on_digits(tmp_path, one_thread):
     """The RSNN on direct input, Spikformer on patches of direct input and on
     ConvSTAL-PS tokens: each well above chance after four short epochs
     (Spikformer with the paper's sigmoid surrogate of sharpness 4)."""
