@@ -188,7 +188,15 @@ class LearningRule(Protocol):
     """Trains a model. Receives the whole model (encoder and network), the
     training split on the device, and a session that hands out shuffled
     batches, times them, and reports progress. Returns nothing: the runner
-    evaluates the model it trained."""
+    evaluates the model it trained.
+
+    A rule may train in stages (layer by layer: ``session.epochs(count,
+    stage=name)`` per stage, each stage's epoch times recorded), batch any
+    split of its own (``session.batches(split)``, e.g. cached outputs of frozen
+    layers), compute per-sample rewards from the batch's targets, and record
+    no loss (``session.record(None, scores, targets)``). A rule that updates
+    weights without gradients runs under ``torch.no_grad()``, so no autograd
+    graph is built or timed."""
 
     def fit(self, model: nn.Module, train: DataSplit, session: TrainingSession) -> None: ...
 

@@ -23,18 +23,19 @@ class CellProgress:
     def visible(self) -> bool:
         return not self.bar.disable
 
-    def start_epoch(self, epoch: int, epochs: int) -> None:
+    def start_epoch(self, epoch: int, epochs: int, stage: str | None = None) -> None:
         self.bar.reset(total=self.samples_per_epoch)
-        self.bar.set_description(f"{self.label} epoch {epoch + 1}/{epochs}")
+        self.bar.set_description(f"{self.label} {stage + ' ' if stage else ''}epoch {epoch + 1}/{epochs}")
 
     def advance(self, samples: int) -> None:
         self.bar.update(samples)
 
-    def show_running(self, loss: float, train_accuracy: float) -> None:
-        """Loss and training accuracy so far in this epoch."""
-        self.bar.set_postfix(loss=f"{loss:.4f}", train_acc=f"{train_accuracy:.2%}", refresh=False)
+    def show_running(self, loss: float | None, train_accuracy: float) -> None:
+        """Loss (None for a rule that has none) and training accuracy so far in this epoch."""
+        shown = {"loss": f"{loss:.4f}"} if loss is not None else {}
+        self.bar.set_postfix(**shown, train_acc=f"{train_accuracy:.2%}", refresh=False)
 
-    def end_epoch(self, loss: float, train_accuracy: float) -> None:
+    def end_epoch(self, loss: float | None, train_accuracy: float) -> None:
         self.show_running(loss, train_accuracy)
         self.bar.refresh()
 

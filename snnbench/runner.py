@@ -192,6 +192,7 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
         "infer_samples_per_s": inference_throughput(model, test, training.eval_batch_size, device),
         "peak_memory_mb": (torch.cuda.max_memory_allocated(device) / 2**20) if device.type == "cuda" else None,
         "train_seconds": session.total_seconds,
+        "epoch_seconds": session.epoch_seconds,
         "eval_seconds": evaluation.seconds,
         "timesteps": timesteps,
         "neuron_backends": {name: layer.backend_used for name, layer in iter_spiking_layers(model)},

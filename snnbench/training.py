@@ -77,8 +77,10 @@ class TrainingDiverged(SnnbenchError):
 @dataclass
 class EpochStats:
     epoch: int
-    loss: float
+    #: None for a rule that records no loss
+    loss: float | None
     train_accuracy: float
+    stage: str | None = None
 
 
 class _RunningStats:
@@ -127,11 +129,14 @@ class TrainingSession:
         self.timed_samples = 0
         self.timed_seconds = 0.0
         self.total_seconds = 0.0
+        #: wall seconds of every epoch, by stage ("train" for a rule without stages)
+        self.epoch_seconds: dict[str, list[float]] = {}
         self._batches_seen = 0
         self._timer: float | None = None
         self._loss_sum = torch.zeros((), device=device)
         self._hits = torch.zeros((), device=device, dtype=torch.long)
         self._seen = 0
+        self._has_loss = False
         self._running = _RunningStats(device) if progress is not None and progress.visible else None
         self._schedulers: list[torch.optim.lr_scheduler.LRScheduler] = []
 
@@ -144,22 +149,30 @@ class TrainingSession:
         if scheduler is not None:
             self._schedulers.append(scheduler)
 
-    def epochs(self) -> Iterator[int]:
-        """Yield epoch numbers; closes each epoch (stats, NaN check) when the
-        learning rule asks for the next."""
+    def epochs(self, count: int | None = None, stage: str | None = None) -> Iterator[int]:
+        """Yield ``count`` epoch numbers (default: the suite's ``epochs``); closes
+        each epoch (stats, NaN check, wall time) when the learning rule asks for
+        the next. A rule that trains in stages (layer by layer, say) calls this
+        once per stage with the stage's name; each epoch's wall time is kept
+        under that name in ``epoch_seconds``, which the runner records."""
+        count = self.config.epochs if count is None else count
         started = time.perf_counter()
-        for epoch in range(self.config.epochs):
+        for epoch in range(count):
             self._loss_sum.zero_()
             self._hits.zero_()
             self._seen = 0
+            self._has_loss = False
             if self.progress is not None:
-                self.progress.start_epoch(epoch, self.config.epochs)
+                self.progress.start_epoch(epoch, count, stage)
+            epoch_started = time.perf_counter()
             yield epoch
             self._stop_timer()
-            self._close_epoch(epoch)
+            synchronize(self.device)
+            self.epoch_seconds.setdefault(stage or "train", []).append(time.perf_counter() - epoch_started)
+            self._close_epoch(epoch, stage)
             for scheduler in self._schedulers:
                 scheduler.step()
-        self.total_seconds = time.perf_counter() - started
+        self.total_seconds += time.perf_counter() - started
 
     def batches(self, split: DataSplit, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Shuffled ``(inputs, targets)`` batches of ``split``, timed after warm-up."""
@@ -179,12 +192,15 @@ class TrainingSession:
             if self._running is not None and self._batches_seen % self.display_every == 0 and self._seen:
                 latest = self._running.latest()
                 if latest is not None:
-                    self.progress.show_running(*latest)
+                    self.progress.show_running(latest[0] if self._has_loss else None, latest[1])
                 self._running.request(self._loss_sum, self._hits, self._seen)
 
-    def record(self, loss: torch.Tensor, scores: torch.Tensor, targets: torch.Tensor) -> None:
-        """Add one batch's loss and class scores ``[B, n_classes]`` to the epoch's stats."""
-        self._loss_sum += loss.detach() * len(targets)
+    def record(self, loss: torch.Tensor | None, scores: torch.Tensor, targets: torch.Tensor) -> None:
+        """Add one batch's loss and class scores ``[B, n_classes]`` to the epoch's
+        stats. A rule that minimises no loss (STDP, R-STDP) passes None."""
+        if loss is not None:
+            self._loss_sum += loss.detach() * len(targets)
+            self._has_loss = True
         self._hits += (scores.detach().argmax(-1) == targets).sum()
         self._seen += len(targets)
 
@@ -208,13 +224,13 @@ class TrainingSession:
             self.timed_seconds += time.perf_counter() - self._timer
             self._timer = None
 
-    def _close_epoch(self, epoch: int) -> None:
+    def _close_epoch(self, epoch: int, stage: str | None) -> None:
         if self._seen == 0:
             return
-        loss = float(self._loss_sum) / self._seen
+        loss = float(self._loss_sum) / self._seen if self._has_loss else None
         accuracy = int(self._hits) / self._seen
-        if not math.isfinite(loss):
+        if loss is not None and not math.isfinite(loss):
             raise TrainingDiverged(f"training loss became {loss} in epoch {epoch + 1}")
-        self.history.append(EpochStats(epoch, loss, accuracy))
+        self.history.append(EpochStats(epoch, loss, accuracy, stage))
         if self.progress is not None:
             self.progress.end_epoch(loss, accuracy)

@@ -17,7 +17,7 @@ class RecordingProgress:
     def __init__(self):
         self.running, self.ended, self.samples = [], [], 0
 
-    def start_epoch(self, epoch, epochs):
+    def start_epoch(self, epoch, epochs, stage=None):
         pass
 
     def advance(self, samples):

@@ -52,6 +52,7 @@ def _single_spike_node_class():
             super().__init__(v_threshold=math.inf if threshold is None else float(threshold), v_reset=None,
                              step_mode=step_mode, store_v_seq=store_v_seq)
             self.fires_at_end = threshold is None
+            self.first_step = None
             self.register_memory("fired", 0.0)
 
         def extra_repr(self):
@@ -72,34 +73,43 @@ def _single_spike_node_class():
             return (spike.to(v.dtype),), (v, fired | spike)
 
         def multi_step_functional_forward(self, inputs, states, **kwargs):
-            spikes, v_seq, fired = self._integrate(inputs[0], *states)
-            return (spikes,), (v_seq[-1], fired)
+            v_seq, first, fires = self._integrate(inputs[0], *states)
+            return (self._spikes(first, fires, inputs[0]),), (v_seq[-1], states[1] | fires)
 
         def multi_step_forward(self, x_seq, *args, **kwargs):
-            v, fired = self.materialize_states((x_seq,), tuple(self._memories.values()), "m")
-            spikes, v_seq, fired = self._integrate(x_seq, v, fired)
-            self._memories["v"], self._memories["fired"] = v_seq[-1], fired
+            _, fired = self.materialize_states((x_seq,), tuple(self._memories.values()), "m")
+            v_seq, first, fires = self._integrate(x_seq, self._memories["v"], fired)
+            self._memories["v"], self._memories["fired"] = v_seq[-1], fired | fires
             self.v_seq = v_seq if self.store_v_seq else None
-            return spikes
+            self.first_step = torch.where(fires, first, x_seq.shape[0]) if self.store_v_seq else None
+            return self._spikes(first, fires, x_seq)
 
         def _integrate(self, x_seq, v, fired):
-            v_seq = v + x_seq.cumsum(0)
+            """Membrane of every step, and each neuron's first step above threshold
+            (``fires``: whether it has one and had not fired before)."""
+            v_seq = x_seq.cumsum(0)
+            if isinstance(v, torch.Tensor) or v != 0:  # a fresh membrane (0.0) adds nothing
+                v_seq += v
             if self.fires_at_end:
-                above = torch.zeros_like(v_seq, dtype=torch.bool)
-                above[-1] = v_seq[-1] > 0
-            else:
-                above = v_seq > self.v_threshold
-            has_fired = (above | fired).cumsum(0) > 0
-            before = torch.cat([fired.unsqueeze(0), has_fired[:-1]])
-            return (has_fired & ~before).to(x_seq.dtype), v_seq, has_fired[-1]
+                fires = (v_seq[-1] > 0) & ~fired
+                return v_seq, torch.full_like(fires, x_seq.shape[0] - 1, dtype=torch.long), fires
+            # max over time gives whether and (first index of a maximum) when; argmax is 5x slower on CPU
+            above, first = (v_seq > self.v_threshold).view(torch.uint8).max(0)
+            return v_seq, first, above.bool() & ~fired
+
+        @staticmethod
+        def _spikes(first, fires, x_seq):
+            return torch.zeros_like(x_seq).scatter_(0, first.unsqueeze(0), fires.unsqueeze(0).to(x_seq.dtype))
 
     return SingleSpikeIFNode
 
 
 class SpikingJellyIFOnce(SpikingLayer):
-    """The neuron as a snnbench layer. Set ``record_potentials`` to keep the
-    membrane of every step of the next call in ``potentials`` (learning rules
-    that pick winners by potential need it; it costs a ``[T, B, ...]`` tensor)."""
+    """The neuron as a snnbench layer. Set ``record`` to keep, from the next
+    calls, the membrane of every step in ``potentials`` ``[T, B, ...]`` and each
+    neuron's firing step in ``spike_times`` ``[B, ...]`` (T: none); learning
+    rules that pick winners by spike time and potential need them, and they
+    cost a ``[T, B, ...]`` tensor, so they are off by default."""
 
     backend_used = "spikingjelly-torch"
     #: architectures built on single spikes check this
@@ -108,17 +118,18 @@ class SpikingJellyIFOnce(SpikingLayer):
     def __init__(self, params: IFOnceParams, features: tuple[int, ...] = ()):
         super().__init__()
         self.node = _single_spike_node_class()(params.threshold)
-        self.record_potentials = False
+        self.record = False
         self.potentials: torch.Tensor | None = None
+        self.spike_times: torch.Tensor | None = None
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() and current.requires_grad:
             raise SnnbenchError("spikingjelly-if-once has no surrogate gradient; train it with a local rule "
                                 "such as stdp-rstdp, not by backpropagation")
         self.node.reset()
-        self.node.store_v_seq = self.record_potentials
+        self.node.store_v_seq = self.record
         spikes = self.node(current)
-        self.potentials = self.node.v_seq
+        self.potentials, self.spike_times = self.node.v_seq, self.node.first_step
         return spikes
 
 
