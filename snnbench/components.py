@@ -132,12 +132,17 @@ class NeuronSpec:
     inputs ``[T, B, *features]``. Most neurons ignore ``features``; those with
     per-neuron state or weights (recurrent connections, learnable time
     constants per neuron) need it to size them before the optimiser is made.
+
+    ``differentiable`` is False for a neuron with no surrogate gradient, which
+    only local learning rules (STDP) can train; backpropagation through it is
+    an error, and checks that train every neuron by gradient leave it out.
     """
 
     name: str
     params: type
     build: Callable[[Any], SpikingLayer]
     summary: str = ""
+    differentiable: bool = True
 
 
 NeuronFactory = Callable[..., SpikingLayer]

@@ -27,7 +27,13 @@ from snnbench_plugins.architectures.mozafari import (
     pointwise_inhibition,
 )
 from snnbench_plugins.datasets.vision import TorchvisionImagesParams, load_mnist
-from snnbench_plugins.encoders.dog_latency import DoGLatencyEncoder, DoGLatencyParams, dog_bank, dog_kernel, latency_times
+from snnbench_plugins.encoders.dog_latency import (
+    DoGLatencyEncoder,
+    DoGLatencyParams,
+    dog_bank,
+    dog_kernel,
+    latency_times,
+)
 from snnbench_plugins.learning_rules.stdp import StdpRstdp, StdpRstdpParams, apply_stdp
 from snnbench_plugins.neurons.if_once import IFOnceParams, SpikingJellyIFOnce
 from snnbench_plugins.spike_times import first_spike_times
@@ -153,6 +159,11 @@ def test_if_once_fires_once_at_the_first_crossing():
     assert end(torch.tensor([[3.0, 0.0, -1.0], [0.0, 0.0, 0.5]])).tolist() == [[0, 0, 0], [1, 0, 0]]
     with pytest.raises(SnnbenchError, match="no surrogate gradient"):
         if_once()(torch.ones(2, 3, requires_grad=True))
+
+
+def test_if_once_is_registered_as_not_differentiable(plugins):
+    assert not plugins.registries["neuron"].get("spikingjelly-if-once").spec.differentiable
+    assert plugins.registries["neuron"].get("spikingjelly-lif").spec.differentiable
 
 
 def test_network_refuses_neurons_that_fire_again(plugins):

@@ -144,7 +144,7 @@ def test_plugin_runs_in_a_suite_and_is_recorded(site, tmp_path):
     assert 0.1 < metrics["encoder_density"] < 0.6, metrics["encoder_density"]
     supplied = json.loads(phase["environment"])["components"]
     assert supplied["encoder"] == {"plugin": PLUGIN, "version": "0.1.0"}
-    assert supplied["neuron"]["plugin"] == "snnbench-neurons-snntorch"
+    assert supplied["neuron"]["plugin"] == "snnbench-neurons-spikingjelly"
 
     rate = rows["rate"]
     assert rate["status"] == "ok", rate["reason"]

@@ -31,9 +31,11 @@ round touch the same weights, and the soft bound and the clipping of each
 update see every earlier one. What batching changes is only that a sample's
 winners were chosen with weights up to a batch old; ``batch_size`` (the
 suite's ``[training]`` one for the readout, ``stdp_batch_size`` for the hidden
-layers) trades that staleness for speed, and 1 is SpykeTorch's per-sample
-loop. The k-WTA's k picks are sequential too (each excludes the next), but
-vectorised over the batch.
+layers) trades that staleness for speed; 1, the default for the hidden
+layers, is SpykeTorch's per-sample loop. On a CPU it costs nothing (an image
+took 7 ms in layer 1 and about 20 ms in layer 2 at batch 1 and at 16); on a
+GPU, where small steps are launch-bound, 16 is faster. The k-WTA's k picks
+are sequential too (each excludes the next), but vectorised over the batch.
 
 **Stages and caching.** Each stage first computes, in one pass, the spike
 times its layer receives, from the previous stage's ones through the layer
@@ -77,8 +79,9 @@ class StdpRstdpParams:
     stdp_max: float = field(default=0.15, metadata={
         "help": "the pre-before-post rate doubles up to this; the other keeps its ratio to it"})
     stdp_doubling: int = field(default=500, metadata={"help": "samples between doublings of the STDP rates"})
-    stdp_batch_size: int = field(default=16, metadata={
-        "help": "samples whose winners are chosen with the same weights in the hidden layers (1: per sample)"})
+    stdp_batch_size: int = field(default=1, metadata={
+        "help": "samples whose winners are chosen with the same weights in the hidden layers "
+                "(1: per sample, as SpykeTorch; more runs faster on a GPU)"})
     reward: tuple[float, ...] = field(default=(0.004, -0.003), metadata={
         "help": "readout rates after a right decision, scaled by the miss ratio"})
     punishment: tuple[float, ...] = field(default=(-0.004, 0.0005), metadata={

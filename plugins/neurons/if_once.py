@@ -136,4 +136,5 @@ class SpikingJellyIFOnce(SpikingLayer):
 @hookimpl
 def register_neuron_models(register):
     register(NeuronSpec("spikingjelly-if-once", IFOnceParams, SpikingJellyIFOnce,
-                        "non-leaky IF that fires at most once per sample (SpikingJelly BaseNode; for STDP)"))
+                        "non-leaky IF that fires at most once per sample (SpikingJelly BaseNode; for STDP)",
+                        differentiable=False))
