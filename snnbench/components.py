@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from snnbench.training import TrainingSession
 
 #: What one sample of a dataset is: a static image ``[C,H,W]`` in [0, 1],
-#: event ``frames`` ``[T,C,H,W]``, or a ``spikes`` raster ``[T,N]``.
+#: event ``frames`` ``[T,C,H,W]``, or a ``spikes`` raster ``[T,N]``. Event
+#: data may be held as uint8 counts (a quarter of float32's memory, on the
+#: device too); an encoder that accepts it casts each batch to float.
 DataKind = Literal["static", "frames", "spikes"]
 DATA_KINDS: tuple[str, ...] = ("static", "frames", "spikes")
 

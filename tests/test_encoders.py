@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from snnbench.components import DatasetInfo
+from snnbench.components import DatasetInfo, NoParams
 from snnbench.sequence import TimeDistributed, is_constant_in_time
 from snnbench_plugins.encoders.coding import (
     DeltaEncoder,
     DeltaParams,
     DirectEncoder,
     DirectParams,
+    EventsEncoder,
     LatencyEncoder,
     LatencyParams,
     RateEncoder,
@@ -73,6 +74,16 @@ def test_direct_is_a_constant_expand_without_copy():
     assert is_constant_in_time(spikes)
     assert spikes.data_ptr() == IMAGE.data_ptr()
     assert torch.equal(spikes[3], IMAGE)
+
+
+def test_events_are_time_first_float_views_and_uint8_counts_are_cast_per_batch():
+    frames = torch.randint(0, 4, (3, 5, 2, 4, 4), dtype=torch.uint8)  # [B, T, C, H, W] counts
+    info = DatasetInfo("events", "frames", (5, 2, 4, 4), 10)
+    encoded = EventsEncoder(NoParams(), info)(frames)
+    assert encoded.dtype == torch.float32 and encoded.shape == (5, 3, 2, 4, 4)
+    assert torch.equal(encoded, frames.transpose(0, 1).float())
+    floats = frames.float()
+    assert EventsEncoder(NoParams(), info)(floats).data_ptr() == floats.data_ptr()  # float input: a view
 
 
 def test_delta_spike_count_is_intensity_over_threshold():

@@ -11,7 +11,9 @@ the files, gives a new key, so a stale cache is never served.
 Where: ``<dataset folder>/snnbench-cache/`` beside the data when that folder
 is writable, else ``$XDG_CACHE_HOME/snnbench`` (``~/.cache/snnbench``), for a
 read-only shared data directory. Binned values are stored as uint8 (event
-counts above 255 in one bin are clipped) and handed out as float32.
+counts above 255 in one bin are clipped) and kept so in memory: 3.5 GB for
+N-MNIST's training frames at 25 bins, not 13.9 GB; the encoder casts each
+batch to float32.
 """
 
 from __future__ import annotations
@@ -88,13 +90,13 @@ def binned_split(dataset, *, name: str, source: Path, files: Iterable[str | Path
     if path.exists():
         stored = torch.load(path, weights_only=True)
         if stored["key"] == json.dumps(key, sort_keys=True):
-            return DataSplit(stored["inputs"].float(), stored["targets"])
+            return DataSplit(stored["inputs"], stored["targets"])
     inputs, targets = _bin(dataset, shape, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     torch.save({"key": json.dumps(key, sort_keys=True), "inputs": inputs, "targets": targets}, partial)
     os.replace(partial, path)  # never a half-written file under the real name, even if killed
-    return DataSplit(inputs.float(), targets)
+    return DataSplit(inputs, targets)
 
 
 def _bin(dataset, shape: tuple[int, ...], name: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -120,13 +120,15 @@ class DeltaEncoder(nn.Module):
 
 
 class EventsEncoder(nn.Module):
-    """``[B, T, ...] -> [T, B, ...]``: a view, no copy; the data is already spikes."""
+    """``[B, T, ...] -> [T, B, ...]``: the data is already spikes. A view of
+    float input; uint8 event counts (as event datasets keep them) become float32
+    one batch at a time."""
 
     def __init__(self, params: NoParams, info: DatasetInfo):
         super().__init__()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.transpose(0, 1)
+        return x.transpose(0, 1).float()
 
 
 @hookimpl
