@@ -22,7 +22,7 @@ from snnbench_plugins.neurons.snntorch_models import SnnTorchALIF, SnnTorchSynap
 from conftest import REPO
 from event_data import write_fake_nmnist, write_fake_shd
 
-SUITES = ("csnn_mnist", "nmnist", "shd")
+SUITES = ("csnn_mnist", "csnn_mnist-cpu", "nmnist", "shd")
 
 
 def context(plugins, input_shape, timesteps, n_classes=10, neuron="spikingjelly-lif", neuron_params=None):
