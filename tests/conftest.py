@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from snnbench.plugins import load_plugins
+from snnbench.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,6 +41,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def ok_rows(db) -> list[dict]:
+    """The rows of ``db`` whose cells ran to the end."""
+    with ResultStore(db) as store:
+        return [r for r in store.rows() if r["status"] == "ok"]
 
 
 def suite_toml(name: str = "t", *, seeds=(0,), dataset=("digits",), encoder=("rate",),

@@ -9,7 +9,6 @@ import torch
 
 from snnbench.cli import main
 from snnbench.runner import DatasetCache, RunOptions, run_cell
-from snnbench.store import ResultStore
 from snnbench.suite import Cell, Choice
 from snnbench.training import TrainingConfig
 from snnbench_plugins.architectures.feedforward import CSNNParams
@@ -20,7 +19,7 @@ from snnbench_plugins.neurons.fused_lif import FusedLIFParams
 from snnbench_plugins.neurons.parameters import LIFParams
 from snnbench_plugins.neurons.spikingjelly_models import SJLIFParams
 
-from conftest import REPO
+from conftest import REPO, ok_rows
 
 pytestmark = pytest.mark.gpu
 
@@ -68,8 +67,7 @@ def test_rstdp_network_learns_on_cuda_without_autograd(tmp_path, mnist_dir):
     db = tmp_path / "r.db"
     assert main(["run", str(suite), "--db", str(db), "--data-dir", str(mnist_dir), "--device", "cuda",
                  "--no-download", "--no-progress"]) == 0
-    with ResultStore(db) as store:
-        (row,) = [r for r in store.rows() if r["status"] == "ok"]
+    (row,) = ok_rows(db)
     metrics = row["metrics"]
     assert row["device_type"] == "cuda"
     assert metrics["accuracy"] > 0.7, metrics["accuracy"]  # chance: 0.1

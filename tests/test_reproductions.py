@@ -15,11 +15,10 @@ from torch import nn
 
 from snnbench.cli import main
 from snnbench.components import ArchitectureContext, iter_spiking_layers
-from snnbench.store import ResultStore
 from snnbench.suite import load_suite
 from snnbench_plugins.neurons.snntorch_models import SnnTorchALIF, SnnTorchSynaptic
 
-from conftest import REPO
+from conftest import REPO, ok_rows, suite_toml
 from event_data import write_fake_nmnist, write_fake_shd
 
 SUITES = ("csnn_mnist", "csnn_mnist-cpu", "nmnist", "shd")
@@ -136,86 +135,66 @@ def test_shd_mlp_is_xavier_uniform_with_zero_biases(plugins):
     assert net(torch.ones(5, 3, 700)).shape == (5, 3, 20)
 
 
-FAKE_NMNIST_SUITE = """
-[suite]
-name = "fake-nmnist"
-seeds = [0]
+FAKE_NMNIST_SUITE = suite_toml("fake-nmnist", dataset=("nmnist",), encoder=("events",), neuron=("spikingjelly-lif",),
+                               architecture=("csnn", "nmnist-resnet"), extra="""
+    [[include]]               # as in suites/nmnist.toml: at threshold 1 its deeper layers start silent
+    dataset = "nmnist"
+    encoder = "events"
+    neuron = "lif-threshold-half"
+    architecture = "nmnist-cnn"
+    learning_rule = "bptt"
 
-[matrix]
-dataset = ["nmnist"]
-encoder = ["events"]
-neuron = ["spikingjelly-lif"]
-architecture = ["csnn", "nmnist-resnet"]
-learning_rule = ["bptt"]
+    [params.dataset.nmnist]
+    n_time_bins = 4
+    denoise = 0.0
 
-[[include]]               # as in suites/nmnist.toml: at threshold 1 its deeper layers start silent
-dataset = "nmnist"
-encoder = "events"
-neuron = "lif-threshold-half"
-architecture = "nmnist-cnn"
-learning_rule = "bptt"
+    [params.neuron.spikingjelly-lif]
+    beta = 0.5
+    threshold = 1.0
 
-[params.dataset.nmnist]
-n_time_bins = 4
-denoise = 0.0
+    [variants.neuron.lif-threshold-half]
+    of = "spikingjelly-lif"
+    threshold = 0.5
 
-[params.neuron.spikingjelly-lif]
-beta = 0.5
-threshold = 1.0
+    [params.architecture.nmnist-cnn]
+    channels = [8, 8, 16]     # small networks keep the test fast; the shape tests build the full ones
+    hidden = 64
 
-[variants.neuron.lif-threshold-half]
-of = "spikingjelly-lif"
-threshold = 0.5
+    [params.architecture.nmnist-resnet]
+    channels = [8, 16]
+    hidden = 64
+    dropout = 0.0
 
-[params.architecture.nmnist-cnn]
-channels = [8, 8, 16]     # small networks keep the test fast; the shape tests build the full ones
-hidden = 64
+    [params.learning_rule.bptt]
+    lr = 0.01
 
-[params.architecture.nmnist-resnet]
-channels = [8, 16]
-hidden = 64
-dropout = 0.0
+    [training]
+    epochs = 6
+    batch_size = 10
+    warmup_batches = 0
+""")
 
-[params.learning_rule.bptt]
-lr = 0.01
+FAKE_SHD_SUITE = suite_toml("fake-shd", dataset=("shd",), encoder=("events",), neuron=("spikingjelly-lif",),
+                            architecture=("shd-mlp",), extra="""
+    [params.dataset.shd]
+    n_time_bins = 20
+    time_window = 45000.0     # 20 x 45 ms cover the fake recordings' 0.9 s
 
-[training]
-epochs = 6
-batch_size = 10
-warmup_batches = 0
-"""
+    [params.neuron.spikingjelly-lif]
+    beta = 0.95
 
-FAKE_SHD_SUITE = """
-[suite]
-name = "fake-shd"
-seeds = [0]
+    [params.learning_rule.bptt]
+    lr = 0.005
+    loss = "ce_count"
 
-[matrix]
-dataset = ["shd"]
-encoder = ["events"]
-neuron = ["spikingjelly-lif"]
-architecture = ["shd-mlp"]
-learning_rule = ["bptt"]
-
-[params.dataset.shd]
-n_time_bins = 20
-time_window = 45000.0     # 20 x 45 ms cover the fake recordings' 0.9 s
-
-[params.neuron.spikingjelly-lif]
-beta = 0.95
-
-[params.learning_rule.bptt]
-lr = 0.005
-loss = "ce_count"
-
-[training]
-epochs = 8
-batch_size = 20
-warmup_batches = 0
-lr_schedule = "step"
-lr_step_size = 5
-lr_gamma = 0.5
-"""
+    [training]
+    epochs = 8
+    batch_size = 20
+    warmup_batches = 0
+    lr_schedule = "step"
+    lr_step_size = 5
+    lr_gamma = 0.5
+""")
 
 
 def run_suite(tmp_path, text: str, data_dir) -> dict[str, dict]:
@@ -224,8 +203,7 @@ def run_suite(tmp_path, text: str, data_dir) -> dict[str, dict]:
     db = tmp_path / "results.db"
     assert main(["run", str(suite), "--db", str(db), "--data-dir", str(data_dir), "--no-download",
                  "--no-progress", "--device", "cpu"]) == 0
-    with ResultStore(db) as store:
-        return {row["architecture"]: row["metrics"] for row in store.rows() if row["status"] == "ok"}
+    return {row["architecture"]: row["metrics"] for row in ok_rows(db)}
 
 
 def test_nmnist_architectures_learn_fake_nmnist(tmp_path):

@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from snnbench.cli import main
 from snnbench.components import ArchitectureContext, DatasetInfo, DataSplit, LoadContext
 from snnbench.errors import SnnbenchError
-from snnbench.store import ResultStore
 from snnbench.training import TrainingConfig, TrainingSession
 from snnbench_plugins.architectures.mozafari import (
     Competition,
@@ -38,7 +37,7 @@ from snnbench_plugins.learning_rules.stdp import StdpRstdp, StdpRstdpParams, app
 from snnbench_plugins.neurons.if_once import IFOnceParams, SpikingJellyIFOnce
 from snnbench_plugins.spike_times import first_spike_times
 
-from conftest import suite_toml
+from conftest import ok_rows, suite_toml
 
 MNIST_INFO = DatasetInfo("mnist", "static", (1, 28, 28), 10)
 NEVER = 15
@@ -351,8 +350,7 @@ def test_learns_real_mnist_without_backprop(tmp_path, mnist_dir):
     """))
     db = tmp_path / "r.db"
     assert main(["run", str(suite), "--db", str(db), "--data-dir", str(mnist_dir), "--no-progress"]) == 0
-    with ResultStore(db) as store:
-        (row,) = [r for r in store.rows() if r["status"] == "ok"]
+    (row,) = ok_rows(db)
     metrics = row["metrics"]
     assert metrics["accuracy"] > 0.3
     assert set(metrics["epoch_seconds"]) == {"layer 1 input", "layer 1 STDP", "layer 2 input", "layer 2 STDP",

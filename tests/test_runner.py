@@ -19,18 +19,13 @@ from snnbench.runner import RunOptions, with_caps
 from snnbench.store import ResultStore
 from snnbench.suite import load_suite
 
-from conftest import REPO, suite_toml
+from conftest import REPO, ok_rows, suite_toml
 
 
 def suite_file(tmp_path, text: str, name: str = "suite.toml"):
     path = tmp_path / name
     path.write_text(text)
     return path
-
-
-def ok_rows(db) -> list[dict]:
-    with ResultStore(db) as store:
-        return [r for r in store.rows() if r["status"] == "ok"]
 
 
 @pytest.fixture(scope="module")
