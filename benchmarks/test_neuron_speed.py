@@ -34,14 +34,17 @@ PLUGINS = load_plugins()
 
 
 def neurons_and_backends() -> list[tuple[str, str | None]]:
-    """Every registered neuron model, once per named backend when its params
-    offer a ``backend`` choice (``auto`` aside: it is one of the others)."""
+    """Every registered neuron model that backpropagates (forward+backward is
+    what is timed), once per named backend when its params offer a
+    ``backend`` choice (``auto`` aside: it is one of the others)."""
     cases = []
     for name in PLUGINS.registries["neuron"].names():
-        fields = {f.name: f for f in dataclasses.fields(PLUGINS.registries["neuron"].get(name).spec.params)}
-        backend = fields.get("backend")
-        choices = [c for c in typing.get_args(typing.get_type_hints(
-            PLUGINS.registries["neuron"].get(name).spec.params)["backend"]) if c != "auto"] if backend else [None]
+        spec = PLUGINS.registries["neuron"].get(name).spec
+        if not spec.differentiable:
+            continue
+        fields = {f.name for f in dataclasses.fields(spec.params)}
+        choices = [c for c in typing.get_args(typing.get_type_hints(spec.params)["backend"])
+                   if c != "auto"] if "backend" in fields else [None]
         cases += [(name, choice) for choice in choices]
     return cases
 
