@@ -35,12 +35,12 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
 import torch
 
 from snnbench import hookimpl
 from snnbench.components import NeuronSpec, SpikingLayer
 from snnbench.errors import SnnbenchError
+from snnbench_plugins.neurons.buffer_pool import BufferPool
 from snnbench_plugins.neurons.parameters import LIFParams
 
 SURROGATE_KIND = {"fast_sigmoid": 0, "atan": 1, "sigmoid": 2}
@@ -94,12 +94,14 @@ class TorchKernels:
 
 
 class NumbaKernels:
-    """The numba kernels on ``[T, N]`` CPU tensors; other dtypes than float32/64 compute in float32."""
+    """The numba kernels on ``[T, N]`` CPU tensors; other dtypes than float32/64 compute in float32.
+    Outputs and the saved membrane are written into one layer's pooled buffers (see ``buffer_pool``)."""
 
     def __init__(self):
         from snnbench_plugins.neurons import fused_lif_cpu
 
         self.kernels = fused_lif_cpu
+        self.buffers = BufferPool()
 
     @staticmethod
     def _compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -107,7 +109,8 @@ class NumbaKernels:
 
     def forward(self, current, beta, threshold, subtract):
         work = current.to(self._compute_dtype(current)).contiguous().numpy()
-        spikes, membrane = np.empty_like(work), np.empty_like(work)
+        spikes = self.buffers.take(work.shape, work.dtype)
+        membrane = self.buffers.take(work.shape, work.dtype)
         scalar = work.dtype.type
         self.kernels.forward(work, scalar(beta), scalar(threshold), subtract, spikes, membrane)
         return torch.from_numpy(spikes).to(current.dtype), torch.from_numpy(membrane)
@@ -115,7 +118,7 @@ class NumbaKernels:
     def backward(self, grad_spikes, membrane, beta, threshold, subtract, kind, slope):
         saved = membrane.numpy()
         grad = grad_spikes.to(membrane.dtype).contiguous().numpy()
-        grad_current = np.empty_like(grad)
+        grad_current = self.buffers.take(grad.shape, grad.dtype)
         scalar = saved.dtype.type
         self.kernels.backward(grad, saved, scalar(beta), scalar(threshold), subtract, kind, scalar(slope),
                               grad_current)
