@@ -50,6 +50,17 @@ def lif_input(steps: int = 25) -> torch.Tensor:
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 @pytest.mark.parametrize("backend", ["numba", "torch"])
 def test_fused_lif_equals_snntorch_leaky_over_many_steps(surrogate, reset, backend):
+    assert_fused_lif_equals_snntorch_leaky(surrogate, reset, backend)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_compiled_fused_lif_equals_snntorch_leaky_over_many_steps(reset):
+    """One surrogate only, as each compiles for seconds: the surrogate
+    formulas are the torch backend's, tested with all three above."""
+    assert_fused_lif_equals_snntorch_leaky("atan", reset, "compile")
+
+
+def assert_fused_lif_equals_snntorch_leaky(surrogate: str, reset: str, backend: str):
     slope = 4.0 if surrogate == "sigmoid" else None
     current = lif_input()
     reference = spikes_and_gradient(SnnTorchLIF(LIFParams(beta=0.8, reset=reset, surrogate=surrogate, slope=slope)),
@@ -63,7 +74,7 @@ def test_fused_lif_equals_snntorch_leaky_over_many_steps(surrogate, reset, backe
 
 
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
-@pytest.mark.parametrize("backend", ["numba", "torch"])
+@pytest.mark.parametrize("backend", ["numba", "compile", "torch"])
 def test_fused_lif_spikes_equal_snntorch_leaky_at_benchmark_size(reset, backend):
     """Over 6.5 million neuron-steps some membranes land within one rounding
     of the threshold; a kernel that fuses ``beta * mem + I`` into one

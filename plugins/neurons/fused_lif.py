@@ -21,8 +21,11 @@ records one node per layer instead of several per timestep. Backends:
 - ``numba`` (CPU): compiled loops, neurons split across threads (the first
   call compiles, about a second, and is cached on disk);
 - ``triton`` (CUDA): one kernel each way, the membrane kept in registers;
+- ``compile`` (any device): ``torch.compile`` of the recurrence unrolled
+  over time, one Inductor kernel each way; there to be measured against the
+  hand-written kernels (it compiles once per shape and params, seconds);
 - ``torch`` (any device): a loop over time of in-place PyTorch ops; the
-  portable reference the other two are tested against;
+  portable reference the others are tested against;
 - ``auto``: numba on CPU, triton on CUDA, else torch.
 
 A backend asked for by name that cannot run on the device is an error, never
@@ -44,17 +47,28 @@ from snnbench_plugins.neurons.buffer_pool import BufferPool
 from snnbench_plugins.neurons.parameters import LIFParams
 
 SURROGATE_KIND = {"fast_sigmoid": 0, "atan": 1, "sigmoid": 2}
-Backend = Literal["auto", "numba", "triton", "torch"]
+Backend = Literal["auto", "numba", "triton", "compile", "torch"]
 
 
 @dataclass(frozen=True)
 class FusedLIFParams(LIFParams):
     backend: Backend = field(default="auto", metadata={
-        "help": "numba (CPU), triton (CUDA), torch (any device), or auto: the fastest for the device"})
+        "help": "numba (CPU), triton (CUDA), compile (torch.compile, any device), torch (any device), "
+                "or auto: the fastest for the device"})
 
 
 class BackendUnavailable(SnnbenchError):
     """The backend asked for cannot run here."""
+
+
+def surrogate(u: torch.Tensor, kind: int, slope: float) -> torch.Tensor:
+    """d spike / d membrane at ``u = membrane - threshold``, for the surrogate ``kind``."""
+    if kind == SURROGATE_KIND["fast_sigmoid"]:
+        return (1.0 + slope * u.abs()).square().reciprocal()
+    if kind == SURROGATE_KIND["atan"]:
+        return (slope / 2.0) / (1.0 + (torch.pi / 2.0 * slope * u).square())
+    sigmoid = torch.sigmoid(slope * u)
+    return slope * sigmoid * (1.0 - sigmoid)
 
 
 class TorchKernels:
@@ -79,14 +93,7 @@ class TorchKernels:
     @staticmethod
     def backward(grad_spikes, membrane, beta, threshold, subtract, kind, slope):
         u = membrane - threshold
-        if kind == 0:
-            surrogate = (1.0 + slope * u.abs()).square().reciprocal()
-        elif kind == 1:
-            surrogate = (slope / 2.0) / (1.0 + (torch.pi / 2.0 * slope * u).square())
-        else:
-            sigmoid = torch.sigmoid(slope * u)
-            surrogate = slope * sigmoid * (1.0 - sigmoid)
-        grad_current = (grad_spikes * surrogate).to(grad_spikes.dtype)
+        grad_current = (grad_spikes * surrogate(u, kind, slope)).to(grad_spikes.dtype)
         decay = beta if subtract else beta * (u <= 0).to(grad_current.dtype)
         for t in range(len(grad_current) - 2, -1, -1):
             grad_current[t] += (decay if subtract else decay[t]) * grad_current[t + 1]
@@ -131,6 +138,8 @@ def kernels_for(backend: Backend, device: torch.device):
         backend = {"cpu": "numba", "cuda": "triton"}.get(device.type, "torch")
     if backend == "torch":
         return TorchKernels, "lif-fused-torch"
+    if backend == "compile":
+        return importlib.import_module("snnbench_plugins.neurons.fused_lif_compiled"), "lif-fused-compile"
     wanted = {"numba": "cpu", "triton": "cuda"}[backend]
     if device.type != wanted:
         raise BackendUnavailable(f"lif-fused backend {backend!r} runs on {wanted}, this layer is on "
