@@ -20,6 +20,10 @@ from snnbench_plugins.neurons.parameters import LIFParams
 from snnbench_plugins.neurons.spikingjelly_models import SJLIFParams
 
 from conftest import REPO, ok_rows
+from test_neurons import (
+    assert_fused_lif_equals_snntorch_leaky,
+    assert_fused_lif_spikes_equal_snntorch_leaky_at_benchmark_size,
+)
 
 pytestmark = pytest.mark.gpu
 
@@ -43,6 +47,19 @@ def test_csnn_trains_on_cuda(plugins, mnist_dir, neuron, backend):
     assert set(metrics["neuron_backends"].values()) == {backend}
     assert metrics["peak_memory_mb"] > 0
     assert metrics["train_samples_per_s"] > 1000
+
+
+@pytest.mark.parametrize("backend", ["triton", "compile"])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("surrogate", ["fast_sigmoid", "atan", "sigmoid"])
+def test_fused_lif_kernels_on_cuda_equal_snntorch_leaky(backend, reset, surrogate):
+    assert_fused_lif_equals_snntorch_leaky(surrogate, reset, backend, device="cuda")
+
+
+@pytest.mark.parametrize("backend", ["triton", "compile"])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_fused_lif_kernels_on_cuda_spike_as_snntorch_leaky_at_benchmark_size(backend, reset):
+    assert_fused_lif_spikes_equal_snntorch_leaky_at_benchmark_size(reset, backend, device="cuda")
 
 
 def test_rate_coding_draws_on_the_gpu(plugins, mnist_dir):

@@ -33,7 +33,7 @@ SURROGATES = ["fast_sigmoid", "atan", "sigmoid"]
 def spikes_and_gradient(layer, current: torch.Tensor):
     current = current.detach().requires_grad_()
     spikes = layer(current)
-    weights = torch.linspace(-1, 1, current.shape[-1])
+    weights = torch.linspace(-1, 1, current.shape[-1], device=current.device)
     grad, = torch.autograd.grad((spikes * weights).sum(), current)
     return spikes.detach(), grad
 
@@ -60,9 +60,9 @@ def test_compiled_fused_lif_equals_snntorch_leaky_over_many_steps(reset):
     assert_fused_lif_equals_snntorch_leaky("atan", reset, "compile")
 
 
-def assert_fused_lif_equals_snntorch_leaky(surrogate: str, reset: str, backend: str):
+def assert_fused_lif_equals_snntorch_leaky(surrogate: str, reset: str, backend: str, device: str = "cpu"):
     slope = 4.0 if surrogate == "sigmoid" else None
-    current = lif_input()
+    current = lif_input().to(device)
     reference = spikes_and_gradient(SnnTorchLIF(LIFParams(beta=0.8, reset=reset, surrogate=surrogate, slope=slope)),
                                     current)
     layer = FusedLIF(FusedLIFParams(beta=0.8, reset=reset, surrogate=surrogate, slope=slope, backend=backend))
@@ -76,12 +76,16 @@ def assert_fused_lif_equals_snntorch_leaky(surrogate: str, reset: str, backend: 
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 @pytest.mark.parametrize("backend", ["numba", "compile", "torch"])
 def test_fused_lif_spikes_equal_snntorch_leaky_at_benchmark_size(reset, backend):
+    assert_fused_lif_spikes_equal_snntorch_leaky_at_benchmark_size(reset, backend)
+
+
+def assert_fused_lif_spikes_equal_snntorch_leaky_at_benchmark_size(reset: str, backend: str, device: str = "cpu"):
     """Over 6.5 million neuron-steps some membranes land within one rounding
     of the threshold; a kernel that fuses ``beta * mem + I`` into one
     multiply-add (fastmath) flipped up to 10 of them in these 8 draws."""
     for seed, beta in itertools.product(range(4), (0.8, 0.9)):
         torch.manual_seed(seed)
-        current = torch.rand(25, 64, 4096) * 0.8
+        current = (torch.rand(25, 64, 4096) * 0.8).to(device)
         with torch.no_grad():
             reference = SnnTorchLIF(LIFParams(beta=beta, reset=reset))(current)
             spikes = FusedLIF(FusedLIFParams(beta=beta, reset=reset, backend=backend))(current)

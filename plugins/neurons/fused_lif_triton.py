@@ -63,8 +63,10 @@ def forward(current: torch.Tensor, beta: float, threshold: float, subtract: bool
     steps, size = current.shape
     spikes = torch.empty_like(current)
     membrane = torch.empty(current.shape, device=current.device, dtype=torch.float32)
+    # no multiply-add fusion: beta * mem + I rounds twice, as in snnTorch's separate
+    # PyTorch ops, so a membrane within one rounding of the threshold spikes as there
     _forward_kernel[(triton.cdiv(size, BLOCK),)](current, spikes, membrane, steps, size, beta, threshold,
-                                                 SUBTRACT=subtract, BLOCK=BLOCK)
+                                                 SUBTRACT=subtract, BLOCK=BLOCK, enable_fp_fusion=False)
     return spikes, membrane
 
 
