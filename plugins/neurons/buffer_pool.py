@@ -19,8 +19,14 @@ between Python versions.)
 from __future__ import annotations
 
 import weakref
+from typing import Callable
 
 import numpy as np
+
+
+def _never_lent() -> None:
+    """Stands for the weak reference of an array not lent yet: it is free."""
+    return None
 
 
 class BufferPool:
@@ -30,28 +36,25 @@ class BufferPool:
 
     def __init__(self, capacity: int = 4):
         self.capacity = capacity
-        self._arrays: list[np.ndarray] = []
-        self._lent: list[weakref.ref | None] = []
-
-    def _free(self, index: int) -> bool:
-        lent = self._lent[index]
-        return lent is None or lent() is None
+        #: each kept array, and a weak reference to the view of it last lent
+        self._pool: list[tuple[np.ndarray, Callable[[], object]]] = []
 
     def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """An uninitialised array of ``shape`` and ``dtype``."""
         dtype = np.dtype(dtype)
-        fits = [i for i, array in enumerate(self._arrays) if array.shape == shape and array.dtype == dtype]
-        free = next((i for i in fits if self._free(i)), None)
-        if free is None:
+
+        def fits(array: np.ndarray) -> bool:
+            return array.shape == shape and array.dtype == dtype
+
+        index = next((i for i, (array, lent) in enumerate(self._pool) if fits(array) and lent() is None), None)
+        if index is None:
             # arrays of another shape (the last, smaller batch; evaluation) make room when free
-            kept = [i for i in range(len(self._arrays)) if i in fits or not self._free(i)]
-            self._arrays = [self._arrays[i] for i in kept]
-            self._lent = [self._lent[i] for i in kept]
-            if len(self._arrays) >= self.capacity:
+            self._pool = [(array, lent) for array, lent in self._pool if fits(array) or lent() is not None]
+            if len(self._pool) >= self.capacity:
                 return np.empty(shape, dtype)
-            self._arrays.append(np.empty(shape, dtype))
-            self._lent.append(None)
-            free = len(self._arrays) - 1
-        view = self._arrays[free].view()
-        self._lent[free] = weakref.ref(view)
+            self._pool.append((np.empty(shape, dtype), _never_lent))
+            index = len(self._pool) - 1
+        array = self._pool[index][0]
+        view = array.view()
+        self._pool[index] = (array, weakref.ref(view))
         return view
