@@ -10,11 +10,18 @@ from __future__ import annotations
 import torch
 
 
+def first_true(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Boolean ``[T, B, ...]`` -> whether each neuron's is ever true, and the
+    first step it is (0 where never), both ``[B, ...]``."""
+    # max over time returns the first index of the maximum; argmax over dim 0 is 5x slower on CPU
+    found, first = mask.view(torch.uint8).max(0)
+    return found.bool(), first
+
+
 def first_spike_times(spikes: torch.Tensor) -> torch.Tensor:
     """``[T, B, ...]`` spikes -> the step of each neuron's first spike ``[B, ...]``, T where none."""
-    # max over time returns the first index of the maximum; argmax over dim 0 is 5x slower on CPU
-    fired, first = (spikes > 0).view(torch.uint8).max(0)
-    return torch.where(fired.bool(), first, spikes.shape[0])
+    fired, first = first_true(spikes > 0)
+    return torch.where(fired, first, spikes.shape[0])
 
 
 def spikes_at(times: torch.Tensor, steps: int, dtype: torch.dtype) -> torch.Tensor:

@@ -30,6 +30,7 @@ import torch
 from snnbench import hookimpl
 from snnbench.components import NeuronSpec, SpikingLayer
 from snnbench.errors import SnnbenchError
+from snnbench_plugins.spike_times import first_true
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,8 @@ def _single_spike_node_class():
             if self.fires_at_end:
                 fires = (v_seq[-1] > 0) & ~fired
                 return v_seq, torch.full_like(fires, x_seq.shape[0] - 1, dtype=torch.long), fires
-            # max over time gives whether and (first index of a maximum) when; argmax is 5x slower on CPU
-            above, first = (v_seq > self.v_threshold).view(torch.uint8).max(0)
-            return v_seq, first, above.bool() & ~fired
+            above, first = first_true(v_seq > self.v_threshold)
+            return v_seq, first, above & ~fired
 
         @staticmethod
         def _spikes(first, fires, x_seq):
