@@ -41,6 +41,8 @@ inference runs without it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -264,6 +266,17 @@ class EarliestSpikeReadout(nn.Module):
         return out
 
 
+@contextmanager
+def recording(neuron: SpikingLayer) -> Iterator[None]:
+    """Let ``neuron`` keep its spike times and potentials for the calls inside
+    (a learning rule needs them; inference does not pay for them)."""
+    neuron.record = True
+    try:
+        yield
+    finally:
+        neuron.record = False
+
+
 class MozafariNetwork(nn.Module):
     """S1-C1-S2-C2-S3 and the decision; ``[T, B, C, H, W] -> [T, B, n_classes]``."""
 
@@ -318,12 +331,9 @@ class MozafariNetwork(nn.Module):
     def propagate(self, layer: int, times: torch.Tensor) -> torch.Tensor:
         """Spike times of hidden S layer ``layer``'s input -> those of its C layer's output."""
         pool = self.complex[layer]
-        pool.neuron.record = True
-        try:
+        with recording(pool.neuron):
             pool(self.simple[layer](spikes_at(times, self.steps, self.weight(layer).dtype)))
             return pool.neuron.spike_times.to(times.dtype)
-        finally:
-            pool.neuron.record = False
 
     def compete(self, layer: int, times: torch.Tensor) -> Competition:
         """Run S layer ``layer`` on its input spike times ``[B, C, H, W]`` and pick its winners."""
@@ -333,13 +343,10 @@ class MozafariNetwork(nn.Module):
             out_times, potentials = self._readout_at_end(times)
             winners = k_winners(out_times, potentials, 1, 0, self.steps)
         else:
-            simple.neuron.record = True
-            try:
+            with recording(simple.neuron):
                 simple(spikes_at(times, self.steps, self.weight(layer).dtype))
                 out_times = simple.neuron.spike_times
                 potentials = potential_at(simple.neuron.potentials, out_times)
-            finally:
-                simple.neuron.record = False
             out_times = pointwise_inhibition(out_times, potentials, self.steps)
             winners = k_winners(out_times, potentials, self.params.winners[layer],
                                 self.params.inhibition_radius[layer], self.steps)
