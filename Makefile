@@ -8,7 +8,7 @@ BIN     := $(VENV)/bin
 SNNBENCH_DATA ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),$(abspath data))
 export SNNBENCH_DATA
 
-.PHONY: run test smoke leaderboard bench bench-neurons clean
+.PHONY: run test smoke baseline-smoke leaderboard bench bench-neurons clean
 
 $(BIN)/snnbench: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,18 @@ test: $(BIN)/snnbench
 smoke: $(BIN)/snnbench
 	$(BIN)/snnbench run suites/smoke.toml
 	$(BIN)/snnbench leaderboard --suite smoke
+
+## baseline-smoke: regenerate leaderboard/baseline-smoke-cpu.json from ten seeds of the
+## smoke suite under each of torch's CPU kernel sets (AVX2, AVX-512, default), pooled, so
+## the committed gate holds on machines with any of them (see README: Gating CI)
+BASELINE_ISAS ?= avx2 avx512 default
+baseline-smoke: $(BIN)/snnbench
+	for isa in $(BASELINE_ISAS); do \
+	  ATEN_CPU_CAPABILITY=$$isa $(BIN)/snnbench run suites/smoke.toml --seeds 0-9 --rerun --no-progress \
+	    --db leaderboard/baseline-smoke-$$isa.db || exit 1; done
+	$(BIN)/snnbench check --write --baseline leaderboard/baseline-smoke-cpu.json --alpha 0.01 \
+	  --tolerance accuracy=abs:0.03 --tolerance sparsity=abs:0.03 --tolerance encoder_density=abs:0.01 \
+	  $(foreach isa,$(BASELINE_ISAS),--db leaderboard/baseline-smoke-$(isa).db)
 
 ## bench: harness throughput next to a bare PyTorch loop on the same model
 bench: $(BIN)/snnbench

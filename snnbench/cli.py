@@ -1,4 +1,4 @@
-"""The ``snnbench`` command: run | validate | ls | leaderboard | check | tune.
+"""The ``snnbench`` command: run | validate | ls | leaderboard | check | compare | tune.
 
 Bad input never ends in a traceback: every user error is one line naming
 the file, key and value, with a non-zero exit (2 for bad input, 1 for failed
@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from snnbench import __version__
+from snnbench.compare import DEFAULT_TOLERANCES as COMPARE_TOLERANCES
 from snnbench.components import KINDS
 from snnbench.errors import SnnbenchError, did_you_mean
+from snnbench.gate import DEFAULT_TOLERANCES as GATE_TOLERANCES
 from snnbench.params import describe_params
 from snnbench.plugins import PluginSet, load_plugins
 from snnbench.store import DEFAULT_DB, ResultStore
@@ -53,7 +55,52 @@ def build_parser() -> argparse.ArgumentParser:
                                           "cell and seed. Cells already recorded as ok are skipped.")
     run.add_argument("suites", nargs="+", type=Path, metavar="SUITE", help="suite TOML files")
     run.add_argument("--rerun", action="store_true", help="run cells again even if recorded as ok")
+    run.add_argument("--seeds", type=_seeds, metavar="LIST",
+                     help="run these seeds instead of the suite's: 0-9, or 0,1,2 (a cell's config hash does "
+                          "not include its seed, so the rows belong to the same cells)")
     _add_run_arguments(run)
+
+    compare = commands.add_parser(
+        "compare", help="A/B on this machine: a suite (or the neuron benchmarks) at a base commit and at "
+                        "the working tree",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run one workload with the base commit's own code and entry points (a git worktree, "
+                    "installed into a folder of its own) and with the working tree's, on this machine. "
+                    "Deterministic metrics (accuracy, sparsity, encoder densities, SynOps) are compared "
+                    "seed by seed; timings in interleaved repeats, by the ratio of medians with a bootstrap "
+                    "95% interval. Exit 1 on a regression, 2 on bad input.",
+        epilog="examples:\n"
+               "  snnbench compare suites/smoke.toml --base origin/main --json compare.json\n"
+               "  snnbench compare --neurons -k 'lif-fused and N4096' --base HEAD~1\n"
+               "  snnbench compare suites/smoke.toml --tolerance accuracy=abs:0.005 --tolerance "
+               "train_samples_per_s=rel:0.05")
+    compare.add_argument("suite", nargs="?", type=Path, metavar="SUITE",
+                         help="suite TOML file (each side runs its own copy when it lies in the repository)")
+    compare.add_argument("--neurons", action="store_true",
+                         help="compare the neuron benchmarks (benchmarks/test_neuron_speed.py) instead of a suite")
+    compare.add_argument("-k", dest="select", metavar="EXPR", help="with --neurons: pytest -k expression "
+                         "choosing the benchmarks, e.g. 'snntorch-lif and N1024'")
+    compare.add_argument("--base", default="HEAD", metavar="REF",
+                         help="the commit to compare against (default HEAD: the last commit)")
+    compare.add_argument("--seeds", type=_seeds, metavar="LIST",
+                         help="seeds of the paired comparison instead of the suite's: 0-2, or 0,1,2 "
+                              "(timings run the first)")
+    compare.add_argument("--repeats", type=_non_negative, default=5, metavar="N",
+                         help="timed repeats of each side, interleaved, after a warm-up round (default 5; "
+                              "0 compares a suite's deterministic metrics only)")
+    compare.add_argument("--tolerance", action="append", default=[], metavar="METRIC=abs:X|rel:X",
+                         help="change a metric's tolerance (repeatable); defaults: "
+                              + ", ".join(f"{k} {next(iter(v))} {next(iter(v.values())):g}"
+                                          for k, v in COMPARE_TOLERANCES.items()))
+    compare.add_argument("--alpha", type=_fraction, default=0.05,
+                         help="significance level of the paired tests (default 0.05)")
+    compare.add_argument("--json", type=Path, metavar="FILE", help="also write the comparison as JSON here")
+    compare.add_argument("--keep", type=Path, metavar="DIR",
+                         help="keep the checkouts' stores and reports in DIR (a new or empty folder)")
+    compare.add_argument("--allow-dirty", action="store_true",
+                         help="compare the working tree with its uncommitted changes (refused by default)")
+    _add_training_arguments(compare)
+    compare.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     tune = commands.add_parser(
         "tune", help="search a suite's hyper-parameters with Optuna; print the Pareto front",
@@ -89,16 +136,30 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Compare the newest results with a committed baseline JSON "
                                             "file. Use --write to create that file from current results.")
     check.add_argument("--baseline", type=Path, required=True, help="baseline JSON file")
-    check.add_argument("--db", type=Path, default=DEFAULT_DB)
+    check.add_argument("--db", type=Path, action="append", default=[],
+                       help=f"results store (default {DEFAULT_DB}); repeat to pool the seeds of several "
+                            "stores, e.g. runs of one suite on several machines, into one baseline")
     check.add_argument("--suite", action="append", default=[], help="only this suite (repeatable)")
     check.add_argument("--write", action="store_true",
                        help="write the baseline from the current results instead of checking")
+    check.add_argument("--alpha", type=_fraction, default=None,
+                       help="with --write: the significance level the gate tests at (default 0.05)")
+    check.add_argument("--tolerance", action="append", default=[], metavar="METRIC=abs:X|rel:X",
+                       help="with --write: gate these metrics with these tolerances (repeatable; default: "
+                            + ", ".join(f"{k} {next(iter(v))} {next(iter(v.values())):g}"
+                                        for k, v in GATE_TOLERANCES.items()) + ")")
     return parser
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of every command that trains cells (run, tune)."""
+    """Options of the commands that train cells into a store (run, tune)."""
     parser.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results store (default {DEFAULT_DB})")
+    _add_training_arguments(parser)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars, only a line per cell")
+
+
+def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where and how much cells train (run, tune, compare)."""
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where datasets live (default $SNNBENCH_DATA or ./data)")
@@ -106,7 +167,6 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=_positive, metavar="N",
                         help="use at most N training and N test samples (quick runs on a CPU)")
     parser.add_argument("--epochs", type=_positive, metavar="N", help="train at most N epochs")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars, only a line per cell")
 
 
 def _run_options(args):
@@ -123,13 +183,41 @@ def _run_options(args):
     return options
 
 
-def _positive(text: str) -> int:
+def _non_negative(text: str) -> int:
+    return _positive(text, minimum=0)
+
+
+def _positive(text: str, minimum: int = 1) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}")
+    return value
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    """``0-9`` or ``0,1,2`` (or both: ``0-4,10``)."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            first, dash, last = part.strip().partition("-")
+            seeds += list(range(int(first), int(last) + 1)) if dash else [int(first)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seeds as 0-9 or 0,1,2") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: give each seed once, at least one")
+    return tuple(seeds)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must lie between 0 and 1")
     return value
 
 
@@ -160,12 +248,20 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def _with_seeds(document, seeds: tuple[int, ...] | None, plugins: PluginSet):
+    """The suite of ``document``, with ``seeds`` in place of its own when given."""
+    if seeds is None:
+        return document.build(plugins.registries)
+    header = document.data.get("suite") if isinstance(document.data.get("suite"), dict) else {}
+    return document.build(plugins.registries, document.data | {"suite": header | {"seeds": list(seeds)}})
+
+
 def cmd_run(args) -> int:
     from snnbench.runner import Runner
-    from snnbench.suite import load_suite
+    from snnbench.suite import read_suite
 
     plugins = _plugins(args)
-    suites = [load_suite(path, plugins.registries) for path in args.suites]  # all validate before any trains
+    suites = [_with_seeds(read_suite(path), args.seeds, plugins) for path in args.suites]  # all validate first
     options = _run_options(args)
     exit_code = 0
     with ResultStore(args.db) as store:
@@ -251,29 +347,102 @@ def _check_suites(store: ResultStore, suites: Sequence[str]) -> None:
                 f"; did you mean {suggestion!r}?" if suggestion else f"; recorded: {', '.join(known) or 'none'}"))
 
 
-def cmd_check(args) -> int:
-    from snnbench.gate import compare, load_baseline, make_baseline, report
-    from snnbench.leaderboard import latest_results
+def _check_same_suites(baseline, results, path: Path) -> None:
+    """A baseline of suites that none of the results belong to is a mix-up
+    (the wrong file, or the wrong --suite), not a set of regressions."""
+    wanted = {entry["suite"] for entry in baseline["entries"]}
+    present = set(results.ok["suite"]) | set(results.failed["suite"])
+    if not wanted & present:
+        raise SnnbenchError(f"{path} is a baseline of suite(s) {', '.join(sorted(wanted))}, and the results hold "
+                            f"{', '.join(sorted(present)) or 'no result'}: a baseline from another suite?")
 
-    with ResultStore(args.db, create=False) as store:
-        _check_suites(store, args.suite)
-        results = latest_results(store.rows(args.suite))
+
+def cmd_check(args) -> int:
+    from snnbench.gate import (
+        DEFAULT_ALPHA,
+        compare,
+        load_baseline,
+        make_baseline,
+        parse_tolerance,
+        report,
+        unique_machines,
+    )
+    from snnbench.leaderboard import latest_results, pooled
+
+    stores = []
+    for path in args.db or [DEFAULT_DB]:
+        with ResultStore(path, create=False) as store:
+            _check_suites(store, args.suite)
+            stores.append(latest_results(store.rows(args.suite)))
+    results = pooled(stores)
+    machines = unique_machines(results.machines)
     if args.write:
         if results.ok.empty:
             raise SnnbenchError("no successful results to make a baseline from")
-        baseline = make_baseline(results.ok)
+        tolerances = dict(parse_tolerance(text) for text in args.tolerance) or None
+        baseline = make_baseline(results.ok, machines, tolerances, alpha=args.alpha or DEFAULT_ALPHA)
         args.baseline.parent.mkdir(parents=True, exist_ok=True)
         args.baseline.write_text(json.dumps(baseline, indent=2) + "\n")
-        print(f"wrote {args.baseline}: {len(baseline['entries'])} cells")
+        print(f"wrote {args.baseline}: {len(baseline['entries'])} cells from {len(results.ok)} rows "
+              f"on {len(machines)} machine(s)")
         return 0
+    if args.alpha is not None or args.tolerance:
+        raise SnnbenchError("--alpha and --tolerance are set when a baseline is written (--write); to change "
+                            f"them, edit \"alpha\" and \"tolerances\" in {args.baseline}")
     baseline = load_baseline(args.baseline)
-    findings = compare(results.ok, baseline)
-    print(report(findings))
+    _check_same_suites(baseline, results, args.baseline)
+    findings = compare(results.ok, baseline, machines)
+    print(report(findings, baseline, machines))
     regressed = [f for f in findings if f.regressed]
     if regressed:
         print(f"\n{len(regressed)} regression(s) against {args.baseline}", file=sys.stderr)
         return 1
-    print(f"\nno regression against {args.baseline} ({len(findings)} checks)")
+    judged = sum(f.verdict == "ok" for f in findings)
+    print(f"\nno regression against {args.baseline} ({judged} checks passed, "
+          f"{len(findings) - judged} not judged)")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from snnbench.checkout import repository_root
+    from snnbench.compare import NEURON_RATE, CompareOptions, progress_to_stderr, render, run_comparison, write_json
+    from snnbench.gate import parse_tolerance
+    from snnbench.runtime import data_root, resolve_device
+    from snnbench.suite import load_suite
+
+    if (args.suite is None) == (not args.neurons):
+        raise SnnbenchError("give a SUITE file or --neurons (not both)" if args.suite else
+                            "give a SUITE file to compare, or --neurons for the neuron benchmarks")
+    if args.select and not args.neurons:
+        raise SnnbenchError("-k chooses neuron benchmarks: use it with --neurons")
+    if args.neurons and args.seeds:
+        raise SnnbenchError("--seeds chooses a suite's seeds: the neuron benchmarks have none")
+    if args.neurons and args.repeats == 0:
+        raise SnnbenchError("--repeats 0 leaves the neuron benchmarks nothing to compare: give 1 or more")
+    if args.suite is not None:
+        load_suite(args.suite, _plugins(args).registries)  # the head's copy validates before anything runs
+    resolve_device(args.device)
+    tolerances = dict(COMPARE_TOLERANCES)
+    tolerances.update(parse_tolerance(text, extra_keys=[NEURON_RATE]) for text in args.tolerance)
+    run_arguments = ["--data-dir", str(data_root(args.data_dir).resolve()), "--device", args.device]
+    run_arguments += ["--no-download"] if args.no_download else []
+    run_arguments += ["--limit", str(args.limit)] if args.limit else []
+    run_arguments += ["--epochs", str(args.epochs)] if args.epochs else []
+    options = CompareOptions(
+        repository=repository_root(Path.cwd()), base_ref=args.base,
+        suite=args.suite, select=args.select, seeds=args.seeds, repeats=args.repeats, tolerances=tolerances,
+        alpha=args.alpha,
+        run_arguments=tuple(run_arguments), allow_dirty=args.allow_dirty, keep=args.keep,
+        progress=False if args.no_progress else None)
+    comparison = run_comparison(options, say=progress_to_stderr)
+    print(render(comparison))
+    if args.json:
+        write_json(comparison, args.json)
+        print(f"\nwrote {args.json}")
+    if comparison.regressions:
+        print(f"\n{comparison.regressions} regression(s) of the head against {args.base}", file=sys.stderr)
+        return 1
+    print(f"\nno regression against {args.base}")
     return 0
 
 
@@ -288,7 +457,7 @@ def cmd_tune(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "ls": cmd_ls, "leaderboard": cmd_leaderboard,
-            "check": cmd_check, "tune": cmd_tune}
+            "check": cmd_check, "compare": cmd_compare, "tune": cmd_tune}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,20 +39,45 @@ class Metric:
     family: str
     #: shown by default only where it differs from this metric in some row
     repeats: str | None = None
+    #: what a gate flags: "worse" (a move the bad way) or "change" (any move:
+    #: for what an encoder emits, where fewer spikes is no better, only other)
+    fails_on: str = "worse"
 
     @property
     def heading(self) -> str:
         return f"{self.title} {'↑' if self.higher_is_better else '↓'}"
 
+    @property
+    def worse_sign(self) -> int:
+        """The sign of a change a gate fails: -1 lower is worse, +1 higher is
+        worse, 0 any change (for the two-sided tests of :mod:`snnbench.statistics`)."""
+        if self.fails_on == "change":
+            return 0
+        return -1 if self.higher_is_better else 1
+
+    def worse_by(self, difference: float) -> float:
+        """How much worse a change of ``difference`` (new - old) is; negative
+        when it is better. For metrics that fail on any change, its size."""
+        return abs(difference) if self.worse_sign == 0 else difference * self.worse_sign
+
+    @property
+    def is_timing(self) -> bool:
+        """Measured with a clock: varies between repeats on one machine, so an
+        A/B judges it over interleaved repeats, and a gate only on the machine
+        its baseline was made on."""
+        return self.family == "throughput"
+
 
 METRICS: tuple[Metric, ...] = (
     Metric("accuracy", "accuracy %", True, lambda v: f"{100 * v:.2f}", "accuracy"),
     Metric("sparsity", "sparsity", True, lambda v: f"{v:.4f}", "sparsity"),
-    Metric("encoder_density", "enc. density", False, lambda v: f"{v:.4f}", "encoder_density"),
+    Metric("encoder_density", "enc. density", False, lambda v: f"{v:.4f}", "encoder_density",
+           fails_on="change"),
     # for 0/1 spikes both equal the density; they tell analogue output apart
-    Metric("encoder_mean", "enc. mean", False, lambda v: f"{v:.4f}", "encoder_density", "encoder_density"),
+    Metric("encoder_mean", "enc. mean", False, lambda v: f"{v:.4f}", "encoder_density", "encoder_density",
+           fails_on="change"),
     Metric("encoder_above_half", "enc. > 0.5", False, lambda v: f"{v:.4f}", "encoder_density",
-           "encoder_density"),
+           "encoder_density", fails_on="change"),
     Metric("synops_ac", "ACs/sample", False, _si, "synops"),
     Metric("synops_mac", "MACs/sample", False, _si, "synops"),
     Metric("train_samples_per_s", "train samples/s", True, lambda v: f"{v:,.0f}", "throughput"),
@@ -85,6 +110,18 @@ class Results:
     failed: pd.DataFrame
     skipped: pd.DataFrame
     stale: int
+    #: the machines the ok rows ran on (:func:`snnbench.runtime.machine`;
+    #: rows from before it was recorded have none)
+    machines: list[dict[str, Any]]
+
+
+def pooled(results: Sequence[Results]) -> Results:
+    """The results of several stores side by side (runs of one suite on other
+    machines, say): each store's newest rows, none collapsed into another's."""
+    join = lambda frames: pd.concat(frames, ignore_index=True)  # noqa: E731
+    return Results(ok=join([r.ok for r in results]), failed=join([r.failed for r in results]),
+                   skipped=join([r.skipped for r in results]), stale=sum(r.stale for r in results),
+                   machines=[m for r in results for m in r.machines])
 
 
 def latest_results(rows: Sequence[dict[str, Any]]) -> Results:
@@ -102,6 +139,8 @@ def latest_results(rows: Sequence[dict[str, Any]]) -> Results:
         failed=frame([r for r in current if r["status"] == "failed"]),
         skipped=frame([r for r in current if r["status"] == "skipped"]),
         stale=stale,
+        machines=[r["environment"]["machine"] for r in current
+                  if r["status"] == "ok" and "machine" in (r.get("environment") or {})],
     )
 
 
@@ -114,13 +153,14 @@ def check_grouping(by: Sequence[str]) -> None:
 
 
 def aggregate(ok: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """Mean, std and seed count of every metric per group."""
+    """Mean, std and seed count (``<key>_n``: rows that have it) of every
+    metric per group, and ``n``, the rows of the group."""
     keys = [m.key for m in METRICS]
     numeric = ok[list(by) + keys].copy()
     numeric[keys] = numeric[keys].apply(pd.to_numeric, errors="coerce")
     grouped = numeric.groupby(list(by), sort=False, dropna=False)
-    table = grouped[keys].agg(["mean", "std"])
-    table.columns = [f"{key}_{stat}" for key, stat in table.columns]
+    table = grouped[keys].agg(["mean", "std", "count"])
+    table.columns = [f"{key}_{'n' if stat == 'count' else stat}" for key, stat in table.columns]
     table["n"] = grouped.size()
     return table.reset_index()
 

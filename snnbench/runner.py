@@ -39,7 +39,7 @@ from snnbench.metrics import (
 )
 from snnbench.plugins import PluginSet
 from snnbench.progress import SuiteProgress
-from snnbench.runtime import device_name, git_commit, library_versions, seed_everything
+from snnbench.runtime import device_name, git_commit, library_versions, machine, seed_everything
 from snnbench.store import ResultRow, ResultStore, now
 from snnbench.suite import Cell, Choice, SkippedCombination, Suite
 from snnbench.training import TrainingSession
@@ -207,6 +207,7 @@ class Runner:
             "libraries": library_versions(),
             "git_commit": git_commit(Path(__file__).resolve().parent),
             "plugin_versions": dict(plugins.versions),
+            "machine": machine(options.device),
         }
 
     def run(self, suite: Suite) -> RunSummary:

@@ -8,6 +8,7 @@ import platform
 import random
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,6 +48,22 @@ def _cpu_model() -> str | None:
     except OSError:
         pass
     return None
+
+
+def machine(device: torch.device | None = None) -> dict[str, Any]:
+    """What decides a run's rounding and speed: the CPU and the kernels torch
+    picked for it (``AVX2``, ``AVX512``, ``DEFAULT``: set by
+    ``ATEN_CPU_CAPABILITY``), threads, the GPU, torch and CUDA versions.
+    Baselines keep it, so a gate can say when it is judged on another machine."""
+    device = device or torch.device("cpu")
+    return {
+        "cpu": _cpu_model() or platform.processor() or platform.machine() or "cpu",
+        "isa": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda if device.type == "cuda" else None,
+    }
 
 
 def synchronize(device: torch.device) -> None:

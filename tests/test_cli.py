@@ -162,7 +162,7 @@ def test_run_validates_every_suite_before_touching_the_store(capsys, suite_file,
 def test_validate_smoke_suite(capsys):
     code, out, err = cli(capsys, "validate", REPO / "suites" / "smoke.toml")
     assert code == 0, err
-    assert "suite 'smoke', 8 cells" in out
+    assert "suite 'smoke', 40 cells (8 combinations x 5 seeds)" in out
     assert "8 skipped" in out
     assert out.count("  skip ") == 8
 
@@ -275,42 +275,121 @@ def test_leaderboard_misspelt_sort_metric(capsys, db):
 # ----------------------------------------------------------------------- check
 
 
+MACHINE = {"cpu": "Test CPU (2 cores)", "isa": "AVX2", "threads": 2, "gpu": None, "torch": "2.14.1", "cuda": None}
+
+
+def record(db, rows) -> None:
+    with ResultStore(db) as store:
+        for row in rows:
+            store.record(row)
+
+
+def on_machine(row: ResultRow, **changes) -> ResultRow:
+    row.environment = {"machine": MACHINE | changes}
+    return row
+
+
+def findings(out: str, verdict: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith(verdict)]
+
+
 def test_check_write_then_check_then_regress(capsys, db, tmp_path):
     baseline = tmp_path / "gate" / "baseline.json"
     code, out, _ = cli(capsys, "check", "--db", db, "--baseline", baseline, "--write")
-    assert code == 0 and f"wrote {baseline}: 2 cells" in out
-    assert json.loads(baseline.read_text())["snnbench_baseline"] == 1
+    assert code == 0 and f"wrote {baseline}: 2 cells from 6 rows" in out
+    written = json.loads(baseline.read_text())
+    assert written["snnbench_baseline"] == 2 and written["alpha"] == 0.05
+    rate = next(e for e in written["entries"] if e["label"].startswith("digits/rate/"))
+    assert rate["metrics"]["accuracy"] == pytest.approx({"mean": 0.92, "std": 0.02, "n": 3})
 
     code, out, _ = cli(capsys, "check", "--db", db, "--baseline", baseline)
     assert code == 0, out
-    assert "REGRESSED" not in out and "no regression" in out
+    assert "REGRESSED" not in out and "no regression" in out and "Welch" in out
 
-    with ResultStore(db) as store:  # a newer, much worse result for one seed of one cell
-        store.record(make_row("rate", 1, 0.40))
+    record(db, [make_row("rate", seed, acc) for seed, acc in enumerate([0.80, 0.81, 0.83])])
     code, out, err = cli(capsys, "check", "--db", db, "--baseline", baseline)
     assert code == 1
     assert "Traceback" not in out + err
-    regressed = [line for line in out.splitlines() if line.startswith("REGRESSED")]
+    regressed = findings(out, "REGRESSED")
     assert len(regressed) == 1
     assert "digits/rate/snntorch-lif/mlp/bptt" in regressed[0] and "accuracy" in regressed[0]
+    assert "-0.1067 [" in regressed[0] and "significant (p=" in regressed[0]
     assert "1 regression(s)" in err
+
+
+def test_one_bad_seed_in_a_noisy_cell_is_not_significant(capsys, db, tmp_path):
+    """Worse by more than the tolerance, but within what the seeds' spread
+    allows: the gate reports it and passes."""
+    baseline = tmp_path / "baseline.json"
+    assert cli(capsys, "check", "--db", db, "--baseline", baseline, "--write")[0] == 0
+    record(db, [make_row("rate", 1, 0.40)])
+    code, out, _ = cli(capsys, "check", "--db", db, "--baseline", baseline)
+    assert code == 0, out
+    line = next(line for line in out.splitlines() if "digits/rate/" in line and "accuracy" in line)
+    assert line.startswith("ok") and "beyond tolerance, but not significant" in line
+
+
+def test_pooled_stores_make_one_baseline_with_every_machine(capsys, tmp_path):
+    a, b = tmp_path / "avx2.db", tmp_path / "avx512.db"
+    record(a, [on_machine(make_row("rate", seed, acc)) for seed, acc in enumerate([0.90, 0.92, 0.94])])
+    record(b, [on_machine(make_row("rate", seed, acc), isa="AVX512") for seed, acc in enumerate([0.91, 0.93, 0.95])])
+    baseline = tmp_path / "baseline.json"
+    code, out, _ = cli(capsys, "check", "--db", a, "--db", b, "--baseline", baseline, "--write")
+    assert code == 0 and "1 cells from 6 rows on 2 machine(s)" in out
+    written = json.loads(baseline.read_text())
+    assert [m["isa"] for m in written["machines"]] == ["AVX2", "AVX512"]
+    assert written["entries"][0]["metrics"]["accuracy"]["n"] == 6
+    code, out, _ = cli(capsys, "check", "--db", b, "--baseline", baseline)
+    assert code == 0 and "same machine as the baseline" in out
+
+
+def test_timings_are_judged_only_on_the_baseline_machine(capsys, tmp_path):
+    base, slow, elsewhere = tmp_path / "base.db", tmp_path / "slow.db", tmp_path / "elsewhere.db"
+    rows = lambda speeds, **machine: [  # noqa: E731
+        on_machine(make_row("rate", seed, 0.9), **machine) for seed in range(len(speeds))]
+    def with_speed(rows, speeds):
+        for row, speed in zip(rows, speeds):
+            row.metrics["train_samples_per_s"] = speed
+        return rows
+    record(base, with_speed(rows([1]*5), [1000, 1010, 990, 1005, 995]))
+    record(slow, with_speed(rows([1]*5), [600, 610, 590, 605, 595]))
+    record(elsewhere, with_speed(rows([1]*5, cpu="Other CPU (64 cores)"), [600, 610, 590, 605, 595]))
+    baseline = tmp_path / "baseline.json"
+    assert cli(capsys, "check", "--db", base, "--baseline", baseline, "--write")[0] == 0
+
+    code, out, _ = cli(capsys, "check", "--db", slow, "--baseline", baseline)
+    assert code == 1 and "train_samples_per_s" in findings(out, "REGRESSED")[0]
+
+    code, out, _ = cli(capsys, "check", "--db", elsewhere, "--baseline", baseline)
+    assert code == 0, out
+    assert "train_samples_per_s" in findings(out, "not judged")[0]
+    assert "machine differs from the baseline's (cpu: Test CPU (2 cores) -> Other CPU (64 cores))" in out
+
+
+def test_an_encoder_density_change_fails_either_way(capsys, db, tmp_path):
+    """Fewer spikes from an encoder is no improvement: it encodes differently."""
+    baseline = tmp_path / "baseline.json"
+    assert cli(capsys, "check", "--db", db, "--baseline", baseline, "--write")[0] == 0
+    sparser = [make_row("rate", seed, acc) for seed, acc in enumerate([0.90, 0.92, 0.94])]
+    for row in sparser:
+        row.metrics["encoder_density"] = 0.02
+    record(db, sparser)
+    code, out, _ = cli(capsys, "check", "--db", db, "--baseline", baseline)
+    assert code == 1 and "encoder_density" in findings(out, "REGRESSED")[0] and "changed" in out
 
 
 def test_check_fails_when_a_baseline_cell_has_no_result(capsys, db, tmp_path):
     baseline = tmp_path / "baseline.json"
     assert cli(capsys, "check", "--db", db, "--baseline", baseline, "--write")[0] == 0
     other = tmp_path / "other.db"
-    with ResultStore(other) as store:
-        for seed, acc in enumerate([0.90, 0.92, 0.94]):
-            store.record(make_row("rate", seed, acc))
+    record(other, [make_row("rate", seed, acc) for seed, acc in enumerate([0.90, 0.92, 0.94])])
     code, out, _ = cli(capsys, "check", "--db", other, "--baseline", baseline)
     assert code == 1 and "no current result on cpu" in out
 
 
 def test_check_write_with_no_results(capsys, tmp_path):
     path = tmp_path / "r.db"
-    with ResultStore(path) as store:
-        store.record(make_row("rate", 0, status="failed", reason="boom"))
+    record(path, [make_row("rate", 0, status="failed", reason="boom")])
     message = user_error(capsys, "check", "--db", path, "--baseline", tmp_path / "b.json", "--write")
     assert "no successful results" in message
     assert not (tmp_path / "b.json").exists()
@@ -336,6 +415,13 @@ def test_check_baseline_of_another_format(capsys, db, tmp_path):
     assert str(path) in message and "not an snnbench baseline" in message
 
 
+def test_check_baseline_of_the_older_format(capsys, db, tmp_path):
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps({"snnbench_baseline": 1, "tolerances": {}, "entries": []}))
+    message = user_error(capsys, "check", "--db", db, "--baseline", path)
+    assert "baseline format 1" in message and "snnbench check --write" in message
+
+
 def test_check_binary_garbage_baseline(capsys, db, tmp_path):
     path = tmp_path / "baseline.json"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe garbage")
@@ -348,9 +434,37 @@ def test_check_unknown_suite(capsys, db, tmp_path):
     assert "'nosuch'" in message and str(db) in message
 
 
-def test_check_baseline_with_a_malformed_entry(capsys, db, tmp_path):
+ENTRY = {"suite": "tiny", "label": "digits/rate/snntorch-lif/mlp/bptt", "config_hash": "hash-rate",
+         "device_type": "cpu", "metrics": {"accuracy": {"mean": 0.92, "std": 0.02, "n": 3}}}
+
+
+def baseline_file(tmp_path, **changes) -> Path:
     path = tmp_path / "baseline.json"
-    path.write_text(json.dumps({"snnbench_baseline": 1, "tolerances": {"accuracy": {"abs": 0.02}},
-                                "entries": [{"label": "digits/rate/snntorch-lif/mlp/bptt"}]}))
-    message = user_error(capsys, "check", "--db", db, "--baseline", path)
-    assert str(path) in message and "entries" in message
+    data = {"snnbench_baseline": 2, "alpha": 0.05, "tolerances": {"accuracy": {"abs": 0.02}},
+            "machines": [MACHINE], "entries": [ENTRY]} | changes
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"entries": [{"label": "digits/rate/snntorch-lif/mlp/bptt"}]}, "entries[0] lacks suite, config_hash"),
+    ({"entries": []}, "entries must be a non-empty list"),
+    ({"entries": [ENTRY | {"metrics": {"accuracy": {"mean": float("nan"), "std": 0.0, "n": 3}}}]},
+     "entries[0].metrics.accuracy.mean = nan: must be a finite number"),
+    ({"entries": [ENTRY | {"metrics": {"acuracy": {"mean": 0.9, "std": 0.0, "n": 3}}}]},
+     "entries[0].metrics.acuracy: unknown metric 'acuracy'; did you mean 'accuracy'?"),
+    ({"entries": [ENTRY | {"metrics": {"accuracy": {"mean": "0.9", "std": 0.0, "n": 3}}}]},
+     "entries[0].metrics.accuracy.mean = '0.9'"),
+    ({"entries": [ENTRY | {"metrics": {"accuracy": {"mean": None, "std": 0.0, "n": 3}}}]},
+     "entries[0].metrics.accuracy.mean = None"),
+    ({"entries": [ENTRY | {"metrics": {"accuracy": 0.9}}]}, "entries[0].metrics.accuracy = 0.9: give"),
+    ({"entries": [ENTRY | {"metrics": {"sparsity": {"mean": 0.8, "std": 0.0, "n": 3}}}]},
+     "entries[0].metrics.sparsity has no tolerance"),
+    ({"tolerances": {"accuracy": {"abs": float("nan")}}}, "tolerances.accuracy = {'abs': nan}"),
+    ({"tolerances": {"acc": {"abs": 0.1}}}, "tolerances.acc: unknown metric 'acc'"),
+    ({"alpha": 1.5}, "alpha = 1.5"),
+    ({"machines": "here"}, "machines must be a list"),
+])
+def test_check_refuses_a_baseline_it_cannot_judge(capsys, db, tmp_path, changes, expected):
+    message = user_error(capsys, "check", "--db", db, "--baseline", baseline_file(tmp_path, **changes))
+    assert expected in message, message

@@ -1,0 +1,473 @@
+"""``snnbench compare``: one workload at a base commit and at the working tree,
+on one machine, in one command.
+
+On one machine, with the same seeds, a cell's accuracy, sparsity, encoder
+densities and synaptic operations are deterministic, so they are compared
+seed by seed (paired): any change is the code's. Timings are not
+deterministic, so they are measured in interleaved repeats (base, head,
+base, head, ... after a warm-up round) and judged by the ratio of medians
+with a bootstrap 95% interval; a timing regresses only when the whole
+interval lies below ``1 - tolerance``.
+
+Each side runs its own code and entry points (see :mod:`snnbench.checkout`)
+through its own command line, the interface every commit has, so a base
+from before a refactor still runs. Workloads:
+
+- a suite: the base runs its own copy of the suite file, the head the
+  working tree's; seeds run once for the paired metrics, then the first
+  seed alone for the timing repeats;
+- the neuron benchmarks (``benchmarks/test_neuron_speed.py``): forward and
+  backward time of each selected neuron, a neuron being the whole workload.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import tomllib
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+from tabulate import tabulate
+from tqdm.auto import tqdm
+
+from snnbench.checkout import (
+    Side,
+    check_out,
+    has_file,
+    install,
+    remove_checkout,
+    resolve_commit,
+    snapshot,
+    uncommitted_files,
+)
+from snnbench.errors import SnnbenchError
+from snnbench.gate import margin
+from snnbench.leaderboard import METRIC_BY_KEY, METRICS, latest_results
+from snnbench.runtime import machine
+from snnbench.statistics import Difference, Ratio, paired, ratio_of_medians
+from snnbench.store import ResultStore
+
+NEURON_BENCHMARKS = Path("benchmarks") / "test_neuron_speed.py"
+#: what the paired (deterministic) and timing comparisons fail on by default;
+#: ``--tolerance`` changes them
+DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
+    "accuracy": {"abs": 0.01},
+    "sparsity": {"abs": 0.02},
+    "encoder_density": {"abs": 0.01},
+    "synops_ac": {"rel": 0.05},
+    "train_samples_per_s": {"rel": 0.10},
+    "infer_samples_per_s": {"rel": 0.10},
+    "neuron_calls_per_s": {"rel": 0.10},
+}
+#: timings of the neuron benchmarks: calls (forward + backward) per second
+NEURON_RATE = "neuron_calls_per_s"
+#: values closer than this are the same number written twice
+IDENTICAL = 1e-12
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    repository: Path
+    base_ref: str
+    #: a suite file, or None for the neuron benchmarks
+    suite: Path | None = None
+    #: pytest ``-k`` expression choosing neuron benchmarks
+    select: str | None = None
+    #: seeds of the paired comparison (None: the suite's own)
+    seeds: tuple[int, ...] | None = None
+    repeats: int = 5
+    warmup: int = 1
+    tolerances: dict[str, dict[str, float]] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
+    alpha: float = 0.05
+    #: arguments both sides' ``snnbench run`` get (data dir, device, caps)
+    run_arguments: tuple[str, ...] = ()
+    allow_dirty: bool = False
+    keep: Path | None = None
+    progress: bool | None = None
+
+
+@dataclass(frozen=True)
+class PairedFinding:
+    cell: str
+    metric: str
+    seeds: list[int]
+    base: list[float]
+    head: list[float]
+    difference: Difference
+    allowed: str
+    verdict: str
+    regressed: bool
+
+
+@dataclass(frozen=True)
+class TimingFinding:
+    cell: str
+    metric: str
+    base: list[float]
+    head: list[float]
+    ratio: Ratio
+    allowed: str
+    verdict: str
+    regressed: bool
+
+
+@dataclass
+class Comparison:
+    base: dict[str, str]
+    head: dict[str, str]
+    workload: str
+    machine: dict[str, Any]
+    repeats: int
+    alpha: float
+    paired: list[PairedFinding] = field(default_factory=list)
+    timing: list[TimingFinding] = field(default_factory=list)
+    #: cells that failed (on the head: a regression) or ran on one side only
+    notes: list[str] = field(default_factory=list)
+    broken_cells: int = 0
+
+    @property
+    def regressions(self) -> int:
+        return (sum(f.regressed for f in self.paired) + sum(f.regressed for f in self.timing)
+                + self.broken_cells)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"snnbench_compare": 1, "base": self.base, "head": self.head, "workload": self.workload,
+                "machine": self.machine, "repeats": self.repeats, "alpha": self.alpha,
+                "regressions": self.regressions, "paired": [asdict(f) for f in self.paired],
+                "timing": [asdict(f) for f in self.timing], "notes": self.notes}
+
+
+# -- judging --------------------------------------------------------------------
+
+
+def judge_paired(cell: str, key: str, seeds: list[int], base: list[float], head: list[float],
+                 tolerance: dict[str, float] | None, alpha: float) -> PairedFinding:
+    m = METRIC_BY_KEY[key]
+    difference = paired(base, head, m.worse_sign)
+    identical = all(abs(a - b) <= IDENTICAL for a, b in zip(base, head))
+    if tolerance is None:
+        return PairedFinding(cell, key, seeds, base, head, difference, "–",
+                             "identical" if identical else "changed (not gated)", False)
+    allowed_change, allowed = margin(tolerance, float(np.mean(base)))
+    worse_by = m.worse_by(difference.difference)
+    regressed = not identical and worse_by > allowed_change and difference.significant(alpha)
+    if identical:
+        verdict = "identical"
+    elif regressed:
+        verdict = "REGRESSED"
+    else:
+        direction = "changed" if m.worse_sign == 0 else ("worse" if worse_by > 0 else "better")
+        verdict = (f"{direction}, within tolerance" if worse_by <= allowed_change
+                   else f"{direction}, not significant (p={difference.p_value:.3g})")
+    return PairedFinding(cell, key, seeds, base, head, difference, allowed, verdict, regressed)
+
+
+def judge_timing(cell: str, key: str, base: list[float], head: list[float],
+                 tolerance: dict[str, float]) -> TimingFinding:
+    ratio = ratio_of_medians(base, head)
+    rel = tolerance.get("rel", 0.0)
+    regressed = ratio.high < 1 - rel
+    verdict = ("REGRESSED" if regressed else "faster" if ratio.low > 1 + rel
+               else "same within noise and tolerance")
+    return TimingFinding(cell, key, base, head, ratio, f"-{rel:.0%}", verdict, regressed)
+
+
+# -- running a side -------------------------------------------------------------
+
+
+class _Runs:
+    """Runs commands of either side, counting them on one progress bar."""
+
+    def __init__(self, total: int, workdir: Path, enabled: bool | None):
+        self.workdir = workdir
+        self.bar = tqdm(total=total, desc="compare", unit="run", disable=not enabled if enabled is not None
+                        else None, dynamic_ncols=True)
+
+    def __call__(self, side: Side, what: str, argv: list[str]) -> subprocess.CompletedProcess:
+        self.bar.set_description(f"{side.name}: {what}")
+        done = subprocess.run(side.command(*argv), cwd=self.workdir, env=side.environment(),
+                              capture_output=True, text=True)
+        self.bar.update(1)
+        if done.returncode not in (0, 1):  # 1: some cells failed, recorded in the store
+            last = next((line for line in reversed(done.stderr.strip().splitlines()) if line.strip()),
+                        f"exit code {done.returncode}")
+            raise SnnbenchError(f"{side.short}: {what} failed: {last}")
+        return done
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _ok_rows(db: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    with ResultStore(db, create=False) as store:
+        results = latest_results(store.rows())
+    return results.ok.to_dict("records"), results.failed.to_dict("records")
+
+
+def _suite_with_seeds(suite: Path, seeds: tuple[int, ...] | None, into: Path) -> Path:
+    """A copy of ``suite`` that runs ``seeds`` (None: the first of its own,
+    what the timing repeats run). Written as a file, since a base from before
+    ``run --seeds`` existed reads suites the same way."""
+    try:
+        data = tomllib.loads(suite.read_text())
+    except (OSError, ValueError) as error:
+        raise SnnbenchError(f"{suite}: cannot read it as a suite: {error}") from None
+    header = data.setdefault("suite", {})
+    header["seeds"] = list(seeds) if seeds is not None else list(header.get("seeds", [0]))[:1]
+    into.write_text(tomli_w.dumps(data))
+    return into
+
+
+def _suite_workload(sides: list[Side], suite_files: dict[str, Path], options: CompareOptions, runs: _Runs,
+                    comparison: Comparison) -> None:
+    stores = {side.name: runs.workdir / f"{side.name}-seeds.db" for side in sides}
+    for side in sides:  # the seeds run is also the warm-up round
+        suite = suite_files[side.name]
+        if options.seeds is not None:
+            suite = _suite_with_seeds(suite, options.seeds, runs.workdir / f"{side.name}-seeds.toml")
+        runs(side, "all seeds", ["snnbench.cli", "run", str(suite), "--db",
+                                 str(stores[side.name]), "--no-progress", *options.run_arguments])
+    rows = {name: _ok_rows(db) for name, db in stores.items()}
+    _pair_cells(rows, options, comparison)
+
+    first_seed = None if options.seeds is None else options.seeds[:1]
+    one_seed = {side.name: _suite_with_seeds(suite_files[side.name], first_seed,
+                                             runs.workdir / f"{side.name}-timing.toml") for side in sides}
+    timings: dict[str, dict[tuple[str, str], list[float]]] = {side.name: defaultdict(list) for side in sides}
+    for repeat in range(options.warmup - 1 + options.repeats):
+        for side in sides:
+            db = runs.workdir / f"{side.name}-timing-{repeat}.db"
+            runs(side, f"timing {repeat + 1}", ["snnbench.cli", "run", str(one_seed[side.name]), "--db", str(db),
+                                               "--no-progress", *options.run_arguments])
+            if repeat < options.warmup - 1:
+                continue
+            for row in _ok_rows(db)[0]:
+                for m in METRICS:
+                    value = row.get(m.key)
+                    if m.is_timing and value is not None and math.isfinite(value):
+                        timings[side.name][(row["label"], m.key)].append(float(value))
+    _judge_timings(timings, options, comparison, aggregate_label="all cells (geometric mean)")
+
+
+def _pair_cells(rows: dict[str, tuple[list, list]], options: CompareOptions, comparison: Comparison) -> None:
+    (base_ok, base_failed), (head_ok, head_failed) = rows["base"], rows["head"]
+    index = lambda records: {(r["label"], r["seed"]): r for r in records}  # noqa: E731
+    base, head = index(base_ok), index(head_ok)
+    base_broken, head_broken = index(base_failed), index(head_failed)
+    for (label, seed), row in sorted(head_broken.items(), key=str):
+        if (label, seed) in base:
+            comparison.broken_cells += 1
+            comparison.notes.append(f"REGRESSED: {label} seed={seed} fails on the head: {row['reason']}")
+        else:
+            comparison.notes.append(f"{label} seed={seed} fails on the head ({row['reason']}), "
+                                    "and did not run on the base either")
+    for (label, seed), row in sorted(base_broken.items(), key=str):
+        if (label, seed) in head:
+            comparison.notes.append(f"{label} seed={seed} fails on the base ({row['reason']}) and runs on the head")
+    comparison.notes += [f"{label} seed={seed} runs on the base only (not in the head's suite)"
+                         for label, seed in sorted(set(base) - set(head) - set(head_broken), key=str)]
+    comparison.notes += [f"{label} seed={seed} is new on the head: nothing to compare with"
+                         for label, seed in sorted(set(head) - set(base) - set(base_broken), key=str)]
+    common = sorted(set(base) & set(head), key=str)
+    if not common and not comparison.broken_cells:
+        raise SnnbenchError("the base and the head share no cell that ran: nothing to compare "
+                            "(is it the same suite on both sides?)")
+    cells = sorted({label for label, _ in common})
+    for cell in cells:
+        seeds = sorted(seed for label, seed in common if label == cell)
+        for m in METRICS:
+            if m.is_timing:
+                continue
+            pairs = [(base[(cell, s)].get(m.key), head[(cell, s)].get(m.key)) for s in seeds]
+            if any(a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) for a, b in pairs):
+                continue
+            finding = judge_paired(cell, m.key, seeds, [float(a) for a, _ in pairs], [float(b) for _, b in pairs],
+                                   options.tolerances.get(m.key), options.alpha)
+            if m.key in options.tolerances or finding.verdict != "identical":
+                comparison.paired.append(finding)
+
+
+def _judge_timings(timings: dict[str, dict[tuple[str, str], list[float]]], options: CompareOptions,
+                   comparison: Comparison, aggregate_label: str) -> None:
+    base, head = timings["base"], timings["head"]
+    shared = sorted(key for key in set(base) & set(head) if base[key] and head[key])
+    for cell, key in shared:
+        tolerance = options.tolerances.get(key, {"rel": 0.0})
+        comparison.timing.append(judge_timing(cell, key, base[cell, key], head[cell, key], tolerance))
+    for key in sorted({key for _, key in shared}):
+        cells = [cell for cell, k in shared if k == key]
+        if len(cells) < 2:
+            continue
+        # one value per repeat: the geometric mean over the cells every repeat measured
+        def per_repeat(side: dict[tuple[str, str], list[float]]) -> list[float]:
+            repeats = min(len(side[cell, key]) for cell in cells)
+            return [float(np.exp(np.mean([np.log(side[cell, key][r]) for cell in cells]))) for r in range(repeats)]
+        comparison.timing.append(judge_timing(aggregate_label, key, per_repeat(base), per_repeat(head),
+                                              options.tolerances.get(key, {"rel": 0.0})))
+
+
+def _neuron_workload(sides: list[Side], options: CompareOptions, runs: _Runs, comparison: Comparison) -> None:
+    timings: dict[str, dict[tuple[str, str], list[float]]] = {side.name: defaultdict(list) for side in sides}
+    for repeat in range(options.warmup + options.repeats):
+        for side in sides:
+            report = runs.workdir / f"{side.name}-neurons-{repeat}.json"
+            argv = ["pytest", str(side.source / NEURON_BENCHMARKS), "-q", "-p", "no:cacheprovider",
+                    "--rootdir", str(side.source), "-c", str(side.source / "pyproject.toml"),
+                    "--benchmark-enable", f"--benchmark-json={report}"]
+            if options.select:
+                argv += ["-k", options.select]
+            done = runs(side, f"neuron benchmarks {repeat + 1}", argv)
+            if done.returncode != 0 or not report.exists():
+                raise SnnbenchError(f"{side.short}: the neuron benchmarks failed: "
+                                    + (done.stdout.strip().splitlines() or ["no output"])[-1])
+            if repeat < options.warmup:
+                continue
+            for bench in json.loads(report.read_text())["benchmarks"]:
+                timings[side.name][(bench["name"], NEURON_RATE)].append(1.0 / bench["stats"]["median"])
+    if not timings["base"] or not timings["head"]:
+        raise SnnbenchError("no neuron benchmark ran on both sides"
+                            + (f" (-k {options.select!r} selects none?)" if options.select else ""))
+    _judge_timings(timings, options, comparison, aggregate_label="all neurons (geometric mean)")
+
+
+# -- the command ------------------------------------------------------------------
+
+
+@contextmanager
+def _sides(options: CompareOptions, base_commit: str, dirty: list[str], workdir: Path) -> Iterator[list[Side]]:
+    """Check out and install both sides; remove the checkouts afterwards."""
+    root = options.repository
+    head_commit = resolve_commit(root, "HEAD")
+    checkouts = []
+    try:
+        base_source = check_out(root, base_commit, workdir / "base-src")
+        checkouts.append(base_source)
+        if dirty:
+            head_source = snapshot(root, workdir / "head-src")
+        else:
+            head_source = check_out(root, head_commit, workdir / "head-src")
+            checkouts.append(head_source)
+        sides = [Side("base", options.base_ref, base_commit, base_source, workdir / "base-site"),
+                 Side("head", "working tree" if dirty else "HEAD", head_commit, head_source, workdir / "head-site",
+                      dirty=bool(dirty))]
+        for side in sides:
+            install(side.name, side.source, side.site)
+        yield sides
+    finally:
+        for tree in checkouts:
+            remove_checkout(root, tree)
+
+
+def run_comparison(options: CompareOptions, say: Callable[[str], None] = print) -> Comparison:
+    """Check everything that can be wrong before anything runs, then run both
+    sides and judge them."""
+    root = options.repository
+    base_commit = resolve_commit(root, options.base_ref)
+    dirty = uncommitted_files(root)
+    if dirty and not options.allow_dirty:
+        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        raise SnnbenchError(f"{root} has uncommitted changes ({shown}): commit them so the head is a commit "
+                            "others can reproduce, or pass --allow-dirty to compare the tree as it is")
+    if options.suite is not None:
+        relative = _inside(root, options.suite)
+        if relative is not None and not has_file(root, base_commit, relative):
+            raise SnnbenchError(f"base {options.base_ref} ({base_commit[:12]}) has no {relative}: "
+                                "compare a suite both commits have")
+    elif not has_file(root, base_commit, NEURON_BENCHMARKS):
+        raise SnnbenchError(f"base {options.base_ref} ({base_commit[:12]}) has no {NEURON_BENCHMARKS}")
+    with _workdir(options.keep) as workdir, _sides(options, base_commit, dirty, workdir) as sides:
+        say(f"compare: {sides[0].short} against {sides[1].short}, {options.repeats} timing repeats each, "
+            f"in {workdir}")
+        comparison = Comparison(
+            base={"ref": sides[0].ref, "commit": sides[0].commit, "version": sides[0].version},
+            head={"ref": sides[1].ref, "commit": sides[1].commit, "version": sides[1].version},
+            workload=str(options.suite) if options.suite else f"neuron benchmarks ({options.select or 'all'})",
+            machine=machine(), repeats=options.repeats, alpha=options.alpha)
+        if options.suite is not None:
+            relative = _inside(root, options.suite)
+            files = {side.name: (side.source / relative if relative is not None else options.suite.resolve())
+                     for side in sides}
+            total = 2 + 2 * (options.warmup - 1 + options.repeats)
+            runs = _Runs(total, workdir, options.progress)
+            try:
+                _suite_workload(sides, files, options, runs, comparison)
+            finally:
+                runs.close()
+        else:
+            runs = _Runs(2 * (options.warmup + options.repeats), workdir, options.progress)
+            try:
+                _neuron_workload(sides, options, runs, comparison)
+            finally:
+                runs.close()
+    return comparison
+
+
+def _inside(root: Path, path: Path) -> Path | None:
+    """``path`` relative to the repository, or None for a file outside it
+    (which both sides then run as it is)."""
+    try:
+        return path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+
+
+@contextmanager
+def _workdir(keep: Path | None) -> Iterator[Path]:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        if any(keep.iterdir()):
+            raise SnnbenchError(f"--keep {keep}: the folder is not empty; give a new or empty one")
+        yield keep.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix="snnbench-compare-") as folder:
+        yield Path(folder)
+
+
+def render(comparison: Comparison) -> str:
+    """The tables a reviewer reads: what changed, what regressed."""
+    lines = [f"base {comparison.base['ref']} ({comparison.base['version']}) -> head "
+             f"{comparison.head['ref']} ({comparison.head['version']}): {comparison.workload}, on "
+             f"{comparison.machine['cpu']} [{comparison.machine['isa']}, {comparison.machine['threads']} threads]"]
+    if comparison.paired:
+        rows = []
+        for f in comparison.paired:
+            fmt = METRIC_BY_KEY[f.metric].format
+            d = f.difference
+            rows.append([f.verdict, f.cell, f.metric, fmt(float(np.mean(f.base))), fmt(float(np.mean(f.head))),
+                         f"{d.difference:+.4g} [{d.low:+.4g}, {d.high:+.4g}]", f.allowed, d.test])
+        lines += ["", f"paired over seeds (deterministic on one machine; regression = worse beyond tolerance, "
+                      f"significant at alpha {comparison.alpha:g}):",
+                  tabulate(rows, headers=["", "cell", "metric", "base", "head", "head - base [95% CI]", "tolerance",
+                                          "test"], disable_numparse=True)]
+    if comparison.timing:
+        rows = [[f.verdict, f.cell, f.metric, f"{np.median(f.base):,.4g}", f"{np.median(f.head):,.4g}",
+                 f"{f.ratio.ratio:.3f} [{f.ratio.low:.3f}, {f.ratio.high:.3f}]", f.allowed,
+                 f"{f.ratio.repeats[0]} + {f.ratio.repeats[1]}"] for f in comparison.timing]
+        lines += ["", "timings, interleaved repeats (regression = the whole 95% interval of the ratio of medians "
+                      "below 1 - tolerance):",
+                  tabulate(rows, headers=["", "cell", "metric", "base median", "head median",
+                                          "head / base [95% CI]", "tolerance", "repeats"], disable_numparse=True)]
+    lines += [""] + comparison.notes if comparison.notes else []
+    return "\n".join(lines)
+
+
+def write_json(comparison: Comparison, path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(comparison.to_json(), indent=2, default=float) + "\n")
+    except OSError as error:
+        raise SnnbenchError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def progress_to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

@@ -1,0 +1,147 @@
+"""The tests behind every "is this difference real?" answer snnbench gives.
+
+Three situations, three tests, each returning the difference with a 95%
+interval so a reader sees how sure the verdict is:
+
+- :func:`welch` compares two groups of seeds (a baseline made elsewhere and
+  the current run): means, spreads and counts only, no pairing, unequal
+  variances. A side with fewer than two values borrows the other side's
+  spread, which says "assume this run is as noisy as the other".
+- :func:`paired` compares the same seeds run twice on one machine (an A/B
+  of two commits): each seed is its own control, so deterministic metrics
+  show any change exactly.
+- :func:`ratio_of_medians` compares timings taken in interleaved repeats:
+  the ratio of medians with a bootstrap interval over whole rounds, robust
+  to the odd slow repeat a shared machine produces.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``current - baseline`` (or head - base) and how sure it is."""
+
+    difference: float
+    low: float
+    high: float
+    #: p-value of the one-sided test in the direction asked for
+    p_value: float
+    test: str
+
+    def significant(self, alpha: float) -> bool:
+        return self.p_value < alpha
+
+
+def _t():
+    """Student's t distribution; scipy loads when a test runs, not with the CLI."""
+    from scipy import stats
+    return stats.t
+
+
+def _t_interval(difference: float, se: float, df: float) -> tuple[float, float]:
+    half = _t().ppf(0.5 + CONFIDENCE / 2, df) * se
+    return difference - half, difference + half
+
+
+def _exact(difference: float, worse_sign: int, test: str) -> Difference:
+    """No spread on either side: the difference is what it is."""
+    worse = difference != 0 if worse_sign == 0 else difference * worse_sign > 0
+    p = 0.0 if worse else 1.0
+    return Difference(difference, difference, difference, p, test)
+
+
+def welch(base_mean: float, base_std: float | None, base_n: int, mean: float, std: float | None, n: int,
+          worse_sign: int) -> Difference:
+    """Welch's t-test of ``mean - base_mean``, one-sided towards ``worse_sign``
+    (+1: larger is worse, -1: smaller is worse, 0: either way, two-sided)."""
+    base_var = base_std**2 if base_n >= 2 and base_std is not None and math.isfinite(base_std) else None
+    var = std**2 if n >= 2 and std is not None and math.isfinite(std) else None
+    borrowed = ""
+    if var is None and base_var is not None:
+        var, borrowed = base_var, ", current spread taken from the baseline"
+    elif base_var is None and var is not None:
+        base_var, borrowed = var, ", baseline spread taken from the current run"
+    difference = mean - base_mean
+    if base_var is None or (base_var == 0 and var == 0):
+        return _exact(difference, worse_sign, "exact (no spread)")
+    a, b = base_var / base_n, var / n
+    se = math.sqrt(a + b)
+    if borrowed:  # one spread estimated, from one side's seeds: its degrees of freedom
+        df = max(base_n, n) - 1
+    else:  # Welch-Satterthwaite
+        df = (a + b) ** 2 / (a**2 / (base_n - 1) + b**2 / (n - 1))
+    t = difference / se
+    p = _one_sided_p(t, worse_sign, df)
+    low, high = _t_interval(difference, se, df)
+    return Difference(difference, low, high, p, f"Welch t={t:.2f}, df={df:.1f}{borrowed}")
+
+
+def paired(base: Sequence[float], current: Sequence[float], worse_sign: int) -> Difference:
+    """Paired t-test of ``current[i] - base[i]`` over seeds run on one machine."""
+    diffs = np.asarray(current, dtype=float) - np.asarray(base, dtype=float)
+    if len(diffs) == 0:
+        raise ValueError("no pairs to compare")
+    mean = float(diffs.mean())
+    sd = float(diffs.std(ddof=1)) if len(diffs) >= 2 else 0.0
+    if sd == 0 or not math.isfinite(sd):
+        return _exact(mean, worse_sign, f"paired, {len(diffs)} seed(s), every seed "
+                      + ("identical" if mean == 0 else "moved alike"))
+    se = sd / math.sqrt(len(diffs))
+    t = mean / se
+    df = len(diffs) - 1
+    low, high = _t_interval(mean, se, df)
+    return Difference(mean, low, high, _one_sided_p(t, worse_sign, df),
+                      f"paired t={t:.2f}, {len(diffs)} seeds")
+
+
+def _one_sided_p(t: float, worse_sign: int, df: float) -> float:
+    if worse_sign == 0:
+        return float(2 * _t().sf(abs(t), df))
+    return float(_t().sf(t * worse_sign, df))
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``median(current) / median(base)`` with a bootstrap interval."""
+
+    ratio: float
+    low: float
+    high: float
+    repeats: tuple[int, int]
+
+
+def ratio_of_medians(base: Sequence[float], current: Sequence[float], *, resamples: int = 10_000,
+                     seed: int = 0) -> Ratio:
+    """The ratio of medians of two sets of timings (or rates), with a
+    percentile-bootstrap interval.
+
+    With as many values on each side, the values are taken as rounds of an
+    interleaved run (base and current measured one after the other, round by
+    round) and rounds are resampled whole: a round taken while the machine
+    was busy slows both sides, and keeping its two values together keeps
+    that shared slowness out of the interval. Otherwise each side is
+    resampled on its own."""
+    base_values, current_values = np.asarray(base, dtype=float), np.asarray(current, dtype=float)
+    if len(base_values) == 0 or len(current_values) == 0:
+        raise ValueError("a ratio needs at least one value on each side")
+    rng = np.random.default_rng(seed)
+    if len(base_values) == len(current_values):
+        rounds = rng.integers(0, len(base_values), (resamples, len(base_values)))
+        base_picks, current_picks = base_values[rounds], current_values[rounds]
+    else:
+        base_picks = rng.choice(base_values, (resamples, len(base_values)))
+        current_picks = rng.choice(current_values, (resamples, len(current_values)))
+    ratios = np.median(current_picks, axis=1) / np.median(base_picks, axis=1)
+    tail = (1 - CONFIDENCE) / 2
+    return Ratio(float(np.median(current_values) / np.median(base_values)),
+                 float(np.quantile(ratios, tail)), float(np.quantile(ratios, 1 - tail)),
+                 (len(base_values), len(current_values)))

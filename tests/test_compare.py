@@ -1,0 +1,163 @@
+"""``snnbench compare`` for real: a copy of this repository as a git history,
+an injected regression committed on top, and the A/B run between them, each
+side with its own code. It must fail on an encoder that emits fewer spikes
+and on a neuron made 30% slower, pass on an unchanged commit (with torch's
+AVX2 kernels too: one machine, one kernel set, identical results), and refuse
+bad input with a message."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from snnbench.checkout import snapshot
+from snnbench.cli import main
+
+from conftest import REPO, suite_toml
+
+#: a suite that learns in a second per cell, with three seeds to pair
+AB_SUITE = suite_toml("ab", seeds=(0, 1, 2), extra="""
+    [params.encoder.rate]
+    timesteps = 8
+
+    [params.architecture.mlp]
+    hidden = [32]
+
+    [params.learning_rule.bptt]
+    lr = 0.01
+
+    [training]
+    epochs = 2
+    batch_size = 64
+    """)
+
+FEWER_SPIKES = ("probability = (x * self.gain).clamp_(0.0, 1.0)",
+                "probability = (x * self.gain * 0.5).clamp_(0.0, 1.0)")
+
+# Injected: the snnTorch layers take 30% longer, forward and backward alike.
+# Markers around the layer time its backward (the output's marker is reached
+# first, the input's after the layer), and sleep for 30% of each pass.
+SLOWER_NEURON = ('''    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        state = tuple(''', '''    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        import time
+
+        class Mark(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, clock, is_input):
+                ctx.clock, ctx.is_input = clock, is_input
+                return x.view_as(x)
+
+            @staticmethod
+            def backward(ctx, grad):
+                if ctx.is_input:
+                    time.sleep(0.3 * (time.perf_counter() - ctx.clock[0]))
+                else:
+                    ctx.clock[0] = time.perf_counter()
+                return grad, None, None
+
+        clock = [0.0]
+        current = Mark.apply(current, clock, True)
+        started = time.perf_counter()
+        spikes = self._forward(current)
+        time.sleep(0.3 * (time.perf_counter() - started))
+        return Mark.apply(spikes, clock, False)
+
+    def _forward(self, current: torch.Tensor) -> torch.Tensor:
+        state = tuple(''')
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=repo,
+                          check=True, capture_output=True, text=True).stdout
+
+
+def commit_change(repo: Path, path: str, old: str, new: str, message: str) -> None:
+    file = repo / path
+    text = file.read_text()
+    assert old in text, f"{path} no longer holds the line this test changes"
+    file.write_text(text.replace(old, new))
+    git(repo, "commit", "-qam", message)
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    """This project's files (as a commit would hold them) in a new repository,
+    with the A/B suite committed."""
+    root = snapshot(REPO, tmp_path / "repo")
+    (root / "suites" / "ab.toml").write_text(AB_SUITE)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+    return root
+
+
+def compare(monkeypatch, capsys, repo: Path, *args: str, env: dict[str, str] | None = None):
+    monkeypatch.chdir(repo)
+    for key, value in (env or {}).items():
+        monkeypatch.setenv(key, value)
+    report = repo.parent / "compare.json"
+    code = main(["compare", *args, "--json", str(report), "--no-progress"])
+    out, err = capsys.readouterr()
+    return code, out, err, (json.loads(report.read_text()) if report.exists() else None)
+
+
+def test_an_unchanged_commit_passes_with_every_metric_identical(monkeypatch, capsys, repo):
+    commit_change(repo, "README.md", "# snnbench", "# snnbench (a commit that changes no code)", "docs only")
+    code, out, err, report = compare(monkeypatch, capsys, repo, "suites/ab.toml", "--base", "HEAD~1",
+                                     env={"ATEN_CPU_CAPABILITY": "avx2"})
+    assert code == 0, out + err
+    assert report["regressions"] == 0 and report["machine"]["isa"] == "AVX2"
+    assert report["paired"] and all(f["verdict"] == "identical" for f in report["paired"])
+    assert {f["metric"] for f in report["paired"]} >= {"accuracy", "sparsity", "encoder_density"}
+    assert all(f["seeds"] == [0, 1, 2] for f in report["paired"])
+    timings = {f["metric"]: f for f in report["timing"]}
+    assert set(timings) == {"train_samples_per_s", "infer_samples_per_s"}
+    assert all(len(f["base"]) == len(f["head"]) == 5 for f in timings.values())
+    assert all(f["ratio"]["low"] <= f["ratio"]["ratio"] <= f["ratio"]["high"] for f in timings.values())
+    assert "no regression against HEAD~1" in out
+
+
+def test_an_encoder_that_emits_fewer_spikes_fails(monkeypatch, capsys, repo):
+    commit_change(repo, "plugins/encoders/coding.py", *FEWER_SPIKES, "rate: half the spikes")
+    code, out, err, report = compare(monkeypatch, capsys, repo, "suites/ab.toml", "--base", "HEAD~1",
+                                     "--repeats", "0")
+    assert code == 1, out + err
+    density = next(f for f in report["paired"] if f["metric"] == "encoder_density")
+    assert density["verdict"] == "REGRESSED"
+    assert all(head == pytest.approx(base / 2, rel=0.1) for base, head in zip(density["base"], density["head"]))
+    assert density["difference"]["p_value"] < 0.001  # every seed moved by about the same
+    assert report["timing"] == []
+    assert "regression(s) of the head against HEAD~1" in err
+
+
+def test_a_neuron_made_30_percent_slower_fails(monkeypatch, capsys, repo):
+    commit_change(repo, "plugins/neurons/snntorch_models.py", *SLOWER_NEURON, "snntorch: 30% slower")
+    code, out, err, report = compare(monkeypatch, capsys, repo, "--neurons", "-k", "snntorch-lif and N1024",
+                                     "--base", "HEAD~1")
+    assert code == 1, out + err
+    slowed = next(f for f in report["timing"] if "snntorch-lif" in f["cell"])
+    assert slowed["verdict"] == "REGRESSED" and slowed["metric"] == "neuron_calls_per_s"
+    assert 0.6 < slowed["ratio"]["ratio"] < 0.85 and slowed["ratio"]["high"] < 0.9
+    assert len(slowed["base"]) == len(slowed["head"]) == 5
+
+
+def test_bad_input_is_refused_before_anything_runs(monkeypatch, capsys, repo):
+    def refused(*args) -> str:
+        code, out, err, report = compare(monkeypatch, capsys, repo, *args)
+        assert code == 2 and report is None and "Traceback" not in out + err, out + err
+        return err
+    assert "base ref 'no-such-branch' is not a commit" in refused("suites/ab.toml", "--base", "no-such-branch")
+    (repo / "suites" / "new.toml").write_text(AB_SUITE.replace('name = "ab"', 'name = "new"'))
+    assert "uncommitted changes (suites/new.toml)" in refused("suites/new.toml")
+    git(repo, "add", "suites/new.toml")
+    git(repo, "commit", "-qm", "a new suite")
+    assert "has no suites/new.toml" in refused("suites/new.toml", "--base", "HEAD~1")
+    assert "give a SUITE file to compare, or --neurons" in refused()
+    assert "--tolerance 'accuracy=0.1'" in refused("suites/ab.toml", "--tolerance", "accuracy=0.1")
+    assert "nothing to compare" in refused("--neurons", "--repeats", "0")
+    assert os.listdir(repo.parent) == ["repo"]  # nothing written, no checkout left behind
+    assert "head-src" not in git(repo, "worktree", "list")
