@@ -52,7 +52,7 @@ from snnbench.checkout import (
 )
 from snnbench.errors import SnnbenchError
 from snnbench.gate import margin
-from snnbench.leaderboard import METRIC_BY_KEY, METRICS, latest_results
+from snnbench.leaderboard import METRIC_BY_KEY, METRICS, Results, latest_results
 from snnbench.runtime import machine
 from snnbench.statistics import Difference, Ratio, paired, ratio_of_medians
 from snnbench.store import ResultStore
@@ -208,10 +208,9 @@ class _Runs:
         self.bar.close()
 
 
-def _ok_rows(db: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _results(db: Path) -> Results:
     with ResultStore(db, create=False) as store:
-        results = latest_results(store.rows())
-    return results.ok.to_dict("records"), results.failed.to_dict("records")
+        return latest_results(store.rows())
 
 
 def _suite_with_seeds(suite: Path, seeds: tuple[int, ...] | None, into: Path) -> Path:
@@ -237,8 +236,11 @@ def _suite_workload(sides: list[Side], suite_files: dict[str, Path], options: Co
             suite = _suite_with_seeds(suite, options.seeds, runs.workdir / f"{side.name}-seeds.toml")
         runs(side, "all seeds", ["snnbench.cli", "run", str(suite), "--db",
                                  str(stores[side.name]), "--no-progress", *options.run_arguments])
-    rows = {name: _ok_rows(db) for name, db in stores.items()}
-    _pair_cells(rows, options, comparison)
+    results = {name: _results(db) for name, db in stores.items()}
+    # where the sides really ran (the kernels torch picked in their processes)
+    comparison.machine = next(iter(results["head"].machines), comparison.machine)
+    _pair_cells({name: (r.ok.to_dict("records"), r.failed.to_dict("records")) for name, r in results.items()},
+                options, comparison)
 
     first_seed = None if options.seeds is None else options.seeds[:1]
     one_seed = {side.name: _suite_with_seeds(suite_files[side.name], first_seed,
@@ -251,7 +253,7 @@ def _suite_workload(sides: list[Side], suite_files: dict[str, Path], options: Co
                                                "--no-progress", *options.run_arguments])
             if repeat < options.warmup - 1:
                 continue
-            for row in _ok_rows(db)[0]:
+            for row in _results(db).ok.to_dict("records"):
                 for m in METRICS:
                     value = row.get(m.key)
                     if m.is_timing and value is not None and math.isfinite(value):
