@@ -306,53 +306,62 @@ def test_render_misspelt_metric(two_encoders, kwargs, expected):
 
 # ---------------------------------------------------------------------- gate
 
+MACHINE = {"cpu": "test cpu", "isa": "AVX2", "threads": 2, "gpu": None, "torch": "test", "cuda": None}
+
 
 @pytest.fixture
 def baseline(two_encoders):
-    return make_baseline(two_encoders)
+    return make_baseline(two_encoders, [MACHINE])
+
+
+def judge(frame: pd.DataFrame, baseline: dict) -> list:
+    """The gate on results from the baseline's own machine."""
+    return compare(frame, baseline, [MACHINE])
 
 
 def test_make_baseline_has_one_entry_per_cell(baseline):
-    assert baseline["snnbench_baseline"] == 1
-    assert baseline["tolerances"] == DEFAULT_TOLERANCES
+    assert baseline["snnbench_baseline"] == 2 and baseline["alpha"] == 0.05
+    assert baseline["tolerances"] == DEFAULT_TOLERANCES and baseline["machines"] == [MACHINE]
     entries = {e["label"]: e for e in baseline["entries"]}
     assert set(entries) == {"digits/rate/snntorch-lif/mlp/bptt", "digits/latency/snntorch-lif/mlp/bptt"}
     rate = entries["digits/rate/snntorch-lif/mlp/bptt"]
-    assert rate["seeds"] == 3 and rate["suite"] == "s" and rate["device_type"] == "cpu"
-    assert rate["config_hash"] == "hash-rate"
-    assert rate["metrics"]["accuracy"] == pytest.approx(0.92)
+    assert rate["suite"] == "s" and rate["device_type"] == "cpu" and rate["config_hash"] == "hash-rate"
+    assert rate["metrics"]["accuracy"] == pytest.approx({"mean": 0.92, "std": 0.02, "n": 3})
+    assert rate["metrics"]["sparsity"] == pytest.approx({"mean": 0.8, "std": 0.0, "n": 3})
     # only metrics that have a tolerance are kept
     assert set(rate["metrics"]) == set(DEFAULT_TOLERANCES)
     json.dumps(baseline)  # JSON-ready
 
 
 def test_identical_results_do_not_regress(two_encoders, baseline):
-    findings = compare(two_encoders, baseline)
+    findings = judge(two_encoders, baseline)
     assert len(findings) == 2 * len(DEFAULT_TOLERANCES)
     assert not any(f.regressed for f in findings)
-    assert "REGRESSED" not in report(findings)
+    assert "REGRESSED" not in report(findings, baseline, [MACHINE])
 
 
 def test_accuracy_drop_beyond_tolerance_regresses(store, baseline):
     three_seeds(store, "rate", [0.85, 0.87, 0.89])  # 0.05 below, tolerance abs 0.02
-    findings = compare(ok_frame(store), baseline)
+    findings = judge(ok_frame(store), baseline)
     bad = [f for f in findings if f.regressed]
     assert [(f.label, f.metric) for f in bad] == [("digits/rate/snntorch-lif/mlp/bptt", "accuracy")]
-    assert bad[0].baseline == pytest.approx(0.92) and bad[0].current == pytest.approx(0.87)
-    text = report(findings)
+    assert bad[0].baseline.mean == pytest.approx(0.92) and bad[0].current.mean == pytest.approx(0.87)
+    # Welch: difference -0.05, standard error 0.0163 on 4 degrees of freedom
+    assert bad[0].difference.p_value == pytest.approx(0.0187, abs=1e-3)
+    text = report(findings, baseline, [MACHINE])
     line = next(line for line in text.splitlines() if line.startswith("REGRESSED"))
     assert "digits/rate/snntorch-lif/mlp/bptt" in line and "accuracy" in line and "±0.02" in line
 
 
 def test_accuracy_drop_within_tolerance_is_ok(store, baseline):
     three_seeds(store, "rate", [0.89, 0.91, 0.93])  # 0.01 below
-    assert not any(f.regressed for f in compare(ok_frame(store), baseline))
+    assert not any(f.regressed for f in judge(ok_frame(store), baseline))
 
 
 def test_higher_accuracy_never_regresses(store, baseline):
     three_seeds(store, "rate", [0.99, 0.99, 0.99])
     three_seeds(store, "latency", [0.99, 0.99, 0.99])
-    findings = compare(ok_frame(store), baseline)
+    findings = judge(ok_frame(store), baseline)
     assert not any(f.regressed for f in findings)
     assert any("better" in f.note for f in findings if f.metric == "accuracy")
 
@@ -360,33 +369,41 @@ def test_higher_accuracy_never_regresses(store, baseline):
 @pytest.mark.parametrize("factor, regressed", [(0.9, False), (0.6, True), (3.0, False)])
 def test_throughput_uses_a_relative_tolerance(store, baseline, factor, regressed):
     three_seeds(store, "rate", [0.90, 0.92, 0.94], throughput=1000.0 * factor)
-    bad = {(f.label, f.metric) for f in compare(ok_frame(store), baseline) if f.regressed}
+    bad = {(f.label, f.metric) for f in judge(ok_frame(store), baseline) if f.regressed}
     expected = {("digits/rate/snntorch-lif/mlp/bptt", "train_samples_per_s"),
                 ("digits/rate/snntorch-lif/mlp/bptt", "infer_samples_per_s")} if regressed else set()
     assert bad == expected
 
 
-def test_lower_is_better_metric_regresses_upwards(store, baseline):
-    # encoder density: lower is better; rising by 0.1 against abs 0.05 regresses
-    three_seeds(store, "rate", [0.90, 0.92, 0.94], encoder_density=0.30)
-    bad = [(f.metric) for f in compare(ok_frame(store), baseline) if f.regressed]
+def test_throughput_from_another_machine_is_not_judged(store, baseline):
+    three_seeds(store, "rate", [0.90, 0.92, 0.94], throughput=100.0)
+    findings = compare(ok_frame(store), baseline, [MACHINE | {"isa": "AVX512"}])
+    timings = [f for f in findings if f.metric.endswith("_samples_per_s")]
+    assert timings and all(not f.regressed and f.verdict == "not judged" for f in timings)
+
+
+@pytest.mark.parametrize("density", [0.30, 0.10])
+def test_an_encoder_density_change_regresses_either_way(store, baseline, density):
+    # rate's density is 0.20; moving by 0.1 either way against abs 0.05 regresses
+    three_seeds(store, "rate", [0.90, 0.92, 0.94], encoder_density=density)
+    bad = [(f.metric) for f in judge(ok_frame(store), baseline) if f.regressed]
     assert bad == ["encoder_density"]
 
 
 def test_baseline_cell_with_no_current_result_regresses(tmp_path, baseline):
     with ResultStore(tmp_path / "current.db") as current:
         three_seeds(current, "rate", [0.90, 0.92, 0.94])  # latency is gone
-        findings = compare(ok_frame(current), baseline)
+        findings = judge(ok_frame(current), baseline)
     missing = [f for f in findings if f.label == "digits/latency/snntorch-lif/mlp/bptt"]
     assert missing and all(f.regressed and f.current is None for f in missing)
     assert all("no current result on cpu" in f.note for f in missing)
     assert not any(f.regressed for f in findings if f.label.startswith("digits/rate"))
-    assert "no current result" in report(findings)
+    assert "no current result" in report(findings, baseline, [MACHINE])
 
 
 def test_nothing_at_all_regresses_everything(baseline):
     empty = latest_results([]).ok
-    findings = compare(empty, baseline)
+    findings = judge(empty, baseline)
     assert findings and all(f.regressed for f in findings)
 
 
@@ -396,7 +413,7 @@ def test_metric_missing_from_current_results_regresses(store, baseline):
         row = make_row("rate", seed, acc)
         del row.metrics["encoder_density"]
         store.record(row)
-    bad = [f for f in compare(ok_frame(store), baseline) if f.regressed]
+    bad = [f for f in judge(ok_frame(store), baseline) if f.regressed]
     assert [(f.metric, f.note) for f in bad] == [("encoder_density", "metric missing in current results")]
 
 
@@ -406,11 +423,11 @@ def test_compare_matches_cells_within_their_own_suite(tmp_path):
     with ResultStore(tmp_path / "r.db") as store:
         three_seeds(store, "rate", [0.90, 0.92, 0.94], suite="a")
         three_seeds(store, "rate", [0.70, 0.72, 0.74], suite="b")
-        baseline = make_baseline(ok_frame(store))
+        baseline = make_baseline(ok_frame(store), [MACHINE])
         assert {e["suite"] for e in baseline["entries"]} == {"a", "b"}
         three_seeds(store, "rate", [0.40, 0.42, 0.44], suite="b")  # suite b collapses
-        findings = compare(ok_frame(store), baseline)
-    bad = [(f.metric, round(f.baseline, 2), round(f.current, 2)) for f in findings if f.regressed]
+        findings = judge(ok_frame(store), baseline)
+    bad = [(f.metric, round(f.baseline.mean, 2), round(f.current.mean, 2)) for f in findings if f.regressed]
     assert bad == [("accuracy", 0.72, 0.42)]
 
 
@@ -419,6 +436,13 @@ def test_compare_matches_cells_within_their_own_suite(tmp_path):
 
 def write_json(path, data) -> None:
     path.write_text(json.dumps(data))
+
+
+def baseline_data(**changes) -> dict:
+    entry = {"suite": "s", "label": "digits/rate/snntorch-lif/mlp/bptt", "config_hash": "hash-rate",
+             "device_type": "cpu", "metrics": {"accuracy": {"mean": 0.92, "std": 0.02, "n": 3}}}
+    return {"snnbench_baseline": 2, "alpha": 0.05, "tolerances": {"accuracy": {"abs": 0.02}},
+            "machines": [MACHINE], "entries": [entry]} | changes
 
 
 def test_load_baseline_round_trips(tmp_path, baseline):
@@ -436,13 +460,13 @@ def test_load_baseline_missing_file(tmp_path):
 
 def test_load_baseline_invalid_json(tmp_path):
     path = tmp_path / "broken.json"
-    path.write_text('{"snnbench_baseline": 1, "entries": [}')
+    path.write_text('{"snnbench_baseline": 2, "entries": [}')
     with pytest.raises(SnnbenchError, match="not valid JSON") as info:
         load_baseline(path)
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("data", [{"snnbench_baseline": 2, "entries": []}, {"entries": []}, [1, 2], "text"])
+@pytest.mark.parametrize("data", [{"entries": []}, [1, 2], "text"])
 def test_load_baseline_wrong_format_marker(tmp_path, data):
     path = tmp_path / "other.json"
     write_json(path, data)
@@ -451,45 +475,43 @@ def test_load_baseline_wrong_format_marker(tmp_path, data):
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("tolerance", [{"foo": 1}, {}, 0.02, {"abs": 0.02, "fudge": 1}])
+def test_load_baseline_of_a_newer_format(tmp_path):
+    path = tmp_path / "newer.json"
+    write_json(path, baseline_data(snnbench_baseline=3))
+    with pytest.raises(SnnbenchError, match="baseline format 3, this snnbench reads format 2"):
+        load_baseline(path)
+
+
+@pytest.mark.parametrize("tolerance", [{"foo": 1}, {}, 0.02, {"abs": 0.02, "fudge": 1}, {"abs": "0.02"},
+                                       {"abs": 0.02, "rel": 0.1}])
 def test_load_baseline_bad_tolerance_shape(tmp_path, tolerance):
     path = tmp_path / "tol.json"
-    write_json(path, {"snnbench_baseline": 1, "tolerances": {"accuracy": tolerance}, "entries": []})
+    write_json(path, baseline_data(tolerances={"accuracy": tolerance}))
     with pytest.raises(SnnbenchError, match="tolerances.accuracy") as info:
         load_baseline(path)
     assert str(path) in str(info.value)
 
 
-def test_load_baseline_entries_must_be_a_list(tmp_path):
+@pytest.mark.parametrize("entries", [{"a": 1}, []])
+def test_load_baseline_entries_must_be_a_non_empty_list(tmp_path, entries):
     path = tmp_path / "entries.json"
-    write_json(path, {"snnbench_baseline": 1, "tolerances": {}, "entries": {"a": 1}})
-    with pytest.raises(SnnbenchError, match="entries must be a list") as info:
+    write_json(path, baseline_data(entries=entries))
+    with pytest.raises(SnnbenchError, match="entries must be a non-empty list") as info:
         load_baseline(path)
     assert str(path) in str(info.value)
 
 
 def test_load_baseline_unknown_metric_names_the_file(tmp_path):
     path = tmp_path / "tol.json"
-    write_json(path, {"snnbench_baseline": 1, "tolerances": {"acuracy": {"abs": 0.02}}, "entries": []})
+    write_json(path, baseline_data(tolerances={"acuracy": {"abs": 0.02}}))
     with pytest.raises(SnnbenchError, match="did you mean 'accuracy'") as info:
         load_baseline(path)
     assert str(path) in str(info.value)
 
 
-def test_load_baseline_rejects_non_numeric_tolerance(tmp_path):
-    path = tmp_path / "tol.json"
-    write_json(path, {"snnbench_baseline": 1, "tolerances": {"accuracy": {"abs": "0.02"}}, "entries": []})
-    with pytest.raises(SnnbenchError, match="tolerances.accuracy") as info:
+def test_baseline_without_tolerances_is_rejected(tmp_path, baseline):
+    path = tmp_path / "notol.json"
+    write_json(path, {key: value for key, value in baseline.items() if key != "tolerances"})
+    with pytest.raises(SnnbenchError, match="tolerances must be an object") as info:
         load_baseline(path)
     assert str(path) in str(info.value)
-
-
-def test_baseline_without_tolerances_loads_or_is_rejected_cleanly(tmp_path, two_encoders, baseline):
-    path = tmp_path / "notol.json"
-    write_json(path, {"snnbench_baseline": 1, "entries": baseline["entries"]})
-    try:
-        loaded = load_baseline(path)
-    except SnnbenchError as error:
-        assert str(path) in str(error)
-        return
-    compare(two_encoders, loaded)  # must not raise KeyError
