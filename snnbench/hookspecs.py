@@ -1,9 +1,17 @@
-"""The extension points: one hook per component kind.
+"""The extension points, grouped by phase as pytest's are.
 
-Each hook receives a ``register`` callback; call it once per component with
+**Registration** (called once, when plugins load): one hook per component
+kind. Each receives a ``register`` callback; call it once per component with
 the matching spec from :mod:`snnbench.components`. The core owns the
 registries, so it can say which plugin supplied what, refuse a name two
 plugins both claim, and suggest the nearest name for a typo.
+
+**Lifecycle** (called while a suite runs, in this order): suite started,
+epoch closed (every epoch of every cell), cell finished (with its row), suite
+finished. Reporters (trackers, progress, ``snnbench tune``) implement these;
+they only watch: the results store is written by the runner whatever a hook
+does. Every implementation is called (no ``firstresult``), in pluggy's order
+(last registered first); return values are ignored.
 
 A plugin is any module (or object) with functions marked
 ``@snnbench.hookimpl`` and named after these hooks; implement only the hooks
@@ -19,6 +27,8 @@ from collections.abc import Callable
 
 import pluggy
 
+from typing import TYPE_CHECKING, Any
+
 from snnbench.components import (
     ArchitectureSpec,
     DatasetSpec,
@@ -27,7 +37,15 @@ from snnbench.components import (
     NeuronSpec,
 )
 
+if TYPE_CHECKING:
+    from snnbench.runner import RunSummary
+    from snnbench.store import ResultRow
+    from snnbench.suite import Cell, Suite
+    from snnbench.training import EpochStats
+
 hookspec = pluggy.HookspecMarker("snnbench")
+
+# --------------------------------------------------------------------------- registration
 
 
 @hookspec
@@ -79,6 +97,61 @@ def register_learning_rules(register: Callable[[LearningRuleSpec], None]) -> Non
 
     ``build(params)`` returns an object with ``fit(model, train, session)``;
     see :class:`~snnbench.components.LearningRule`.
+    """
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+@hookspec
+def snnbench_suite_started(suite: Suite, environment: dict[str, Any]) -> None:
+    """A suite is about to run (after every suite file validated).
+
+    :param suite: the expanded suite: ``suite.name``, ``suite.cells`` (with the
+        command line's caps applied: what will really run), ``suite.skipped``.
+    :param environment: what every row of this run records: library versions,
+        git commit, plugin versions, the machine.
+    """
+
+
+@hookspec
+def snnbench_epoch_closed(cell: Cell, stats: EpochStats, epoch_seconds: float) -> None:
+    """An epoch of a cell's training has closed.
+
+    :param cell: the cell in training (``cell.label``, ``cell.seed``, ``cell.config()``).
+    :param stats: ``stats.epoch`` (from 0), ``stats.loss`` (None for a rule
+        that minimises none), ``stats.train_accuracy``, ``stats.stage`` (the
+        stage's name for a rule that trains in stages, else None).
+    :param epoch_seconds: wall seconds of the epoch.
+
+    Called in the process that trains the cell, which with a distributed
+    executor is not the one that started the suite.
+    """
+
+
+@hookspec
+def snnbench_cell_finished(cell: Cell, row: ResultRow) -> None:
+    """A cell has finished, and ``row`` is in the store.
+
+    :param cell: the cell, as it ran.
+    :param row: its row: ``row.status`` (``ok`` or ``failed``), ``row.reason``
+        for a failed one, ``row.metrics`` (accuracy, sparsity, throughput,
+        ``history`` of epochs, ...), ``row.environment``.
+
+    Not called for cells skipped as already recorded (``--rerun`` runs them
+    again) nor for incompatible combinations, which have no cell.
+    """
+
+
+@hookspec
+def snnbench_suite_finished(suite: Suite, summary: RunSummary) -> None:
+    """A suite has finished: every cell ran or was skipped.
+
+    :param suite: the suite, as for :func:`snnbench_suite_started`.
+    :param summary: ``summary.ok``, ``.failed``, ``.skipped``, ``.cached`` counts.
+
+    Not called when the run is interrupted (Ctrl-C): its finished cells are
+    recorded and a rerun resumes.
     """
 
 

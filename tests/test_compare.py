@@ -141,7 +141,8 @@ def test_a_neuron_made_30_percent_slower_fails(monkeypatch, capsys, repo):
     assert code == 1, out + err
     slowed = next(f for f in report["timing"] if "snntorch-lif" in f["cell"])
     assert slowed["verdict"] == "REGRESSED" and slowed["metric"] == "neuron_calls_per_s"
-    assert 0.6 < slowed["ratio"]["ratio"] < 0.85 and slowed["ratio"]["high"] < 0.9
+    # about 0.77 on an idle machine; lower on a loaded one, where each sleep wakes late
+    assert slowed["ratio"]["ratio"] < 0.85 and slowed["ratio"]["high"] < 0.9
     assert len(slowed["base"]) == len(slowed["head"]) == 5
 
 

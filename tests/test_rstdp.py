@@ -16,15 +16,8 @@ from snnbench.cli import main
 from snnbench.components import ArchitectureContext, DatasetInfo, DataSplit, LoadContext
 from snnbench.errors import SnnbenchError
 from snnbench.training import TrainingConfig, TrainingSession
-from snnbench_plugins.architectures.mozafari import (
-    Competition,
-    EarliestSpikeReadout,
-    MozafariNetwork,
-    MozafariParams,
-    Winners,
-    k_winners,
-    pointwise_inhibition,
-)
+from snnbench_plugins.architectures.mozafari import EarliestSpikeReadout, MozafariNetwork, MozafariParams
+from snnbench_plugins.competition import Competition, Winners, k_winners, pointwise_inhibition
 from snnbench_plugins.datasets.vision import TorchvisionImagesParams, load_mnist
 from snnbench_plugins.encoders.dog_latency import (
     DoGLatencyEncoder,

@@ -61,7 +61,7 @@ from snnbench import hookimpl
 from snnbench.components import DataSplit, LearningRuleSpec
 from snnbench.errors import SnnbenchError
 from snnbench.training import TrainingSession
-from snnbench_plugins.architectures.mozafari import Competition
+from snnbench_plugins.competition import Competition
 from snnbench_plugins.spike_times import first_spike_times
 
 
