@@ -199,8 +199,18 @@ def profile(step: Step, batches, rows: int) -> None:
         step(images, targets)  # warm-up: kernel compilation, buffer pools
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
         seconds = time_round(step, batches)
-    print(f"{len(batches)} steps, {1e3 * seconds / len(batches):.1f} ms a step (under the profiler)")
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+    steps = len(batches)
+    events = sorted(prof.key_averages(), key=lambda event: event.self_cpu_time_total, reverse=True)
+    total = sum(event.self_cpu_time_total for event in events)
+    print(f"{steps} steps, {1e3 * seconds / steps:.1f} ms a step under the profiler, "
+          f"{total / 1e3 / steps:.1f} ms of it in operators\n")
+    print("| operator | self ms a step | share | calls a step |")
+    print("|---|---|---|---|")
+    for event in events[:rows]:
+        print(f"| `{event.key}` | {event.self_cpu_time_total / 1e3 / steps:.1f} | "
+              f"{event.self_cpu_time_total / total:.0%} | {event.count / steps:g} |")
+    rest = sum(event.self_cpu_time_total for event in events[rows:])
+    print(f"| everything else | {rest / 1e3 / steps:.1f} | {rest / total:.0%} | |")
 
 
 def main() -> None:
@@ -212,7 +222,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--only", nargs="*", default=None, help="contenders whose name contains one of these")
     parser.add_argument("--profile", default=None, metavar="NAME", help="profile the contender with this name")
-    parser.add_argument("--profile-rows", type=int, default=15)
+    parser.add_argument("--profile-rows", type=int, default=8)
     args = parser.parse_args()
 
     factories = contenders(args.timesteps)
