@@ -8,7 +8,7 @@ BIN     := $(VENV)/bin
 SNNBENCH_DATA ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),$(abspath data))
 export SNNBENCH_DATA
 
-.PHONY: run test smoke baseline-smoke leaderboard bench bench-neurons clean
+.PHONY: run test smoke baseline-smoke leaderboard bench bench-neurons bench-models clean
 
 $(BIN)/snnbench: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,12 @@ bench-neurons: $(BIN)/snnbench
 	$(BIN)/pytest -q benchmarks/test_neuron_speed.py --benchmark-enable \
 	  --benchmark-json=.benchmarks/neurons.json
 	$(BIN)/python benchmarks/neuron_table.py .benchmarks/neurons.json
+
+## bench-models: CSNN training samples/s side by side in one process: snnTorch's per-step loop,
+## SpikingJelly multi-step, Norse (installed here from the package index), snnbench cells
+bench-models: $(BIN)/snnbench
+	$(BIN)/python -m pip install -q "norse==1.1.0" || echo "norse did not install: its row is left out"
+	$(BIN)/python -W ignore benchmarks/model_speed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks

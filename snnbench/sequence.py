@@ -5,10 +5,15 @@ loop over timesteps around the network (DESIGN.md "Speed": 22x). A stateless
 layer (conv, linear, pooling, norm, dropout) sees ``[T*B, ...]`` in one call.
 When its input is the same at every step (direct coding: an ``expand`` of
 one image, stride 0 along time) it runs once and its output is broadcast the
-same way, without a copy.
+same way, without a copy. An elementwise layer over time (a neuron) reads
+the sequence as ``[T, N]`` in whatever layout each step has in memory
+(:func:`flatten_steps`), so channels-last feature maps pass through it
+without a transposing copy either way.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -33,3 +38,25 @@ class TimeDistributed(nn.Module):
             return y.unsqueeze(0).expand(steps, *y.shape)
         y = self.module(x.flatten(0, 1))
         return y.unflatten(0, (steps, x.shape[1]))
+
+
+def flatten_steps(x: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+    """``x [T, ...]`` as ``[T, N]`` with each step's elements in their memory
+    order, and the function that turns a ``[T, N]`` result back into ``x``'s
+    shape with ``x``'s strides.
+
+    For an elementwise-over-time layer the order of the N elements within a
+    step is free, so a step stored channels-last is read as it lies: no copy
+    in, and the result comes back channels-last, which is what the next
+    convolution wants. Only a step that is not one dense block (an
+    ``expand`` over time, a slice) is copied.
+    """
+    inner = sorted(range(1, x.dim()), key=x.stride, reverse=True)
+    order = [0, *inner]
+    in_memory_order = x.permute(order).contiguous()
+    inverse = [order.index(dim) for dim in range(x.dim())]
+
+    def restore(result: torch.Tensor) -> torch.Tensor:
+        return result.view(in_memory_order.shape).permute(inverse)
+
+    return in_memory_order.view(len(x), -1), restore

@@ -98,7 +98,7 @@ class Cell:
     def config(self) -> dict[str, Any]:
         """Everything that defines the cell except its seed (JSON-ready)."""
         config = {kind: self.choice(kind).as_dict() for kind in KINDS}
-        config["training"] = params_to_dict(self.training)
+        config["training"] = self.training.as_config()
         return config
 
     @property

@@ -20,6 +20,9 @@ import torch
 
 from snnbench.components import DataSplit
 from snnbench.errors import SnnbenchError
+from snnbench import execution
+from snnbench.execution import MemoryFormat, Precision
+from snnbench.params import params_to_dict
 from snnbench.runtime import synchronize
 
 
@@ -39,6 +42,14 @@ class TrainingConfig:
     lr_step_size: int = field(default=5, metadata={"help": "step: epochs between decays"})
     lr_milestones: tuple[int, ...] = field(default=(), metadata={"help": "multistep: epochs after which to decay"})
     lr_gamma: float = field(default=0.1, metadata={"help": "step/multistep: factor applied at each decay"})
+    # Execution options (snnbench.execution). Added after rows were recorded, so
+    # at their defaults they stay out of a cell's config and hash (see as_config).
+    precision: Precision = field(default="fp32", metadata={
+        "help": "fp32, or bf16: the forward pass under bf16 autocast (weights, optimiser and neuron "
+                "state stay fp32)", "hashed_when_default": False})
+    memory_format: MemoryFormat = field(default="contiguous", metadata={
+        "help": "contiguous, or channels_last: conv weights and feature maps stored NHWC",
+        "hashed_when_default": False})
 
     def __post_init__(self):
         for key in ("epochs", "batch_size", "eval_batch_size"):
@@ -57,6 +68,15 @@ class TrainingConfig:
             raise ValueError("lr_schedule = 'multistep' needs lr_milestones")
         if list(self.lr_milestones) != sorted(set(self.lr_milestones)) or any(m < 1 for m in self.lr_milestones):
             raise ValueError("lr_milestones must be increasing positive epoch numbers")
+
+    def as_config(self) -> dict[str, object]:
+        """The TOML-shaped table that enters a cell's config and hash: every key,
+        except those marked ``hashed_when_default = False`` while they hold their
+        default, so adding such an option leaves every existing cell's hash (and
+        so its recorded rows and baselines) as it was."""
+        return {key: value for key, value in params_to_dict(self).items()
+                if self.__dataclass_fields__[key].metadata.get("hashed_when_default", True)
+                or value != self.__dataclass_fields__[key].default}
 
     def scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
         """The learning-rate schedule for ``optimizer``, to step once per epoch."""
@@ -139,6 +159,7 @@ class TrainingSession:
         self._has_loss = False
         self._running = _RunningStats(device) if progress is not None and progress.visible else None
         self._schedulers: list[torch.optim.lr_scheduler.LRScheduler] = []
+        self._prepared = False
 
     # -- what a learning rule calls -------------------------------------------------
 
@@ -149,6 +170,18 @@ class TrainingSession:
         if scheduler is not None:
             self._schedulers.append(scheduler)
 
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Put ``model`` in the suite's ``memory_format`` and check that its
+        ``precision`` runs here. A rule that honours the execution options calls
+        this before training and runs its forward passes in :meth:`autocast`."""
+        execution.check_precision(self.config.precision, self.device)
+        self._prepared = True
+        return execution.prepare_model(model, self.config.memory_format)
+
+    def autocast(self):
+        """The context each forward pass runs in, at the suite's ``precision``."""
+        return execution.autocast(self.config.precision, self.device)
+
     def epochs(self, count: int | None = None, stage: str | None = None) -> Iterator[int]:
         """Yield ``count`` epoch numbers (default: the suite's ``epochs``); closes
         each epoch (stats, NaN check, wall time) when the learning rule asks for
@@ -156,6 +189,7 @@ class TrainingSession:
         once per stage with the stage's name; each epoch's wall time is kept
         under that name in ``epoch_seconds``, which the runner records."""
         count = self.config.epochs if count is None else count
+        self._refuse_ignored_execution_options()
         started = time.perf_counter()
         for epoch in range(count):
             self._loss_sum.zero_()
@@ -213,6 +247,17 @@ class TrainingSession:
         return self.timed_samples / self.timed_seconds
 
     # -- internals ------------------------------------------------------------------
+
+    def _refuse_ignored_execution_options(self) -> None:
+        """A cell asking for bf16 or channels-last from a rule that never called
+        :meth:`prepare` would run fp32 and contiguous under a config that says
+        otherwise; that is an error, not a silent default."""
+        defaults = TrainingConfig()
+        asked = [f"{key} = {getattr(self.config, key)!r}" for key in ("precision", "memory_format")
+                 if getattr(self.config, key) != getattr(defaults, key)]
+        if asked and not self._prepared:
+            raise SnnbenchError(f"[training] {', '.join(asked)}: this learning rule does not support "
+                                f"execution options (bptt and stal-pretrain's classifier do)")
 
     def _start_timer(self) -> None:
         synchronize(self.device)

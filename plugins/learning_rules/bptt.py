@@ -70,6 +70,7 @@ class BPTT:
             self.loss = {"ce_count": losses.ce_count, "ce_rate": losses.ce_rate}[params.loss]
 
     def fit(self, model: nn.Module, train: DataSplit, session: TrainingSession) -> None:
+        session.prepare(model)
         optimizer = _OPTIMIZERS[self.params.optimizer](
             model.parameters(), lr=self.params.lr, weight_decay=self.params.weight_decay)
         session.schedule(optimizer)
@@ -79,14 +80,15 @@ class BPTT:
         for epoch in session.epochs():
             weight = losses.warmup_weight(epoch, warmup)
             for inputs, targets in session.batches(train):
-                if params.sparsity_omega > 0:
-                    encoded = model.encoder(inputs)
-                    spikes = model.network(encoded)
-                    loss = self.loss(spikes, targets) + losses.spike_sparsity(
-                        encoded, params.sparsity_omega, params.sparsity_c, weight)
-                else:
-                    spikes = model(inputs)
-                    loss = self.loss(spikes, targets)
+                with session.autocast():
+                    if params.sparsity_omega > 0:
+                        encoded = model.encoder(inputs)
+                        spikes = model.network(encoded)
+                        loss = self.loss(spikes, targets) + losses.spike_sparsity(
+                            encoded, params.sparsity_omega, params.sparsity_c, weight)
+                    else:
+                        spikes = model(inputs)
+                        loss = self.loss(spikes, targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -43,6 +43,7 @@ import torch
 from snnbench import hookimpl
 from snnbench.components import NeuronSpec, SpikingLayer
 from snnbench.errors import SnnbenchError
+from snnbench.sequence import flatten_steps
 from snnbench_plugins.neurons.buffer_pool import BufferPool
 from snnbench_plugins.neurons.parameters import LIFParams
 
@@ -181,10 +182,10 @@ class FusedLIF(SpikingLayer):
             self._kernels[current.device] = kernels_for(self.params.backend, current.device)
         kernels, self.backend_used = self._kernels[current.device]
         params = self.params
-        flat = current.contiguous().view(len(current), -1)
+        flat, restore = flatten_steps(current)
         spikes = _FusedLIF.apply(flat, kernels, params.beta, params.threshold, params.reset == "subtract",
                                  SURROGATE_KIND[params.surrogate], params.surrogate_slope)
-        return spikes.view(current.shape)
+        return restore(spikes)
 
 
 @hookimpl
