@@ -52,7 +52,8 @@ from snnbench.checkout import (
 )
 from snnbench.errors import SnnbenchError
 from snnbench.gate import margin
-from snnbench.leaderboard import METRIC_BY_KEY, METRICS, Results, latest_results
+from snnbench.leaderboard import Results, latest_results
+from snnbench.metric_specs import METRIC_BY_KEY, METRICS
 from snnbench.runtime import machine
 from snnbench.statistics import Difference, Ratio, paired, ratio_of_medians
 from snnbench.store import ResultStore

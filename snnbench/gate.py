@@ -33,7 +33,8 @@ import pandas as pd
 from tabulate import tabulate
 
 from snnbench.errors import SnnbenchError
-from snnbench.leaderboard import METRIC_BY_KEY, aggregate, metric
+from snnbench.leaderboard import aggregate
+from snnbench.metric_specs import METRIC_BY_KEY, metric
 from snnbench.statistics import Difference, welch
 
 BASELINE_FORMAT = 2

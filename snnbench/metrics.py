@@ -18,8 +18,9 @@ same metric (a test runs both on the same snnTorch model and data):
   above 0.5 (for analogue output such as a learned encoder's sigmoid, where
   nearly every value is non-zero).
 
-A metric whose definition changes gets a new version here; rows carry the
-versions they were computed with and stale rows are flagged, never mixed in.
+A metric whose definition changes gets a new version in
+:data:`snnbench.metric_specs.METRIC_VERSIONS`; rows carry the versions they
+were computed with and stale rows are flagged, never mixed in.
 """
 
 from __future__ import annotations
@@ -35,15 +36,6 @@ from torch import nn
 from snnbench.components import DataSplit, iter_spiking_layers
 from snnbench.runtime import synchronize
 from snnbench.sequence import TimeDistributed, is_constant_in_time
-
-METRIC_VERSIONS: dict[str, int] = {
-    "accuracy": 1,
-    "sparsity": 1,
-    "encoder_density": 2,
-    "synops": 1,
-    "throughput": 1,
-    "memory": 1,
-}
 
 CONNECTION_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}

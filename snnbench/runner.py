@@ -30,8 +30,8 @@ from snnbench.components import (
     iter_spiking_layers,
 )
 from snnbench.errors import SnnbenchError
+from snnbench.metric_specs import METRIC_VERSIONS
 from snnbench.metrics import (
-    METRIC_VERSIONS,
     evaluate,
     footprint_bytes,
     inference_throughput,

@@ -55,7 +55,7 @@ import torch
 
 from snnbench.components import KINDS, DataSplit
 from snnbench.errors import SnnbenchError, SuiteError, did_you_mean
-from snnbench.leaderboard import Metric, metric
+from snnbench.metric_specs import MetricSpec, metric
 from snnbench.params import ParamError, parse_params
 from snnbench.plugins import PluginSet
 from snnbench.registry import Registries
@@ -153,7 +153,7 @@ class Dimension:
 
 @dataclass(frozen=True)
 class Objective:
-    metric: Metric
+    metric: MetricSpec
     maximize: bool
 
     @property

@@ -13,7 +13,7 @@ import pytest
 
 from snnbench.cli import main
 from snnbench.components import KINDS
-from snnbench.metrics import METRIC_VERSIONS
+from snnbench.metric_specs import METRIC_VERSIONS
 from snnbench.store import ResultRow, ResultStore
 
 from conftest import REPO, suite_toml

@@ -15,7 +15,7 @@ import pytest
 from snnbench.errors import SnnbenchError
 from snnbench.gate import DEFAULT_TOLERANCES, compare, load_baseline, make_baseline, report
 from snnbench.leaderboard import GROUP_COLUMNS, aggregate, latest_results, render
-from snnbench.metrics import METRIC_VERSIONS
+from snnbench.metric_specs import METRIC_VERSIONS
 from snnbench.store import ResultRow, ResultStore
 
 # ------------------------------------------------------------------ helpers

@@ -1,0 +1,102 @@
+"""One record per metric: what every consumer of a result needs to know.
+
+The runner records a row's metrics under these keys; the leaderboard, the
+gate, ``snnbench compare`` and the report read the same records for a
+metric's title, which way is better, how a gate treats a change, how its
+values print, how seeds aggregate and which definition (version family) it
+was computed with. A metric whose definition changes gets a new version in
+:data:`METRIC_VERSIONS`; rows carry the versions they were computed with,
+and stale rows are flagged, never mixed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from snnbench.errors import SnnbenchError, did_you_mean
+
+#: The version of each metric family's definition (see :mod:`snnbench.metrics`).
+METRIC_VERSIONS: dict[str, int] = {
+    "accuracy": 1,
+    "sparsity": 1,
+    "encoder_density": 2,
+    "synops": 1,
+    "throughput": 1,
+    "memory": 1,
+}
+
+
+def _si(value: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return f"{value:.3g}"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    key: str
+    title: str
+    higher_is_better: bool
+    format: Callable[[float], str]
+    #: which METRIC_VERSIONS entry defines it
+    family: str
+    #: shown by default only where it differs from this metric in some row
+    repeats: str | None = None
+    #: what a gate flags: "worse" (a move the bad way) or "change" (any move:
+    #: for what an encoder emits, where fewer spikes is no better, only other)
+    fails_on: str = "worse"
+
+    @property
+    def heading(self) -> str:
+        return f"{self.title} {'↑' if self.higher_is_better else '↓'}"
+
+    @property
+    def worse_sign(self) -> int:
+        """The sign of a change a gate fails: -1 lower is worse, +1 higher is
+        worse, 0 any change (for the two-sided tests of :mod:`snnbench.statistics`)."""
+        if self.fails_on == "change":
+            return 0
+        return -1 if self.higher_is_better else 1
+
+    def worse_by(self, difference: float) -> float:
+        """How much worse a change of ``difference`` (new - old) is; negative
+        when it is better. For metrics that fail on any change, its size."""
+        return abs(difference) if self.worse_sign == 0 else difference * self.worse_sign
+
+    @property
+    def is_timing(self) -> bool:
+        """Measured with a clock: varies between repeats on one machine, so an
+        A/B judges it over interleaved repeats, and a gate only on the machine
+        its baseline was made on."""
+        return self.family == "throughput"
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("accuracy", "accuracy %", True, lambda v: f"{100 * v:.2f}", "accuracy"),
+    MetricSpec("sparsity", "sparsity", True, lambda v: f"{v:.4f}", "sparsity"),
+    MetricSpec("encoder_density", "enc. density", False, lambda v: f"{v:.4f}", "encoder_density",
+           fails_on="change"),
+    # for 0/1 spikes both equal the density; they tell analogue output apart
+    MetricSpec("encoder_mean", "enc. mean", False, lambda v: f"{v:.4f}", "encoder_density", "encoder_density",
+           fails_on="change"),
+    MetricSpec("encoder_above_half", "enc. > 0.5", False, lambda v: f"{v:.4f}", "encoder_density",
+           "encoder_density", fails_on="change"),
+    MetricSpec("synops_ac", "ACs/sample", False, _si, "synops"),
+    MetricSpec("synops_mac", "MACs/sample", False, _si, "synops"),
+    MetricSpec("train_samples_per_s", "train samples/s", True, lambda v: f"{v:,.0f}", "throughput"),
+    MetricSpec("infer_samples_per_s", "infer samples/s", True, lambda v: f"{v:,.0f}", "throughput"),
+    MetricSpec("parameters", "params", False, _si, "accuracy"),
+    MetricSpec("peak_memory_mb", "peak MB", False, lambda v: f"{v:,.0f}", "memory"),
+)
+METRIC_BY_KEY = {m.key: m for m in METRICS}
+
+
+def metric(key: str) -> MetricSpec:
+    try:
+        return METRIC_BY_KEY[key]
+    except KeyError:
+        suggestion = did_you_mean(key, METRIC_BY_KEY)
+        raise SnnbenchError(f"unknown metric {key!r}; " + (f"did you mean {suggestion!r}?" if suggestion
+                            else f"choose from {', '.join(METRIC_BY_KEY)}")) from None
