@@ -5,6 +5,7 @@ traceback; ``check`` exits 1 on a regression. Nothing here trains."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -253,6 +254,33 @@ def test_leaderboard_db_that_is_not_sqlite(capsys, tmp_path):
     path.write_bytes(b"\x89garbage\x00\xff" * 100)
     message = user_error(capsys, "leaderboard", "--db", path)
     assert str(path) in message and "not a usable snnbench results store" in message
+
+
+def _fingerprint(path: Path) -> tuple[bytes, int]:
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+def test_reading_commands_leave_the_store_unchanged(capsys, db, tmp_path):
+    before = _fingerprint(db)
+    assert cli(capsys, "leaderboard", "--db", db)[0] == 0
+    assert cli(capsys, "check", "--db", db, "--write", "--baseline", tmp_path / "b.json")[0] == 0
+    assert _fingerprint(db) == before
+
+
+@pytest.mark.parametrize("command", [("leaderboard",), ("check", "--baseline", "b.json"), ("run", "SUITE")])
+def test_a_sqlite_file_of_another_application_is_refused_and_left_alone(capsys, tmp_path, suite_file, command):
+    path = tmp_path / "contacts.db"
+    other = sqlite3.connect(path)
+    other.execute("CREATE TABLE people (name TEXT)")
+    other.execute("INSERT INTO people VALUES ('Ada')")
+    other.commit()
+    other.close()
+    before = _fingerprint(path)
+    argv = [str(suite_file()) if a == "SUITE" else a for a in command]
+    message = user_error(capsys, *argv, "--db", path)
+    assert str(path) in message and "not an snnbench results store" in message and "people" in message
+    assert _fingerprint(path) == before
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 0
 
 
 def test_leaderboard_misspelt_group_column(capsys, db):

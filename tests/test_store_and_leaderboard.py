@@ -17,6 +17,7 @@ from snnbench.gate import DEFAULT_TOLERANCES, compare, load_baseline, make_basel
 from snnbench.leaderboard import GROUP_COLUMNS, aggregate, latest_results, render
 from snnbench.metrics import METRIC_VERSIONS
 from snnbench.store import ResultRow, ResultStore
+from snnbench.store_lock import LockPolicy
 
 # ------------------------------------------------------------------ helpers
 
@@ -146,6 +147,46 @@ def test_store_from_newer_snnbench_is_refused(tmp_path):
     db.close()
     with pytest.raises(SnnbenchError, match="newer snnbench"):
         ResultStore(path)
+
+
+def test_a_row_is_kept_and_written_when_another_process_releases_its_lock(tmp_path):
+    """Another connection holds the write lock past SQLite's busy timeout: the
+    row waits, the wait is reported, and the row lands once the lock goes."""
+    path = tmp_path / "results.db"
+    messages = []
+    holder = sqlite3.connect(path, isolation_level=None)
+
+    def say(message):
+        messages.append(message)
+        if len(messages) == 3:  # three waits, then the other process commits
+            holder.execute("COMMIT")
+
+    with ResultStore(path, lock_policy=LockPolicy(busy_timeout=0.01, first_pause=0.01), say=say) as store:
+        holder.execute("BEGIN IMMEDIATE")
+        store.record(make_row("rate", 0, 0.75))
+        assert [r["metrics"]["accuracy"] for r in store.rows()] == [0.75]
+    holder.close()
+    assert len(messages) == 3
+    assert str(path) in messages[0] and "locked by another process" in messages[0]
+    assert "digits/rate/snntorch-lif/mlp/bptt seed=0" in messages[0] and "kept" in messages[0]
+
+
+def test_a_lock_that_blocks_readers_is_waited_out_too(tmp_path):
+    path = tmp_path / "results.db"
+    with ResultStore(path) as store:
+        store.record(make_row("rate", 0))
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    with ResultStore(path, create=False, lock_policy=LockPolicy(busy_timeout=0.01, first_pause=0.01),
+                     say=lambda message: holder.execute("COMMIT")) as store:
+        assert len(store.rows()) == 1
+    holder.close()
+
+
+def test_other_database_errors_are_not_retried(tmp_path):
+    with ResultStore(tmp_path / "results.db", say=pytest.fail) as store:
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            store.read("read it", lambda db: db.execute("SELECT * FROM nowhere"))
 
 
 # ------------------------------------------------------------ latest_results
