@@ -269,7 +269,9 @@ def cmd_run(args) -> int:
         for suite in suites:
             summary = runner.run(suite)
             print(f"suite {suite.name}: {summary.ok} ok, {summary.failed} failed, "
-                  f"{summary.cached} already recorded, {summary.skipped} skipped as incompatible")
+                  f"{summary.cached} already recorded, " + (
+                      f"{summary.elsewhere} run by another process, " if summary.elsewhere else "")
+                  + f"{summary.skipped} skipped as incompatible")
             exit_code = max(exit_code, summary.exit_code)
     if exit_code:
         print("some cells failed; their errors are recorded in the store "

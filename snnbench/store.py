@@ -229,12 +229,6 @@ class ResultStore:
         seed = "" if row.seed is None else f" seed={row.seed}"
         self.write(f"write the row of {row.label}{seed} ({row.status}; kept until it is written)", insert)
 
-    def has_ok(self, suite: str, config_hash: str, seed: int | None, device_type: str) -> bool:
-        """Whether this suite already holds an ok result of the cell; a suite is
-        the unit people compare, so the same cell in another suite does not count."""
-        return self.read(f"look up cell {config_hash}", lambda db: has_result(
-            db, suite, config_hash, seed, device_type, ok_since=0, any_since=None))
-
     def has_skip(self, suite: str, config_hash: str) -> bool:
         found = self.read(f"look up cell {config_hash}", lambda db: db.execute(
             "SELECT 1 FROM results WHERE suite = ? AND config_hash = ? AND status = 'skipped' LIMIT 1",
@@ -266,11 +260,11 @@ class ResultStore:
 
 
 def has_result(db: sqlite3.Connection, suite: str, config_hash: str, seed: int | None, device_type: str, *,
-               ok_since: int | None, any_since: int | None) -> bool:
-    """Whether the cell has an ok row with an id above ``ok_since``, or a row
-    of any status above ``any_since`` (None: that kind does not count)."""
+               ok_only: bool, after_id: int = 0) -> bool:
+    """Whether the cell has a row (only an ok one, with ``ok_only``) newer
+    than row id ``after_id``."""
     found = db.execute(
         "SELECT 1 FROM results WHERE suite = ? AND config_hash = ? AND seed IS ? AND device_type = ? "
-        "AND ((? IS NOT NULL AND status = 'ok' AND id > ?) OR (? IS NOT NULL AND id > ?)) LIMIT 1",
-        (suite, config_hash, seed, device_type, ok_since, ok_since, any_since, any_since)).fetchone()
+        "AND (status = 'ok' OR NOT ?) AND id > ? LIMIT 1",
+        (suite, config_hash, seed, device_type, ok_only, after_id)).fetchone()
     return found is not None

@@ -16,7 +16,7 @@ from snnbench.errors import SnnbenchError
 from snnbench.gate import DEFAULT_TOLERANCES, compare, load_baseline, make_baseline, report
 from snnbench.leaderboard import GROUP_COLUMNS, aggregate, latest_results, render
 from snnbench.metrics import METRIC_VERSIONS
-from snnbench.store import ResultRow, ResultStore
+from snnbench.store import ResultRow, ResultStore, has_result
 from snnbench.store_lock import LockPolicy
 
 # ------------------------------------------------------------------ helpers
@@ -85,17 +85,23 @@ def test_row_round_trips_with_json_columns_decoded(store):
     assert back["started_at"] == row.started_at and back["finished_at"] == row.finished_at
 
 
-def test_has_ok_only_for_ok_rows_and_skipped_rows_have_no_seed(store):
+def test_has_result_only_for_ok_rows_and_skipped_rows_have_no_seed(store):
     record(store,
            make_row("rate", 0),
            make_row("latency", 0, status="failed", reason="RuntimeError: boom"),
            make_row("direct", None, status="skipped", reason="incompatible"))
-    assert store.has_ok("s", "hash-rate", 0, "cpu")
-    assert not store.has_ok("s", "hash-rate", 1, "cpu")          # other seed
-    assert not store.has_ok("s", "hash-rate", 0, "cuda")         # other device
-    assert not store.has_ok("s", "hash-latency", 0, "cpu")       # failed
-    assert not store.has_ok("s", "hash-direct", None, "cpu")     # skipped
-    assert not store.has_ok("other-suite", "hash-rate", 0, "cpu")  # same cell, another suite
+
+    def has_ok(*cell, after_id=0):
+        return store.read("read it", lambda db: has_result(db, *cell, ok_only=True, after_id=after_id))
+
+    assert has_ok("s", "hash-rate", 0, "cpu")
+    assert not has_ok("s", "hash-rate", 0, "cpu", after_id=1)  # not newer than row 1
+    assert not has_ok("s", "hash-rate", 1, "cpu")          # other seed
+    assert not has_ok("s", "hash-rate", 0, "cuda")         # other device
+    assert not has_ok("s", "hash-latency", 0, "cpu")       # failed
+    assert store.read("read it", lambda db: has_result(db, "s", "hash-latency", 0, "cpu", ok_only=False))
+    assert not has_ok("s", "hash-direct", None, "cpu")     # skipped
+    assert not has_ok("other-suite", "hash-rate", 0, "cpu")  # same cell, another suite
     assert store.has_skip("s", "hash-direct") and not store.has_skip("other", "hash-direct")
 
     rows = {r["encoder"]: r for r in store.rows()}
