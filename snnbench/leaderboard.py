@@ -2,11 +2,15 @@
 
 Rows computed with an older definition of a metric (see
 :data:`snnbench.metrics.METRIC_VERSIONS`) are left out and counted, never
-mixed in with current ones.
+mixed in with current ones. Nor are rows of different configs that carry
+the same component names (two suites that run one combination with other
+params, a run capped by ``--limit``) averaged together: they are told apart
+by a ``setup`` column naming the config keys in which they differ.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -132,7 +136,7 @@ def latest_results(rows: Sequence[dict[str, Any]]) -> Results:
     stale = len(newest) - len(current)
     ok = [r | {m.key: r["metrics"].get(m.key) for m in METRICS} for r in current if r["status"] == "ok"]
     columns = ["suite", "label", "config_hash", "seed", "device_type", "device_name", "status", "reason",
-               *KINDS]
+               *KINDS, "config"]
     frame = lambda records, extra=(): pd.DataFrame(records, columns=[*columns, *extra])  # noqa: E731
     return Results(
         ok=frame(ok, [m.key for m in METRICS]),
@@ -152,13 +156,44 @@ def check_grouping(by: Sequence[str]) -> None:
                 f"did you mean {suggestion!r}?" if suggestion else f"choose from {', '.join(GROUP_COLUMNS)}"))
 
 
+def _flat(config: dict[str, Any], path: tuple[str, ...] = ()) -> dict[str, str]:
+    """A row's config as ``{"encoder.timesteps": "25", "training.epochs": "4"}``
+    (a component's ``params`` level left out of the keys)."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        inner = path if key == "params" else (*path, key)
+        if isinstance(value, dict):
+            flat.update(_flat(value, inner))
+        else:
+            flat[".".join(inner)] = json.dumps(value)
+    return flat
+
+
+def setups(ok: pd.DataFrame) -> pd.Series:
+    """For each row, what sets its config apart from the other configs that
+    carry the same component names: empty when its names have one config,
+    else ``key=value`` of every config key in which those configs differ."""
+    labels = pd.Series("", index=ok.index, dtype=object)
+    for _, same_names in ok.groupby(list(KINDS), sort=False, dropna=False):
+        configs = {row.config_hash: _flat(row.config) for row in same_names.itertuples()}
+        if len(configs) < 2:
+            continue
+        keys = sorted({k for flat in configs.values() for k in flat}, key=lambda k: (k.startswith("training"), k))
+        differing = [k for k in keys if len({flat.get(k, "–") for flat in configs.values()}) > 1]
+        for index, config_hash in same_names["config_hash"].items():
+            labels[index] = ", ".join(f"{k}={configs[config_hash].get(k, '–')}" for k in differing)
+    return labels
+
+
 def aggregate(ok: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Mean, std and seed count (``<key>_n``: rows that have it) of every
-    metric per group, and ``n``, the rows of the group."""
+    metric per group, and ``n``, the rows of the group; per config within a
+    group where its names cover several (column ``setup``)."""
     keys = [m.key for m in METRICS]
     numeric = ok[list(by) + keys].copy()
     numeric[keys] = numeric[keys].apply(pd.to_numeric, errors="coerce")
-    grouped = numeric.groupby(list(by), sort=False, dropna=False)
+    numeric["setup"] = setups(ok)
+    grouped = numeric.groupby([*by, "setup"], sort=False, dropna=False)
     table = grouped[keys].agg(["mean", "std", "count"])
     table.columns = [f"{key}_{'n' if stat == 'count' else stat}" for key, stat in table.columns]
     table["n"] = grouped.size()
@@ -187,8 +222,11 @@ def render(table: pd.DataFrame, by: Sequence[str], sort: str = "accuracy", fmt: 
     Group columns that hold one value for every row are stated once above
     the table instead of repeated on every line. A default column that only
     repeats another (an encoder's mean value when it emits 0/1 spikes) is
-    left out; ``metrics`` shows it anyway.
+    left out; ``metrics`` shows it anyway. The ``setup`` column shows only
+    where rows of one set of names have different configs.
     """
+    if table["setup"].ne("").any():
+        by = [*by, "setup"]
     chosen = [metric(k) for k in (metrics or [m.key for m in METRICS])]
     sort_metric = metric(sort)
     table = table.sort_values(f"{sort_metric.key}_mean", ascending=not sort_metric.higher_is_better,

@@ -540,3 +540,32 @@ def test_baseline_without_tolerances_loads_or_is_rejected_cleanly(tmp_path, two_
         assert str(path) in str(error)
         return
     compare(two_encoders, loaded)  # must not raise KeyError
+
+
+def _configured(row: ResultRow, timesteps: int, training: dict) -> ResultRow:
+    row.config = row.config | {"encoder": {"name": "rate", "params": {"timesteps": timesteps}},
+                               "training": {"batch_size": 32} | training}
+    return row
+
+
+def test_rows_of_different_configs_under_the_same_names_are_never_averaged(store):
+    """Two suites run one combination with other params: two rows, each
+    saying how its config differs, not one mean over both."""
+    for seed, accuracy in enumerate([0.95, 0.97]):
+        store.record(_configured(make_row("rate", seed, accuracy, suite="long", config_hash="h-long"),
+                                 25, {"epochs": 4}))
+    store.record(_configured(make_row("rate", 0, 0.12, suite="short", config_hash="h-short"),
+                             5, {"epochs": 1, "train_limit": 200}))
+    table = aggregate(ok_frame(store), GROUP_COLUMNS)
+    assert sorted(zip(table["accuracy_mean"].round(4), table["n"])) == [(0.12, 1), (0.96, 2)]
+    setup = dict(zip(table["n"], table["setup"]))
+    assert setup[2] == 'encoder.timesteps=25, training.epochs=4, training.train_limit=–'
+    assert setup[1] == 'encoder.timesteps=5, training.epochs=1, training.train_limit=200'
+    text = render(table, GROUP_COLUMNS)
+    assert "setup" in text and "96.00 ± 1.41" in text and "12.00" in text
+
+
+def test_one_config_per_set_of_names_has_no_setup_column(two_encoders):
+    table = aggregate(two_encoders, GROUP_COLUMNS)
+    assert (table["setup"] == "").all()
+    assert "setup" not in render(table, GROUP_COLUMNS)
