@@ -143,6 +143,21 @@ def test_params_value_of_the_wrong_type(capsys, suite_file):
     assert str(path) in message and "timesteps" in message and "'five'" in message
 
 
+@pytest.mark.parametrize("table, key, value", [
+    ("[params.learning_rule.bptt]", "lr", "inf"),
+    ("[params.learning_rule.bptt]", "lr", "nan"),
+    ("[params.encoder.rate]", "gain", "-inf"),
+    ("[training]", "lr_gamma", "nan"),
+    ("[params.learning_rule.bptt]", "lr", "1e300"),  # finite, but overflows torch's float32
+    ('[variants.encoder.rate-hot]\nof = "rate"', "gain", "+inf"),
+])
+def test_non_finite_numbers_are_refused_for_every_param(capsys, suite_file, table, key, value):
+    path = suite_file(suite_toml("tiny") + f"\n{table}\n{key} = {value}\n")
+    message = user_error(capsys, "validate", path)
+    assert f"{key} = {float(value)!r}: must be a finite number, within float32's ±3.403e+38" in message
+    assert str(path) in message
+
+
 def test_suite_that_is_not_toml(capsys, suite_file):
     path = suite_file(VALID_SUITE.replace('[matrix]', '[matrix'))
     message = user_error(capsys, "validate", path)
