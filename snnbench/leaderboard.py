@@ -134,12 +134,13 @@ def latest_results(rows: Sequence[dict[str, Any]]) -> Results:
         newest[(row["suite"], row["config_hash"], row["seed"], row["device_type"])] = row
     current = [r for r in newest.values() if not (r["status"] == "ok" and _is_stale(r))]
     stale = len(newest) - len(current)
-    ok = [r | {m.key: r["metrics"].get(m.key) for m in METRICS} for r in current if r["status"] == "ok"]
+    ok = [r | {m.key: r["metrics"].get(m.key) for m in METRICS} | {"at_chance": bool(r["metrics"].get("at_chance"))}
+          for r in current if r["status"] == "ok"]
     columns = ["suite", "label", "config_hash", "seed", "device_type", "device_name", "status", "reason",
                *KINDS, "config"]
     frame = lambda records, extra=(): pd.DataFrame(records, columns=[*columns, *extra])  # noqa: E731
     return Results(
-        ok=frame(ok, [m.key for m in METRICS]),
+        ok=frame(ok, [*(m.key for m in METRICS), "at_chance"]),
         failed=frame([r for r in current if r["status"] == "failed"]),
         skipped=frame([r for r in current if r["status"] == "skipped"]),
         stale=stale,
@@ -193,10 +194,13 @@ def aggregate(ok: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     numeric = ok[list(by) + keys].copy()
     numeric[keys] = numeric[keys].apply(pd.to_numeric, errors="coerce")
     numeric["setup"] = setups(ok)
+    numeric["at_chance"] = ok["at_chance"].astype(int)
     grouped = numeric.groupby([*by, "setup"], sort=False, dropna=False)
     table = grouped[keys].agg(["mean", "std", "count"])
     table.columns = [f"{key}_{'n' if stat == 'count' else stat}" for key, stat in table.columns]
     table["n"] = grouped.size()
+    #: runs whose accuracy was no better than chance (snnbench.metrics.is_at_chance)
+    table["at_chance"] = grouped["at_chance"].sum()
     return table.reset_index()
 
 
@@ -206,6 +210,15 @@ def _mean_std(mean: float, std: float, fmt: Callable[[float], str]) -> str:
     text = fmt(mean)
     if std is not None and not (isinstance(std, float) and math.isnan(std)):
         text += f" ± {fmt(std)}"
+    return text
+
+
+def _shown(row: pd.Series, m: Metric) -> str:
+    """One cell of the table: mean ± std, and for accuracy how many of the
+    runs were at chance, so a model that learnt nothing cannot pass unseen."""
+    text = _mean_std(row[f"{m.key}_mean"], row[f"{m.key}_std"], m.format)
+    if m.key == "accuracy" and row["at_chance"]:
+        text += f" (AT CHANCE: {int(row['at_chance'])} of {int(row['n'])})"
     return text
 
 
@@ -234,14 +247,13 @@ def render(table: pd.DataFrame, by: Sequence[str], sort: str = "accuracy", fmt: 
     present = [m for m in chosen if table[f"{m.key}_mean"].notna().any()
                and not (metrics is None and m.repeats and _repeats(table, m.key, m.repeats))]
     if fmt == "csv":
-        columns = [*by, *(f"{m.key}_{s}" for m in present for s in ("mean", "std")), "n"]
+        columns = [*by, *(f"{m.key}_{s}" for m in present for s in ("mean", "std")), "n", "at_chance"]
         return table[columns].to_csv(index=False)
     constant = [c for c in by if table[c].nunique(dropna=False) == 1 and len(by) > 1]
     varying = [c for c in by if c not in constant]
     headers = [*varying, *(m.heading for m in present), "runs"]
-    body = [[*(row[c] for c in varying),
-             *(_mean_std(row[f"{m.key}_mean"], row[f"{m.key}_std"], m.format) for m in present),
-             int(row["n"])] for _, row in table.iterrows()]
+    body = [[*(row[c] for c in varying), *(_shown(row, m) for m in present), int(row["n"])]
+            for _, row in table.iterrows()]
     text = tabulate(body, headers=headers, tablefmt="github" if fmt == "md" else "simple",
                     disable_numparse=True)
     if constant:

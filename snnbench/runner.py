@@ -40,9 +40,11 @@ from snnbench.errors import SnnbenchError
 from snnbench.leases import DEFAULT_LEASE_SECONDS, CellKey, CellLeases, Outcome
 from snnbench.metrics import (
     METRIC_VERSIONS,
+    chance_accuracy,
     evaluate,
     footprint_bytes,
     inference_throughput,
+    is_at_chance,
     parameter_count,
 )
 from snnbench.plugins import PluginSet
@@ -176,7 +178,7 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     cell_progress = progress.cell(cell.label, len(train)) if progress else None
-    session = TrainingSession(training, device, generator, cell_progress)
+    session = TrainingSession(training, device, generator, cell_progress, model)
     try:
         rule.fit(model, train, session)
     finally:
@@ -184,8 +186,11 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
             cell_progress.close()
     evaluation = evaluate(model, test, training.eval_batch_size, device)
     activity = evaluation.activity
+    chance = chance_accuracy(test.targets)
     return {
         "accuracy": evaluation.accuracy,
+        "chance_accuracy": chance,
+        "at_chance": is_at_chance(evaluation.accuracy, chance, len(test)),
         "reported_epoch": "last",
         "epochs_trained": len(session.history),
         "train_samples": len(train),
@@ -312,11 +317,14 @@ class Runner:
         metrics["wall_seconds"] = time.perf_counter() - clock
         self.store.record(self._row(cell, "ok", metrics=metrics, started_at=started), also=release)
         throughput = metrics["train_samples_per_s"]
+        accuracy = f"accuracy {metrics['accuracy']:.2%}" + (
+            f" (AT CHANCE: {metrics['chance_accuracy']:.2%} by always guessing one class)"
+            if metrics["at_chance"] else "")
         progress.finished(
-            f"ok      {cell.label} seed={cell.seed}: accuracy {metrics['accuracy']:.2%}, "
+            f"ok      {cell.label} seed={cell.seed}: {accuracy}, "
             f"sparsity {metrics['sparsity']:.3f}, encoder density {metrics['encoder_density']:.3f}, "
             f"train {throughput:,.0f} samples/s" if throughput else
-            f"ok      {cell.label} seed={cell.seed}: accuracy {metrics['accuracy']:.2%}")
+            f"ok      {cell.label} seed={cell.seed}: {accuracy}")
         return True
 
     def _record_skip(self, suite: Suite, skipped: SkippedCombination) -> None:
