@@ -223,8 +223,8 @@ def _fraction(text: str) -> float:
 
 def _plugins(args) -> PluginSet:
     plugins = load_plugins(args.plugin)
-    for failure in plugins.failures:
-        print(f"snnbench: warning: {failure}", file=sys.stderr)
+    for problem in [*plugins.failures, *plugins.warnings]:
+        print(f"snnbench: warning: {problem}", file=sys.stderr)
     return plugins
 
 
