@@ -290,9 +290,10 @@ class Runner:
 
     def _environment_for(self, cell: Cell) -> dict[str, Any]:
         registries = self.plugins.registries
-        supplied_by = {kind: {"plugin": registries[kind].get(cell.choice(kind).component).plugin,
-                              "version": registries[kind].get(cell.choice(kind).component).version}
-                       for kind in KINDS}
+        entries = {kind: registries[kind].get(cell.choice(kind).component) for kind in KINDS}
+        supplied_by = {kind: {"plugin": entry.plugin, "distribution": self.plugins.distributions.get(entry.plugin),
+                              "version": entry.version}
+                       for kind, entry in entries.items()}
         return self._environment | {"components": supplied_by}
 
     def _run_and_record(self, cell: Cell, progress: SuiteProgress,
