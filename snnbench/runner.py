@@ -35,6 +35,7 @@ from snnbench.components import (
     LoadContext,
     SpikingModel,
     iter_spiking_layers,
+    missing_neuron_params,
 )
 from snnbench.errors import SnnbenchError
 from snnbench.leases import DEFAULT_LEASE_SECONDS, CellKey, CellLeases, Outcome
@@ -156,10 +157,10 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
 
     encoder = registries["encoder"].get(cell.encoder.component).spec.build(cell.encoder.params, loaded.info)
     def build_neuron(name: str, params, features: tuple[int, ...], overrides: dict[str, Any]):
-        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(params)})
-        if unknown:
-            raise SnnbenchError(f"architecture {cell.architecture.name!r} sets {', '.join(unknown)} of its "
-                                f"neurons, which neuron model {name!r} does not have")
+        # the suite checked the overrides the architecture declares; this catches any it does not
+        unsupported = missing_neuron_params(cell.architecture.name, overrides, name, type(params))
+        if unsupported:
+            raise SnnbenchError(unsupported)
         spec = registries["neuron"].get(name).spec
         return spec.build(dataclasses.replace(params, **overrides), tuple(features))
 

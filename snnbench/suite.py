@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snnbench.components import KINDS, DatasetInfo
+from snnbench.components import KINDS, DatasetInfo, missing_neuron_params
 from snnbench.errors import SuiteError, UnknownComponentError, did_you_mean
 from snnbench.params import ParamError, params_to_dict, parse_params
 from snnbench.registry import Registries
@@ -268,6 +268,11 @@ def incompatibility(choices: dict[str, Choice], registries: Registries) -> str |
         reason = architecture.check(choices["architecture"].params, info)
         if reason:
             return reason
+    neuron = registries["neuron"].get(choices["neuron"].component).spec
+    reason = missing_neuron_params(architecture.name, architecture.neuron_overrides(choices["architecture"].params),
+                                   choices["neuron"].name, neuron.params)
+    if reason:
+        return reason
     rule = registries["learning_rule"].get(choices["learning_rule"].component).spec
     if rule.architectures is not None and architecture.name not in rule.architectures:
         return (f"learning rule {rule.name!r} trains only {sorted(rule.architectures)}, "
