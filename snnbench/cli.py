@@ -223,8 +223,8 @@ def _fraction(text: str) -> float:
 
 def _plugins(args) -> PluginSet:
     plugins = load_plugins(args.plugin)
-    for failure in plugins.failures:
-        print(f"snnbench: warning: {failure}", file=sys.stderr)
+    for problem in [*plugins.failures, *plugins.warnings]:
+        print(f"snnbench: warning: {problem}", file=sys.stderr)
     return plugins
 
 
@@ -269,7 +269,9 @@ def cmd_run(args) -> int:
         for suite in suites:
             summary = runner.run(suite)
             print(f"suite {suite.name}: {summary.ok} ok, {summary.failed} failed, "
-                  f"{summary.cached} already recorded, {summary.skipped} skipped as incompatible")
+                  f"{summary.cached} already recorded, " + (
+                      f"{summary.elsewhere} run by another process, " if summary.elsewhere else "")
+                  + f"{summary.skipped} skipped as incompatible")
             exit_code = max(exit_code, summary.exit_code)
     if exit_code:
         print("some cells failed; their errors are recorded in the store "

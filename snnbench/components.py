@@ -10,8 +10,8 @@ Tensors are time-first: ``[T, B, ...]``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -171,6 +171,11 @@ class ArchitectureContext:
     neuron_model: Callable[..., SpikingLayer] | None = None
 
 
+def no_neuron_overrides(params: Any) -> frozenset[str]:
+    """The ``neuron_overrides`` of an architecture that takes its neurons as the suite gives them."""
+    return frozenset()
+
+
 @dataclass(frozen=True)
 class ArchitectureSpec:
     """``build(params, ctx)`` returns a module ``[T,B,*input_shape] -> [T,B,n_classes]``.
@@ -178,6 +183,11 @@ class ArchitectureSpec:
     ``check(params, info)`` may return a reason why the architecture cannot
     take that dataset (too small for its kernels, say); the suite then skips
     the cell with that reason instead of failing it.
+
+    ``neuron_overrides(params)`` names the neuron params that ``build`` sets
+    through ``ctx.neuron(features, **overrides)`` (Spikformer's attention
+    threshold, say), so that a suite pairing it with a neuron model that
+    lacks one of them skips that cell at validate time, with the reason.
     """
 
     name: str
@@ -186,6 +196,17 @@ class ArchitectureSpec:
     accepts: frozenset[str]
     check: Callable[[Any, DatasetInfo], str | None] | None = None
     summary: str = ""
+    neuron_overrides: Callable[[Any], frozenset[str]] = no_neuron_overrides
+
+
+def missing_neuron_params(architecture: str, overrides: Iterable[str], neuron: str, neuron_params: type) -> str | None:
+    """Why architecture ``architecture`` cannot set ``overrides`` on neuron
+    model ``neuron`` (whose params class is ``neuron_params``), or None."""
+    missing = sorted(set(overrides) - {f.name for f in fields(neuron_params)})
+    if not missing:
+        return None
+    return (f"architecture {architecture!r} sets {', '.join(missing)} of its neurons, which neuron model "
+            f"{neuron!r} does not have")
 
 
 # --------------------------------------------------------------------------- learning rules

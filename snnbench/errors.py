@@ -7,7 +7,26 @@ non-zero; anything else is a bug in snnbench or in a plugin.
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable
+
+#: how a value from a user's file is echoed in a message: a few levels and
+#: items of it, never a 300-level nested table in full
+_VALUE_REPR = reprlib.Repr()
+_VALUE_REPR.maxlevel, _VALUE_REPR.maxdict, _VALUE_REPR.maxlist = 3, 6, 6
+_VALUE_REPR.maxstring, _VALUE_REPR.maxother, _VALUE_REPR.maxlong = 80, 80, 40
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """``text`` with control characters (ANSI escapes, newlines, NULs) shown
+    as escapes instead of acting on the terminal, cut to ``limit`` characters."""
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return shown if len(shown) <= limit else f"{shown[:limit]}... ({len(shown) - limit} more characters)"
+
+
+def shown_value(value: object) -> str:
+    """A short, printable repr of a value from a user's file."""
+    return printable(_VALUE_REPR.repr(value))
 
 
 class SnnbenchError(Exception):
@@ -20,15 +39,16 @@ class SuiteError(SnnbenchError):
     def __init__(self, message: str, *, file: str | None = None, key: str | None = None,
                  value: object = None, line: int | None = None, hint: str | None = None):
         self.file, self.key, self.value, self.line, self.hint = file, key, value, line, hint
-        where = file or "<suite>"
+        where = printable(file or "<suite>", 500)
         if line is not None:
             where += f":{line}"
         parts = [where]
         if key is not None:
-            parts.append(f"[{key}]" if value is None else f"{key} = {value!r}")
-        text = ": ".join(parts) + f": {message}"
+            shown_key = printable(key, 120)
+            parts.append(f"[{shown_key}]" if value is None else f"{shown_key} = {shown_value(value)}")
+        text = ": ".join(parts) + f": {printable(message, 500)}"
         if hint:
-            text += f" ({hint})"
+            text += f" ({printable(hint, 300)})"
         super().__init__(text)
 
 

@@ -2,11 +2,15 @@
 
 Rows computed with an older definition of a metric (see
 :data:`snnbench.metric_specs.METRIC_VERSIONS`) are left out and counted, never
-mixed in with current ones.
+mixed in with current ones. Nor are rows of different configs that carry
+the same component names (two suites that run one combination with other
+params, a run capped by ``--limit``) averaged together: they are told apart
+by a ``setup`` column naming the config keys in which they differ.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,12 +59,13 @@ def latest_results(rows: Sequence[dict[str, Any]]) -> Results:
         newest[(row["suite"], row["config_hash"], row["seed"], row["device_type"])] = row
     current = [r for r in newest.values() if not (r["status"] == "ok" and _is_stale(r))]
     stale = len(newest) - len(current)
-    ok = [r | {m.key: r["metrics"].get(m.key) for m in METRICS} for r in current if r["status"] == "ok"]
+    ok = [r | {m.key: r["metrics"].get(m.key) for m in METRICS} | {"at_chance": bool(r["metrics"].get("at_chance"))}
+          for r in current if r["status"] == "ok"]
     columns = ["suite", "label", "config_hash", "seed", "device_type", "device_name", "status", "reason",
-               *KINDS]
+               *KINDS, "config"]
     frame = lambda records, extra=(): pd.DataFrame(records, columns=[*columns, *extra])  # noqa: E731
     return Results(
-        ok=frame(ok, [m.key for m in METRICS]),
+        ok=frame(ok, [*(m.key for m in METRICS), "at_chance"]),
         failed=frame([r for r in current if r["status"] == "failed"]),
         skipped=frame([r for r in current if r["status"] == "skipped"]),
         stale=stale,
@@ -77,16 +82,50 @@ def check_grouping(by: Sequence[str]) -> None:
                 f"did you mean {suggestion!r}?" if suggestion else f"choose from {', '.join(GROUP_COLUMNS)}"))
 
 
+def _flat(config: dict[str, Any], path: tuple[str, ...] = ()) -> dict[str, str]:
+    """A row's config as ``{"encoder.timesteps": "25", "training.epochs": "4"}``
+    (a component's ``params`` level left out of the keys)."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        inner = path if key == "params" else (*path, key)
+        if isinstance(value, dict):
+            flat.update(_flat(value, inner))
+        else:
+            flat[".".join(inner)] = json.dumps(value)
+    return flat
+
+
+def setups(ok: pd.DataFrame) -> pd.Series:
+    """For each row, what sets its config apart from the other configs that
+    carry the same component names: empty when its names have one config,
+    else ``key=value`` of every config key in which those configs differ."""
+    labels = pd.Series("", index=ok.index, dtype=object)
+    for _, same_names in ok.groupby(list(KINDS), sort=False, dropna=False):
+        configs = {row.config_hash: _flat(row.config) for row in same_names.itertuples()}
+        if len(configs) < 2:
+            continue
+        keys = sorted({k for flat in configs.values() for k in flat}, key=lambda k: (k.startswith("training"), k))
+        differing = [k for k in keys if len({flat.get(k, "–") for flat in configs.values()}) > 1]
+        for index, config_hash in same_names["config_hash"].items():
+            labels[index] = ", ".join(f"{k}={configs[config_hash].get(k, '–')}" for k in differing)
+    return labels
+
+
 def aggregate(ok: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Mean, std and seed count (``<key>_n``: rows that have it) of every
-    metric per group, and ``n``, the rows of the group."""
+    metric per group, and ``n``, the rows of the group; per config within a
+    group where its names cover several (column ``setup``)."""
     keys = [m.key for m in METRICS]
     numeric = ok[list(by) + keys].copy()
     numeric[keys] = numeric[keys].apply(pd.to_numeric, errors="coerce")
-    grouped = numeric.groupby(list(by), sort=False, dropna=False)
+    numeric["setup"] = setups(ok)
+    numeric["at_chance"] = ok["at_chance"].astype(int)
+    grouped = numeric.groupby([*by, "setup"], sort=False, dropna=False)
     table = grouped[keys].agg(["mean", "std", "count"])
     table.columns = [f"{key}_{'n' if stat == 'count' else stat}" for key, stat in table.columns]
     table["n"] = grouped.size()
+    #: runs whose accuracy was no better than chance (snnbench.metrics.is_at_chance)
+    table["at_chance"] = grouped["at_chance"].sum()
     return table.reset_index()
 
 
@@ -96,6 +135,15 @@ def _mean_std(mean: float, std: float, fmt: Callable[[float], str]) -> str:
     text = fmt(mean)
     if std is not None and not (isinstance(std, float) and math.isnan(std)):
         text += f" ± {fmt(std)}"
+    return text
+
+
+def _shown(row: pd.Series, m: Metric) -> str:
+    """One cell of the table: mean ± std, and for accuracy how many of the
+    runs were at chance, so a model that learnt nothing cannot pass unseen."""
+    text = _mean_std(row[f"{m.key}_mean"], row[f"{m.key}_std"], m.format)
+    if m.key == "accuracy" and row["at_chance"]:
+        text += f" (AT CHANCE: {int(row['at_chance'])} of {int(row['n'])})"
     return text
 
 
@@ -112,8 +160,11 @@ def render(table: pd.DataFrame, by: Sequence[str], sort: str = "accuracy", fmt: 
     Group columns that hold one value for every row are stated once above
     the table instead of repeated on every line. A default column that only
     repeats another (an encoder's mean value when it emits 0/1 spikes) is
-    left out; ``metrics`` shows it anyway.
+    left out; ``metrics`` shows it anyway. The ``setup`` column shows only
+    where rows of one set of names have different configs.
     """
+    if table["setup"].ne("").any():
+        by = [*by, "setup"]
     chosen = [metric(k) for k in (metrics or [m.key for m in METRICS])]
     sort_metric = metric(sort)
     table = table.sort_values(f"{sort_metric.key}_mean", ascending=not sort_metric.higher_is_better,
@@ -121,14 +172,13 @@ def render(table: pd.DataFrame, by: Sequence[str], sort: str = "accuracy", fmt: 
     present = [m for m in chosen if table[f"{m.key}_mean"].notna().any()
                and not (metrics is None and m.repeats and _repeats(table, m.key, m.repeats))]
     if fmt == "csv":
-        columns = [*by, *(f"{m.key}_{s}" for m in present for s in ("mean", "std")), "n"]
+        columns = [*by, *(f"{m.key}_{s}" for m in present for s in ("mean", "std")), "n", "at_chance"]
         return table[columns].to_csv(index=False)
     constant = [c for c in by if table[c].nunique(dropna=False) == 1 and len(by) > 1]
     varying = [c for c in by if c not in constant]
     headers = [*varying, *(m.heading for m in present), "runs"]
-    body = [[*(row[c] for c in varying),
-             *(_mean_std(row[f"{m.key}_mean"], row[f"{m.key}_std"], m.format) for m in present),
-             int(row["n"])] for _, row in table.iterrows()]
+    body = [[*(row[c] for c in varying), *(_shown(row, m) for m in present), int(row["n"])]
+            for _, row in table.iterrows()]
     text = tabulate(body, headers=headers, tablefmt="github" if fmt == "md" else "simple",
                     disable_numparse=True)
     if constant:

@@ -227,6 +227,21 @@ def inference_throughput(model: nn.Module, split: DataSplit, batch_size: int, de
     return sum(len(b) for b in timed) / (time.perf_counter() - started)
 
 
+def chance_accuracy(targets: torch.Tensor) -> float:
+    """The accuracy of always answering the most common class of ``targets``:
+    what a model that learnt nothing scores (1/classes on balanced data)."""
+    return int(torch.bincount(targets).max()) / len(targets)
+
+
+def is_at_chance(accuracy: float, chance: float, samples: int) -> bool:
+    """Whether ``accuracy`` on ``samples`` test samples is no better than
+    ``chance``, allowing three standard errors of a guesser that is right
+    with probability ``chance`` (so a lucky guesser is not taken for a
+    model that learnt, and a model barely above chance on a small split is
+    flagged too)."""
+    return accuracy <= chance + 3 * math.sqrt(chance * (1 - chance) / samples)
+
+
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -17,6 +17,10 @@ from typing import Any, Literal
 from snnbench.errors import did_you_mean
 
 
+#: the largest float32: a param beyond it overflows as soon as torch uses it
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 class ParamError(ValueError):
     """One bad key; the caller adds the file and table it came from."""
 
@@ -64,9 +68,11 @@ def _coerce(key: str, value: object, hint: Any) -> object:
             return value
         raise ParamError(key, value, "must be an integer")
     if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ParamError(key, value, "must be a number")
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ParamError(key, value, "must be a number")
+        if not abs(value) <= FLOAT32_MAX:  # TOML has inf and nan; torch computes in float32
+            raise ParamError(key, value, f"must be a finite number, within float32's ±{FLOAT32_MAX:.4g}")
+        return float(value)
     if hint is str:
         if isinstance(value, str):
             return value

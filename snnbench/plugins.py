@@ -2,7 +2,10 @@
 
 Every plugin, snnbench's own included, is an entry point in the ``snnbench``
 group. Loading is forgiving: a plugin that fails to import, or whose hook
-raises, is reported with its name and error, and the rest still load.
+raises, is reported with its name and error, and the rest still load. What
+would otherwise be ignored in silence is warned about: a hook implementation
+under a name no hook has (``register_neurons``), with the nearest hook's
+name, and a name in ``SNNBENCH_LOAD_PLUGINS`` that no installed plugin has.
 
 Environment:
 
@@ -26,7 +29,7 @@ import pluggy
 
 from snnbench import hookspecs
 from snnbench.components import KINDS
-from snnbench.errors import DuplicateComponentError
+from snnbench.errors import DuplicateComponentError, did_you_mean
 from snnbench.registry import Registries
 
 ENTRY_POINT_GROUP = "snnbench"
@@ -50,6 +53,10 @@ class PluginSet:
     registries: Registries
     failures: list[PluginFailure] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
+    #: the distribution (pip package) each plugin came from, by plugin name
+    distributions: dict[str, str] = field(default_factory=dict)
+    #: what loaded but is probably not what was meant (a misnamed hook)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _normalized(name: str) -> str:
@@ -57,17 +64,65 @@ def _normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _allowed_names() -> set[str] | None:
+    """The normalised names in ``SNNBENCH_LOAD_PLUGINS``; None when it is unset."""
+    allowed = os.environ.get("SNNBENCH_LOAD_PLUGINS")
+    return None if allowed is None else {_normalized(n.strip()) for n in allowed.split(",") if n.strip()}
+
+
+def _names_of(entry_point: metadata.EntryPoint) -> set[str]:
+    """What ``SNNBENCH_LOAD_PLUGINS`` may call a plugin: its entry point or its distribution."""
+    return {_normalized(entry_point.name)} | ({_normalized(entry_point.dist.name)} if entry_point.dist else set())
+
+
+def _is_builtin(entry_point: metadata.EntryPoint) -> bool:
+    return entry_point.dist is not None and _normalized(entry_point.dist.name) == BUILTIN_DISTRIBUTION
+
+
 def _wanted(entry_point: metadata.EntryPoint) -> bool:
-    dist = _normalized(entry_point.dist.name) if entry_point.dist else ""
-    if dist == BUILTIN_DISTRIBUTION:
+    if _is_builtin(entry_point):
         return True
     if os.environ.get("SNNBENCH_DISABLE_PLUGIN_AUTOLOAD"):
         return False
-    allowed = os.environ.get("SNNBENCH_LOAD_PLUGINS")
-    if allowed is None:
-        return True
-    names = {_normalized(n.strip()) for n in allowed.split(",") if n.strip()}
-    return _normalized(entry_point.name) in names or dist in names
+    allowed = _allowed_names()
+    return allowed is None or bool(_names_of(entry_point) & allowed)
+
+
+def _unmatched_allowed_names(entry_points: Iterable[metadata.EntryPoint]) -> list[str]:
+    """A warning for each ``SNNBENCH_LOAD_PLUGINS`` name that no installed
+    third-party plugin has (a typo loads nothing, silently, otherwise)."""
+    allowed = _allowed_names()
+    if not allowed or os.environ.get("SNNBENCH_DISABLE_PLUGIN_AUTOLOAD"):
+        return []
+    known = set().union(*(_names_of(ep) for ep in entry_points if not _is_builtin(ep)))
+    warnings = []
+    for name in sorted(allowed - known):
+        suggestion = did_you_mean(name, known)
+        warnings.append(f"SNNBENCH_LOAD_PLUGINS names {name!r}, which no installed plugin is; " + (
+            f"did you mean {suggestion!r}?" if suggestion else
+            f"installed: {', '.join(sorted(known)) or 'none besides the built-ins'}"))
+    return warnings
+
+
+def _misnamed_hooks(manager: pluggy.PluginManager) -> list[str]:
+    """A warning for each hook implementation whose name no hook has.
+
+    This is the check of pluggy's ``check_pending``, which raises on the first
+    such implementation only; walking the same hook callers reports every
+    one, with the hook it was probably meant to be."""
+    hooks = list(hookspecs.HOOK_FOR_KIND.values())
+    warnings = []
+    for name, caller in vars(manager.hook).items():
+        if name.startswith("_") or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook:
+                continue
+            suggestion = did_you_mean(name, hooks)
+            warnings.append(f"plugin {impl.plugin_name!r}: hook {name!r} is not an snnbench hook, so it was "
+                            "never called; " + (f"did you mean {suggestion!r}?" if suggestion
+                                                else f"the hooks are {', '.join(hooks)}"))
+    return warnings
 
 
 def load_plugins(extra_modules: Iterable[str] = ()) -> PluginSet:
@@ -77,7 +132,9 @@ def load_plugins(extra_modules: Iterable[str] = ()) -> PluginSet:
     manager.add_hookspecs(hookspecs)
     plugins = PluginSet(manager, Registries())
 
-    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    entry_points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    plugins.warnings.extend(_unmatched_allowed_names(entry_points))
+    for entry_point in entry_points:
         if not _wanted(entry_point) or manager.get_plugin(entry_point.name) is not None:
             continue
         version = entry_point.dist.version if entry_point.dist else "?"
@@ -88,6 +145,8 @@ def load_plugins(extra_modules: Iterable[str] = ()) -> PluginSet:
             plugins.failures.append(PluginFailure(entry_point.name, f"{type(error).__name__}: {error}"))
             continue
         plugins.versions[entry_point.name] = version
+        if entry_point.dist is not None:
+            plugins.distributions[entry_point.name] = entry_point.dist.name
 
     for module_name in extra_modules:
         try:
@@ -97,6 +156,7 @@ def load_plugins(extra_modules: Iterable[str] = ()) -> PluginSet:
             continue
         plugins.versions[module_name] = "local"
 
+    plugins.warnings.extend(_misnamed_hooks(manager))
     _fill_registries(plugins)
     return plugins
 

@@ -54,8 +54,12 @@ class SuiteProgress:
 
     def finished(self, line: str) -> None:
         """Print a cell's outcome above the bars (or plainly without a terminal)."""
-        self.bar.write(line, file=sys.stdout)
+        self.note(line)
         self.bar.update(1)
+
+    def note(self, line: str) -> None:
+        """Print a line above the bars without counting a cell."""
+        self.bar.write(line, file=sys.stdout)
 
     def close(self) -> None:
         self.bar.close()

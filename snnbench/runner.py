@@ -7,12 +7,19 @@ memory, a metric that fails) is recorded as failed with its error and the
 suite goes on; a metric is never recorded as 0 in place of an error. Cells
 already recorded as ok are skipped unless ``rerun`` is set, so a killed run
 resumes where it stopped.
+
+Runs of a suite on one store share its cells: each cell is claimed in the
+store before it runs (:mod:`snnbench.leases`), a cell another live process
+holds is left to it, and when its own cells are done a run waits for the
+ones others hold, taking over any whose process died, so that when it
+exits the suite is complete.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +35,17 @@ from snnbench.components import (
     LoadContext,
     SpikingModel,
     iter_spiking_layers,
+    missing_neuron_params,
 )
 from snnbench.errors import SnnbenchError
+from snnbench.leases import DEFAULT_LEASE_SECONDS, CellKey, CellLeases, Outcome
 from snnbench.metric_specs import METRIC_VERSIONS
 from snnbench.metrics import (
+    chance_accuracy,
     evaluate,
     footprint_bytes,
     inference_throughput,
+    is_at_chance,
     parameter_count,
 )
 from snnbench.plugins import PluginSet
@@ -56,6 +67,10 @@ class RunOptions:
     #: cap on epochs, overriding the suite
     max_epochs: int | None = None
     progress: bool | None = None
+    #: how long a claim on a cell holds after its process stops renewing it
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    #: pause between looks at the cells other processes hold
+    poll_seconds: float = 2.0
 
 
 @dataclass
@@ -64,6 +79,8 @@ class RunSummary:
     failed: int = 0
     skipped: int = 0
     cached: int = 0
+    #: cells another process sharing the store ran while this one did
+    elsewhere: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -140,10 +157,10 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
 
     encoder = registries["encoder"].get(cell.encoder.component).spec.build(cell.encoder.params, loaded.info)
     def build_neuron(name: str, params, features: tuple[int, ...], overrides: dict[str, Any]):
-        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(params)})
-        if unknown:
-            raise SnnbenchError(f"architecture {cell.architecture.name!r} sets {', '.join(unknown)} of its "
-                                f"neurons, which neuron model {name!r} does not have")
+        # the suite checked the overrides the architecture declares; this catches any it does not
+        unsupported = missing_neuron_params(cell.architecture.name, overrides, name, type(params))
+        if unsupported:
+            raise SnnbenchError(unsupported)
         spec = registries["neuron"].get(name).spec
         return spec.build(dataclasses.replace(params, **overrides), tuple(features))
 
@@ -162,7 +179,7 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     cell_progress = progress.cell(cell.label, len(train)) if progress else None
-    session = TrainingSession(training, device, generator, cell_progress)
+    session = TrainingSession(training, device, generator, cell_progress, model)
     try:
         rule.fit(model, train, session)
     finally:
@@ -170,8 +187,11 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
             cell_progress.close()
     evaluation = evaluate(model, test, training.eval_batch_size, device)
     activity = evaluation.activity
+    chance = chance_accuracy(test.targets)
     return {
         "accuracy": evaluation.accuracy,
+        "chance_accuracy": chance,
+        "at_chance": is_at_chance(evaluation.accuracy, chance, len(test)),
         "reported_epoch": "last",
         "epochs_trained": len(session.history),
         "train_samples": len(train),
@@ -216,19 +236,50 @@ class Runner:
             self._record_skip(suite, skipped)
             summary.skipped += 1
         progress = SuiteProgress(suite.name, len(suite.cells), self.options.progress)
+        leases = CellLeases(self.store, rerun=self.options.rerun, since=self.store.last_row_id(),
+                            lease_seconds=self.options.lease_seconds)
         try:
+            held: dict[CellKey, tuple[Cell, str]] = {}
             for cell in (with_caps(cell, self.options) for cell in suite.cells):
-                if not self.options.rerun and self.store.has_ok(cell.suite, cell.config_hash, cell.seed,
-                                                                 self.options.device.type):
-                    summary.cached += 1
-                    progress.finished(f"cached  {cell.label} seed={cell.seed} (recorded earlier; --rerun to redo)")
-                    continue
-                ok = self._run_and_record(cell, progress)
-                summary.ok += ok
-                summary.failed += not ok
+                holder = self._claim_and_run(cell, leases, summary, progress)
+                if holder is not None:
+                    held[self._key(cell)] = (cell, holder)
+            if held:
+                holders = sorted({holder for _, holder in held.values()})
+                progress.note(f"waiting for {len(held)} cell(s) other processes are running ({', '.join(holders)}); "
+                              f"a claim lapses {self.options.lease_seconds:g} s after its process stops")
+            while held:
+                time.sleep(self.options.poll_seconds)
+                for key, (cell, _) in list(held.items()):
+                    if self._claim_and_run(cell, leases, summary, progress) is None:
+                        del held[key]
         finally:
             progress.close()
+            leases.release_all()
         return summary
+
+    def _key(self, cell: Cell) -> CellKey:
+        return CellKey(cell.suite, cell.config_hash, cell.seed, self.options.device.type)
+
+    def _claim_and_run(self, cell: Cell, leases: CellLeases, summary: RunSummary,
+                       progress: SuiteProgress) -> str | None:
+        """Run ``cell`` if this process gets its claim, else count it as
+        recorded; returns who holds it when another live process does."""
+        key = self._key(cell)
+        claim = leases.claim(key)
+        if claim.outcome is Outcome.HELD:
+            return claim.holder
+        if claim.outcome is Outcome.RECORDED:
+            summary.cached += 1
+            progress.finished(f"cached  {cell.label} seed={cell.seed} (recorded earlier; --rerun to redo)")
+        elif claim.outcome is Outcome.RECORDED_BY_OTHER:
+            summary.elsewhere += 1
+            progress.finished(f"done    {cell.label} seed={cell.seed} (by another process on this store)")
+        else:
+            ok = self._run_and_record(cell, progress, leases.release_in(key))
+            summary.ok += ok
+            summary.failed += not ok
+        return None
 
     def _row(self, cell: Cell, status: str, **fields) -> ResultRow:
         return ResultRow(
@@ -240,12 +291,16 @@ class Runner:
 
     def _environment_for(self, cell: Cell) -> dict[str, Any]:
         registries = self.plugins.registries
-        supplied_by = {kind: {"plugin": registries[kind].get(cell.choice(kind).component).plugin,
-                              "version": registries[kind].get(cell.choice(kind).component).version}
-                       for kind in KINDS}
+        entries = {kind: registries[kind].get(cell.choice(kind).component) for kind in KINDS}
+        supplied_by = {kind: {"plugin": entry.plugin, "distribution": self.plugins.distributions.get(entry.plugin),
+                              "version": entry.version}
+                       for kind, entry in entries.items()}
         return self._environment | {"components": supplied_by}
 
-    def _run_and_record(self, cell: Cell, progress: SuiteProgress) -> bool:
+    def _run_and_record(self, cell: Cell, progress: SuiteProgress,
+                        release: Callable[[Any], None]) -> bool:
+        """Run the claimed ``cell`` and record its row, releasing the claim
+        (``release``) in the same transaction."""
         started, clock = now(), time.perf_counter()
         try:
             metrics = run_cell(cell, self.plugins, self.data, self.options, progress)
@@ -258,17 +313,20 @@ class Runner:
             detail = "" if isinstance(error, SnnbenchError) else traceback.format_exc(limit=-4)
             self.store.record(self._row(cell, "failed", reason=reason, started_at=started,
                                         metrics={"wall_seconds": time.perf_counter() - clock,
-                                                 "traceback": detail}))
+                                                 "traceback": detail}), also=release)
             progress.finished(f"FAILED  {cell.label} seed={cell.seed}: {reason}")
             return False
         metrics["wall_seconds"] = time.perf_counter() - clock
-        self.store.record(self._row(cell, "ok", metrics=metrics, started_at=started))
+        self.store.record(self._row(cell, "ok", metrics=metrics, started_at=started), also=release)
         throughput = metrics["train_samples_per_s"]
+        accuracy = f"accuracy {metrics['accuracy']:.2%}" + (
+            f" (AT CHANCE: {metrics['chance_accuracy']:.2%} by always guessing one class)"
+            if metrics["at_chance"] else "")
         progress.finished(
-            f"ok      {cell.label} seed={cell.seed}: accuracy {metrics['accuracy']:.2%}, "
+            f"ok      {cell.label} seed={cell.seed}: {accuracy}, "
             f"sparsity {metrics['sparsity']:.3f}, encoder density {metrics['encoder_density']:.3f}, "
             f"train {throughput:,.0f} samples/s" if throughput else
-            f"ok      {cell.label} seed={cell.seed}: accuracy {metrics['accuracy']:.2%}")
+            f"ok      {cell.label} seed={cell.seed}: {accuracy}")
         return True
 
     def _record_skip(self, suite: Suite, skipped: SkippedCombination) -> None:

@@ -4,19 +4,31 @@ SQLite needs no server and survives a killed process: each finished cell is
 written in its own transaction, so a run killed half-way loses at most the
 cell in flight, and a rerun skips the cells already recorded as ok. Rows are
 never updated or deleted; the leaderboard reads the newest row of each cell.
+
+A store path names exactly one file, whatever characters it holds
+(``store.db?mode=memory`` is a file of that name, for the rows and for
+Optuna's study alike): see :func:`sqlite_uri`. Reading commands open the
+store read-only and never change it, and a SQLite file that is not an
+snnbench store is refused rather than given snnbench's tables. Every
+statement waits out another process's lock (:mod:`snnbench.store_lock`), so
+a finished row is kept until it is written.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 from snnbench.errors import SnnbenchError
+from snnbench.store_lock import LockPolicy, print_to_stderr, retry_while_locked
+
+T = TypeVar("T")
 
 DEFAULT_DB = Path("leaderboard") / "snnbench.db"
 SCHEMA_VERSION = 1
@@ -47,7 +59,38 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_cell ON results (config_hash, seed, device_type, status);
 CREATE INDEX IF NOT EXISTS results_suite ON results (suite);
+CREATE TABLE IF NOT EXISTS claims (
+    suite           TEXT NOT NULL,
+    config_hash     TEXT NOT NULL,
+    seed            INTEGER NOT NULL,
+    device_type     TEXT NOT NULL,
+    owner           TEXT NOT NULL,
+    host            TEXT NOT NULL,
+    pid             INTEGER NOT NULL,
+    expires_at      REAL NOT NULL,
+    PRIMARY KEY (suite, config_hash, seed, device_type)
+);
 """
+#: tables every Optuna study file has: ``snnbench tune`` keeps its study in the
+#: store, and a study may be opened before the store's first row
+_OPTUNA_TABLES = frozenset({"alembic_version", "studies", "trials"})
+#: the columns that make a ``results`` table snnbench's own
+_RESULT_COLUMNS = frozenset({"suite", "label", "config_hash", "seed", "device_type", "status", "config", "metrics"})
+
+
+def sqlite_uri(path: str | Path, mode: str) -> str:
+    """The SQLite URI of exactly the file ``path`` (``mode`` ``ro``, ``rw`` or
+    ``rwc``). The path is made absolute and percent-encoded, so nothing in
+    it (``?mode=memory``, ``#``, ``%``, a name like ``:memory:``) is read as
+    an option instead of as part of the file's name."""
+    return f"file:{quote(str(Path(path).absolute()))}?mode={mode}"
+
+
+def sqlalchemy_url(path: str | Path) -> str:
+    """The SQLAlchemy URL (for Optuna's storage) of the same file as
+    :func:`sqlite_uri`: SQLAlchemy percent-decodes the database part once,
+    and Optuna runs ``str.format`` on the URL, so the URI is encoded again."""
+    return f"sqlite:///{quote(sqlite_uri(path, 'rwc'))}?uri=true"
 
 
 def now() -> str:
@@ -74,22 +117,81 @@ class ResultRow:
 
 
 class ResultStore:
-    def __init__(self, path: str | Path = DEFAULT_DB, *, create: bool = True):
+    """The store at ``path``. With ``create`` (commands that run cells) it is
+    created when missing and may be written; without it (commands that only
+    read) it must exist, and is opened read-only."""
+
+    def __init__(self, path: str | Path = DEFAULT_DB, *, create: bool = True,
+                 lock_policy: LockPolicy = LockPolicy(), say: Callable[[str], None] = print_to_stderr):
         self.path = Path(path)
+        self.writable = create
+        self.lock_policy, self.say = lock_policy, say
         if not create and not self.path.exists():
             raise SnnbenchError(f"no results store at {self.path}: run a suite first, or pass --db")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = self.connect()
             self._db.row_factory = sqlite3.Row
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise SnnbenchError(f"{self.path} was written by a newer snnbench (schema {version})")
-            with self._db:
-                self._db.executescript(_SCHEMA)
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._open()
         except sqlite3.DatabaseError as error:
             raise SnnbenchError(f"{self.path} is not a usable snnbench results store: {error}") from None
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection to this store's file (the store's own, or one for
+        another thread), in autocommit mode: transactions are explicit."""
+        mode = "rwc" if self.writable else "ro"
+        return sqlite3.connect(sqlite_uri(self.path, mode), uri=True, timeout=self.lock_policy.busy_timeout,
+                               isolation_level=None, check_same_thread=False)
+
+    def _open(self) -> None:
+        """Check that the file is an snnbench store (or, to be written, an
+        empty file to make one of), and create missing tables."""
+        version, tables = self.read("open it", lambda db: (
+            db.execute("PRAGMA user_version").fetchone()[0],
+            {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}))
+        if version > SCHEMA_VERSION:
+            raise SnnbenchError(f"{self.path} was written by a newer snnbench (schema {version})")
+        fresh = version == 0 and (not tables or _OPTUNA_TABLES <= tables and "results" not in tables)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(results)")} if "results" in tables else set()
+        if not fresh and (version == 0 or not _RESULT_COLUMNS <= columns):
+            shown = ", ".join(sorted(tables)[:8]) + (", ..." if len(tables) > 8 else "")
+            raise SnnbenchError(f"{self.path} is a SQLite file of another application (tables: {shown or 'none'}), "
+                                "not an snnbench results store; it was left unchanged. Pass --db a new file "
+                                "or an existing snnbench store")
+        if not self.writable:
+            if fresh:
+                raise SnnbenchError(f"{self.path} holds no snnbench results yet: run a suite into it first")
+            return
+
+        def create_tables(db: sqlite3.Connection) -> None:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+        self.write("create its tables", create_tables)
+
+    def write(self, what: str, change: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``change(connection)`` as one transaction that holds the write
+        lock from its start (so a check and the write it decides on are
+        atomic), waiting out other processes' locks; ``what`` completes
+        "waiting to ..." in the message shown while it waits."""
+        def transaction() -> T:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                result = change(self._db)
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            return result
+
+        return retry_while_locked(transaction, what, self.lock_policy, self.say, self.path)
+
+    def read(self, what: str, query: Callable[[sqlite3.Connection], T]) -> T:
+        """``query(connection)``, waiting out a lock that blocks even readers."""
+        return retry_while_locked(lambda: query(self._db), what, self.lock_policy, self.say, self.path)
 
     def close(self) -> None:
         self._db.close()
@@ -100,8 +202,10 @@ class ResultStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def record(self, row: ResultRow) -> None:
-        """Write one row in its own transaction."""
+    def record(self, row: ResultRow, also: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        """Write one row in its own transaction, with ``also(connection)`` in
+        the same transaction (releasing the cell's claim, say). A lock held
+        by another process is waited out, the row kept meanwhile."""
         if row.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {row.status!r}")
         values = {
@@ -116,22 +220,24 @@ class ResultStore:
         }
         columns = ", ".join(values)
         marks = ", ".join(f":{k}" for k in values)
-        with self._db:
-            self._db.execute(f"INSERT INTO results ({columns}) VALUES ({marks})", values)
 
-    def has_ok(self, suite: str, config_hash: str, seed: int | None, device_type: str) -> bool:
-        """Whether this suite already holds an ok result of the cell; a suite is
-        the unit people compare, so the same cell in another suite does not count."""
-        found = self._db.execute(
-            "SELECT 1 FROM results WHERE suite = ? AND config_hash = ? AND seed IS ? AND device_type = ? "
-            "AND status = 'ok' LIMIT 1", (suite, config_hash, seed, device_type)).fetchone()
-        return found is not None
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute(f"INSERT INTO results ({columns}) VALUES ({marks})", values)
+            if also is not None:
+                also(db)
+
+        seed = "" if row.seed is None else f" seed={row.seed}"
+        self.write(f"write the row of {row.label}{seed} ({row.status}; kept until it is written)", insert)
 
     def has_skip(self, suite: str, config_hash: str) -> bool:
-        found = self._db.execute(
+        found = self.read(f"look up cell {config_hash}", lambda db: db.execute(
             "SELECT 1 FROM results WHERE suite = ? AND config_hash = ? AND status = 'skipped' LIMIT 1",
-            (suite, config_hash)).fetchone()
+            (suite, config_hash)).fetchone())
         return found is not None
+
+    def last_row_id(self) -> int:
+        """The id of the newest row (0 for none): rows after it are newer than now."""
+        return self.read("read it", lambda db: db.execute("SELECT COALESCE(MAX(id), 0) FROM results").fetchone()[0])
 
     def rows(self, suites: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """All rows (optionally of some suites), oldest first, JSON columns decoded."""
@@ -141,7 +247,7 @@ class ResultStore:
             query += f" WHERE suite IN ({', '.join('?' for _ in suites)})"
             args = suites
         rows = []
-        for record in self._db.execute(query + " ORDER BY id", args):
+        for record in self.read("read it", lambda db: db.execute(query + " ORDER BY id", args).fetchall()):
             row = dict(record)
             for key in ("config", "metrics", "metric_versions", "environment"):
                 row[key] = json.loads(row[key])
@@ -149,4 +255,16 @@ class ResultStore:
         return rows
 
     def suites(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT DISTINCT suite FROM results ORDER BY suite")]
+        return [r[0] for r in self.read("read it", lambda db: db.execute(
+            "SELECT DISTINCT suite FROM results ORDER BY suite").fetchall())]
+
+
+def has_result(db: sqlite3.Connection, suite: str, config_hash: str, seed: int | None, device_type: str, *,
+               ok_only: bool, after_id: int = 0) -> bool:
+    """Whether the cell has a row (only an ok one, with ``ok_only``) newer
+    than row id ``after_id``."""
+    found = db.execute(
+        "SELECT 1 FROM results WHERE suite = ? AND config_hash = ? AND seed IS ? AND device_type = ? "
+        "AND (status = 'ok' OR NOT ?) AND id > ? LIMIT 1",
+        (suite, config_hash, seed, device_type, ok_only, after_id)).fetchone()
+    return found is not None

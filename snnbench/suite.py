@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snnbench.components import KINDS, DatasetInfo
+from snnbench.components import KINDS, DatasetInfo, missing_neuron_params
 from snnbench.errors import SuiteError, UnknownComponentError, did_you_mean
 from snnbench.params import ParamError, params_to_dict, parse_params
 from snnbench.registry import Registries
@@ -186,15 +186,22 @@ def read_suite(path: str | Path) -> SuiteDocument:
     """Read and parse a suite file without validating it; raises :class:`SuiteError`."""
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as error:
         raise SuiteError(f"cannot read the suite file: {error.strerror or error}", file=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SuiteError(f"not UTF-8 text (TOML must be): byte 0x{raw[error.start]:02x} at offset {error.start} "
+                         "cannot be decoded", file=str(path), line=raw.count(b"\n", 0, error.start) + 1) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         located = re.search(r"at line (\d+)", str(error))  # Python < 3.14 has no error.lineno
         raise SuiteError(f"not valid TOML: {error}", file=str(path),
                          line=int(located.group(1)) if located else None) from None
+    except RecursionError:
+        raise SuiteError("not a suite: its tables or arrays are nested too deeply to read", file=str(path)) from None
     return SuiteDocument(path, data, _Source(path, text))
 
 
@@ -218,6 +225,9 @@ def _build_suite(data: dict, source: _Source, path: Path, registries: Registries
     name = header.get("name")
     if not isinstance(name, str) or not name.strip():
         raise source.error("must be a non-empty string", "suite", "name", name)
+    description = header.get("description", "")
+    if not isinstance(description, str):
+        raise source.error("must be a string", "suite", "description", description)
     seeds = header.get("seeds", [0])
     if (not isinstance(seeds, list) or not seeds
             or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
@@ -239,7 +249,7 @@ def _build_suite(data: dict, source: _Source, path: Path, registries: Registries
         if combination not in combinations:
             combinations.append(combination)
 
-    suite = Suite(name=name, path=path, description=str(header.get("description", "")),
+    suite = Suite(name=name, path=path, description=description,
                   seeds=tuple(seeds), training=training)
     for combination in combinations:
         choices = {kind: names.choice(kind, combination[kind], params, source) for kind in KINDS}
@@ -268,6 +278,11 @@ def incompatibility(choices: dict[str, Choice], registries: Registries) -> str |
         reason = architecture.check(choices["architecture"].params, info)
         if reason:
             return reason
+    neuron = registries["neuron"].get(choices["neuron"].component).spec
+    reason = missing_neuron_params(architecture.name, architecture.neuron_overrides(choices["architecture"].params),
+                                   choices["neuron"].name, neuron.params)
+    if reason:
+        return reason
     rule = registries["learning_rule"].get(choices["learning_rule"].component).spec
     if rule.architectures is not None and architecture.name not in rule.architectures:
         return (f"learning rule {rule.name!r} trains only {sorted(rule.architectures)}, "

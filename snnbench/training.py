@@ -91,7 +91,17 @@ class TrainingConfig:
 
 
 class TrainingDiverged(SnnbenchError):
-    """The loss became NaN or infinite."""
+    """The loss or the model's parameters became NaN or infinite."""
+
+
+def non_finite_parameters(model: torch.nn.Module) -> list[str]:
+    """Names of the parameters holding a NaN or infinity, with how many of
+    their values do (one host sync for all of them)."""
+    named = [(name, p) for name, p in model.named_parameters() if p.is_floating_point()]
+    if not named:
+        return []
+    bad = torch.stack([(~torch.isfinite(p.detach())).sum() for _, p in named]).tolist()
+    return [f"{name} ({count} of {p.numel()} values)" for (name, p), count in zip(named, bad) if count]
 
 
 @dataclass
@@ -140,8 +150,10 @@ class TrainingSession:
     display_every = 10
 
     def __init__(self, config: TrainingConfig, device: torch.device, generator: torch.Generator,
-                 progress=None):
+                 progress=None, model: torch.nn.Module | None = None):
         self.config = config
+        #: checked for non-finite parameters at the end of every epoch
+        self.model = model
         self.device = device
         self.generator = generator
         self.progress = progress
@@ -272,6 +284,11 @@ class TrainingSession:
     def _close_epoch(self, epoch: int, stage: str | None) -> None:
         if self._seen == 0:
             return
+        if self.model is not None:
+            broken = non_finite_parameters(self.model)
+            if broken:
+                where = f"{stage} epoch {epoch + 1}" if stage else f"epoch {epoch + 1}"
+                raise TrainingDiverged(f"parameters became NaN or infinite in {where}: {', '.join(broken)}")
         loss = float(self._loss_sum) / self._seen if self._has_loss else None
         accuracy = int(self._hits) / self._seen
         if loss is not None and not math.isfinite(loss):

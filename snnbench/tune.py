@@ -60,7 +60,7 @@ from snnbench.params import ParamError, parse_params
 from snnbench.plugins import PluginSet
 from snnbench.registry import Registries
 from snnbench.runner import DatasetCache, LoadedData, Runner, RunOptions, with_caps
-from snnbench.store import ResultStore
+from snnbench.store import ResultStore, sqlalchemy_url
 from snnbench.suite import Choice, Suite, SuiteDocument
 
 SAMPLERS = ("nsga2", "tpe", "random")
@@ -329,7 +329,7 @@ def open_study(search: Search, objectives: list[Objective], options: RunOptions,
     started with the same objectives and setup (see :func:`_fingerprint`)."""
     import optuna
 
-    storage = optuna.storages.RDBStorage(f"sqlite:///{db.resolve()}", engine_kwargs={"connect_args": {"timeout": 60}})
+    storage = optuna.storages.RDBStorage(sqlalchemy_url(db), engine_kwargs={"connect_args": {"timeout": 60}})
     fingerprint = _fingerprint(search, objectives, options)
     if name in optuna.study.get_all_study_names(storage):
         study = optuna.load_study(study_name=name, storage=storage)

@@ -75,3 +75,33 @@ def test_a_damaged_cifar10_file_is_named(fake_cifar):
     spec = _spec()
     with pytest.raises(DataUnavailableError, match="test_batch"):
         spec.load(spec.params(download=False), LoadContext(fake_cifar, download=False))
+
+
+class _RunsCode:
+    """Pickles as a call of ``exec`` that writes ``marker``, as a crafted batch would."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').write('ran')",)
+
+
+def test_a_crafted_cifar10_batch_is_refused_before_its_code_runs(fake_cifar, tmp_path):
+    marker = tmp_path / "the-pickle-ran"
+    batch = {"batch_label": "x", "labels": [0, 1, 2], "data": _RunsCode(marker), "filenames": []}
+    (fake_cifar / "cifar-10-batches-py" / "data_batch_1").write_bytes(pickle.dumps(batch, protocol=2))
+    spec = _spec()
+    with pytest.raises(DataUnavailableError) as error:
+        spec.load(spec.params(download=False), LoadContext(fake_cifar, download=False))
+    assert not marker.exists()
+    message = str(error.value)
+    assert "data_batch_1" in message and "__builtin__.exec" in message  # protocol 2 names builtins so
+
+
+def test_a_cifar10_batch_of_the_wrong_shape_is_named(fake_cifar):
+    batch = {"labels": [0, 1], "data": torch.zeros(2, 100, dtype=torch.uint8).numpy()}
+    (fake_cifar / "cifar-10-batches-py" / "data_batch_2").write_bytes(pickle.dumps(batch, protocol=2))
+    spec = _spec()
+    with pytest.raises(DataUnavailableError, match="data_batch_2.*3x32x32"):
+        spec.load(spec.params(download=False), LoadContext(fake_cifar, download=False))

@@ -5,6 +5,7 @@ traceback; ``check`` exits 1 on a regression. Nothing here trains."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -142,6 +143,21 @@ def test_params_value_of_the_wrong_type(capsys, suite_file):
     assert str(path) in message and "timesteps" in message and "'five'" in message
 
 
+@pytest.mark.parametrize("table, key, value", [
+    ("[params.learning_rule.bptt]", "lr", "inf"),
+    ("[params.learning_rule.bptt]", "lr", "nan"),
+    ("[params.encoder.rate]", "gain", "-inf"),
+    ("[training]", "lr_gamma", "nan"),
+    ("[params.learning_rule.bptt]", "lr", "1e300"),  # finite, but overflows torch's float32
+    ('[variants.encoder.rate-hot]\nof = "rate"', "gain", "+inf"),
+])
+def test_non_finite_numbers_are_refused_for_every_param(capsys, suite_file, table, key, value):
+    path = suite_file(suite_toml("tiny") + f"\n{table}\n{key} = {value}\n")
+    message = user_error(capsys, "validate", path)
+    assert f"{key} = {float(value)!r}: must be a finite number, within float32's ±3.403e+38" in message
+    assert str(path) in message
+
+
 def test_suite_that_is_not_toml(capsys, suite_file):
     path = suite_file(VALID_SUITE.replace('[matrix]', '[matrix'))
     message = user_error(capsys, "validate", path)
@@ -253,6 +269,33 @@ def test_leaderboard_db_that_is_not_sqlite(capsys, tmp_path):
     path.write_bytes(b"\x89garbage\x00\xff" * 100)
     message = user_error(capsys, "leaderboard", "--db", path)
     assert str(path) in message and "not a usable snnbench results store" in message
+
+
+def _fingerprint(path: Path) -> tuple[bytes, int]:
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+def test_reading_commands_leave_the_store_unchanged(capsys, db, tmp_path):
+    before = _fingerprint(db)
+    assert cli(capsys, "leaderboard", "--db", db)[0] == 0
+    assert cli(capsys, "check", "--db", db, "--write", "--baseline", tmp_path / "b.json")[0] == 0
+    assert _fingerprint(db) == before
+
+
+@pytest.mark.parametrize("command", [("leaderboard",), ("check", "--baseline", "b.json"), ("run", "SUITE")])
+def test_a_sqlite_file_of_another_application_is_refused_and_left_alone(capsys, tmp_path, suite_file, command):
+    path = tmp_path / "contacts.db"
+    other = sqlite3.connect(path)
+    other.execute("CREATE TABLE people (name TEXT)")
+    other.execute("INSERT INTO people VALUES ('Ada')")
+    other.commit()
+    other.close()
+    before = _fingerprint(path)
+    argv = [str(suite_file()) if a == "SUITE" else a for a in command]
+    message = user_error(capsys, *argv, "--db", path)
+    assert str(path) in message and "not an snnbench results store" in message and "people" in message
+    assert _fingerprint(path) == before
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 0
 
 
 def test_leaderboard_misspelt_group_column(capsys, db):

@@ -109,3 +109,34 @@ def test_a_spec_of_the_wrong_kind_is_refused(plugin_dir):
     plugins = load_plugins(["tplug_wrong_kind"])
     assert any("must be registered as EncoderSpec" in f.error for f in plugins.failures)
     assert "lif-as-encoder" not in plugins.registries["encoder"]
+
+
+def test_a_misnamed_hook_is_reported_with_the_hook_it_was_meant_to_be(plugin_dir):
+    write_plugin(plugin_dir, "tplug_misnamed", """
+        from snnbench import hookimpl
+        from snnbench.components import EncoderSpec
+        from snnbench_plugins.encoders.coding import RateParams, RateEncoder
+
+        @hookimpl
+        def register_neurons(register):
+            raise AssertionError("never called")
+
+        @hookimpl
+        def register_encoders(register):
+            register(EncoderSpec("rate-too", RateParams, RateEncoder, frozenset({"static"})))
+    """)
+    plugins = load_plugins(["tplug_misnamed"])
+    assert plugins.warnings == [
+        "plugin 'tplug_misnamed': hook 'register_neurons' is not an snnbench hook, so it was never called; "
+        "did you mean 'register_neuron_models'?"]
+    assert "rate-too" in plugins.registries["encoder"]  # its other hooks still work
+    assert not plugins.failures
+
+
+def test_a_misspelt_name_in_snnbench_load_plugins_is_warned_about(monkeypatch):
+    monkeypatch.setenv("SNNBENCH_LOAD_PLUGINS", "snnbench-phase-encodr")
+    plugins = load_plugins()
+    (warning,) = plugins.warnings
+    assert "SNNBENCH_LOAD_PLUGINS names 'snnbench-phase-encodr', which no installed plugin is" in warning
+    monkeypatch.setenv("SNNBENCH_LOAD_PLUGINS", "")
+    assert load_plugins().warnings == []  # empty: load none, on purpose

@@ -51,7 +51,8 @@ def test_smoke_suite_trains_every_cell(smoke_db):
         assert set(metrics["sparsity_per_layer"]) == {"network.2", "network.4"}
         expected_backend = "snntorch-loop" if row["neuron"] == "snntorch-lif" else "spikingjelly-cpu"
         assert set(metrics["neuron_backends"].values()) == {expected_backend}
-        assert row["environment"]["components"]["encoder"]["plugin"] == "snnbench-encoders-coding"
+        assert row["environment"]["components"]["encoder"] == {
+            "plugin": "snnbench-encoders-coding", "distribution": "snnbench", "version": "0.1.0"}
         assert "torch" in row["environment"]["libraries"]
     density = {r["encoder"]: r["metrics"]["encoder_density"] for r in rows}
     assert density["latency"] < density["delta"] < density["rate"] < density["direct"]
@@ -123,6 +124,56 @@ def test_failing_cells_are_recorded_and_the_suite_goes_on(tmp_path, monkeypatch,
     assert wrong["status"] == "failed" and "RuntimeError" in wrong["reason"]
     assert "Traceback" in wrong["metrics"]["traceback"]
     assert "accuracy" not in wrong["metrics"]  # a failure never records a made-up metric
+
+
+def test_a_cell_whose_parameters_blow_up_fails_naming_the_epoch_and_the_layer(tmp_path, capsys):
+    suite = suite_file(tmp_path, suite_toml("blows-up", extra="""
+        [params.encoder.rate]
+        timesteps = 4
+        [params.learning_rule.bptt]
+        optimizer = "sgd"
+        lr = 1.0
+        weight_decay = 1e20  # each step multiplies the weights by about -1e20: inf by the third
+        [training]
+        batch_size = 64
+        train_limit = 256
+        test_limit = 128
+    """))
+    db = tmp_path / "r.db"
+    assert main(["run", str(suite), "--db", str(db), "--no-progress"]) == 1
+    with ResultStore(db) as store:
+        (row,) = store.rows()
+    assert row["status"] == "failed" and "accuracy" not in row["metrics"]
+    assert "parameters became NaN or infinite in epoch 1: network." in row["reason"]
+    assert ".weight (" in row["reason"]
+
+
+def test_a_cell_at_chance_is_flagged_in_its_row_its_line_and_the_table(tmp_path, capsys):
+    suite = suite_file(tmp_path, suite_toml("chance", learning_rule=("bptt", "bptt-still"), extra="""
+        [params.encoder.rate]
+        timesteps = 8
+        [params.learning_rule.bptt]
+        lr = 0.02
+        [variants.learning_rule.bptt-still]
+        of = "bptt"
+        lr = 1e-12
+        [training]
+        epochs = 3
+        batch_size = 32
+        train_limit = 600
+    """))
+    db = tmp_path / "r.db"
+    assert main(["run", str(suite), "--db", str(db), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    rows = {r["learning_rule"]: r["metrics"] for r in ok_rows(db)}
+    assert rows["bptt-still"]["at_chance"] is True and rows["bptt"]["at_chance"] is False
+    assert 0.1 <= rows["bptt-still"]["chance_accuracy"] < 0.15  # ten digits, nearly balanced
+    assert "bptt-still seed=0: accuracy" in out and out.count("AT CHANCE") == 1
+    assert main(["leaderboard", "--db", str(db)]) == 0
+    table = capsys.readouterr().out
+    (still,) = [line for line in table.splitlines() if "bptt-still" in line]
+    assert "(AT CHANCE: 1 of 1)" in still
+    assert sum("AT CHANCE" in line for line in table.splitlines()) == 1
 
 
 def test_killed_run_resumes_without_duplicates(tmp_path):

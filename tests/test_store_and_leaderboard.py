@@ -16,7 +16,8 @@ from snnbench.errors import SnnbenchError
 from snnbench.gate import DEFAULT_TOLERANCES, compare, load_baseline, make_baseline, report
 from snnbench.leaderboard import GROUP_COLUMNS, aggregate, latest_results, render
 from snnbench.metric_specs import METRIC_VERSIONS
-from snnbench.store import ResultRow, ResultStore
+from snnbench.store import ResultRow, ResultStore, has_result
+from snnbench.store_lock import LockPolicy
 
 # ------------------------------------------------------------------ helpers
 
@@ -84,17 +85,23 @@ def test_row_round_trips_with_json_columns_decoded(store):
     assert back["started_at"] == row.started_at and back["finished_at"] == row.finished_at
 
 
-def test_has_ok_only_for_ok_rows_and_skipped_rows_have_no_seed(store):
+def test_has_result_only_for_ok_rows_and_skipped_rows_have_no_seed(store):
     record(store,
            make_row("rate", 0),
            make_row("latency", 0, status="failed", reason="RuntimeError: boom"),
            make_row("direct", None, status="skipped", reason="incompatible"))
-    assert store.has_ok("s", "hash-rate", 0, "cpu")
-    assert not store.has_ok("s", "hash-rate", 1, "cpu")          # other seed
-    assert not store.has_ok("s", "hash-rate", 0, "cuda")         # other device
-    assert not store.has_ok("s", "hash-latency", 0, "cpu")       # failed
-    assert not store.has_ok("s", "hash-direct", None, "cpu")     # skipped
-    assert not store.has_ok("other-suite", "hash-rate", 0, "cpu")  # same cell, another suite
+
+    def has_ok(*cell, after_id=0):
+        return store.read("read it", lambda db: has_result(db, *cell, ok_only=True, after_id=after_id))
+
+    assert has_ok("s", "hash-rate", 0, "cpu")
+    assert not has_ok("s", "hash-rate", 0, "cpu", after_id=1)  # not newer than row 1
+    assert not has_ok("s", "hash-rate", 1, "cpu")          # other seed
+    assert not has_ok("s", "hash-rate", 0, "cuda")         # other device
+    assert not has_ok("s", "hash-latency", 0, "cpu")       # failed
+    assert store.read("read it", lambda db: has_result(db, "s", "hash-latency", 0, "cpu", ok_only=False))
+    assert not has_ok("s", "hash-direct", None, "cpu")     # skipped
+    assert not has_ok("other-suite", "hash-rate", 0, "cpu")  # same cell, another suite
     assert store.has_skip("s", "hash-direct") and not store.has_skip("other", "hash-direct")
 
     rows = {r["encoder"]: r for r in store.rows()}
@@ -146,6 +153,46 @@ def test_store_from_newer_snnbench_is_refused(tmp_path):
     db.close()
     with pytest.raises(SnnbenchError, match="newer snnbench"):
         ResultStore(path)
+
+
+def test_a_row_is_kept_and_written_when_another_process_releases_its_lock(tmp_path):
+    """Another connection holds the write lock past SQLite's busy timeout: the
+    row waits, the wait is reported, and the row lands once the lock goes."""
+    path = tmp_path / "results.db"
+    messages = []
+    holder = sqlite3.connect(path, isolation_level=None)
+
+    def say(message):
+        messages.append(message)
+        if len(messages) == 3:  # three waits, then the other process commits
+            holder.execute("COMMIT")
+
+    with ResultStore(path, lock_policy=LockPolicy(busy_timeout=0.01, first_pause=0.01), say=say) as store:
+        holder.execute("BEGIN IMMEDIATE")
+        store.record(make_row("rate", 0, 0.75))
+        assert [r["metrics"]["accuracy"] for r in store.rows()] == [0.75]
+    holder.close()
+    assert len(messages) == 3
+    assert str(path) in messages[0] and "locked by another process" in messages[0]
+    assert "digits/rate/snntorch-lif/mlp/bptt seed=0" in messages[0] and "kept" in messages[0]
+
+
+def test_a_lock_that_blocks_readers_is_waited_out_too(tmp_path):
+    path = tmp_path / "results.db"
+    with ResultStore(path) as store:
+        store.record(make_row("rate", 0))
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    with ResultStore(path, create=False, lock_policy=LockPolicy(busy_timeout=0.01, first_pause=0.01),
+                     say=lambda message: holder.execute("COMMIT")) as store:
+        assert len(store.rows()) == 1
+    holder.close()
+
+
+def test_other_database_errors_are_not_retried(tmp_path):
+    with ResultStore(tmp_path / "results.db", say=pytest.fail) as store:
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            store.read("read it", lambda db: db.execute("SELECT * FROM nowhere"))
 
 
 # ------------------------------------------------------------ latest_results
@@ -515,3 +562,32 @@ def test_baseline_without_tolerances_is_rejected(tmp_path, baseline):
     with pytest.raises(SnnbenchError, match="tolerances must be an object") as info:
         load_baseline(path)
     assert str(path) in str(info.value)
+
+
+def _configured(row: ResultRow, timesteps: int, training: dict) -> ResultRow:
+    row.config = row.config | {"encoder": {"name": "rate", "params": {"timesteps": timesteps}},
+                               "training": {"batch_size": 32} | training}
+    return row
+
+
+def test_rows_of_different_configs_under_the_same_names_are_never_averaged(store):
+    """Two suites run one combination with other params: two rows, each
+    saying how its config differs, not one mean over both."""
+    for seed, accuracy in enumerate([0.95, 0.97]):
+        store.record(_configured(make_row("rate", seed, accuracy, suite="long", config_hash="h-long"),
+                                 25, {"epochs": 4}))
+    store.record(_configured(make_row("rate", 0, 0.12, suite="short", config_hash="h-short"),
+                             5, {"epochs": 1, "train_limit": 200}))
+    table = aggregate(ok_frame(store), GROUP_COLUMNS)
+    assert sorted(zip(table["accuracy_mean"].round(4), table["n"])) == [(0.12, 1), (0.96, 2)]
+    setup = dict(zip(table["n"], table["setup"]))
+    assert setup[2] == 'encoder.timesteps=25, training.epochs=4, training.train_limit=–'
+    assert setup[1] == 'encoder.timesteps=5, training.epochs=1, training.train_limit=200'
+    text = render(table, GROUP_COLUMNS)
+    assert "setup" in text and "96.00 ± 1.41" in text and "12.00" in text
+
+
+def test_one_config_per_set_of_names_has_no_setup_column(two_encoders):
+    table = aggregate(two_encoders, GROUP_COLUMNS)
+    assert (table["setup"] == "").all()
+    assert "setup" not in render(table, GROUP_COLUMNS)

@@ -175,3 +175,49 @@ def test_an_unknown_variant_in_the_matrix_is_named(tmp_path, plugins):
         of = "rate"
     """))
     assert "rate-hlaf" in str(error) and "unknown encoder" in str(error)
+
+
+PLAIN_NEURON = '''
+from dataclasses import dataclass
+from snnbench import hookimpl
+from snnbench.components import NeuronSpec, SpikingLayer
+
+@dataclass(frozen=True)
+class PlainParams:  # no threshold, no slope
+    decay: float = 0.9
+
+class Plain(SpikingLayer):
+    def __init__(self, params, features):
+        super().__init__()
+    def forward(self, current):
+        return (current > 1).float()
+
+@hookimpl
+def register_neuron_models(register):
+    register(NeuronSpec("plain", PlainParams, Plain))
+'''
+
+
+def test_architectures_that_override_neuron_params_the_neuron_lacks_are_skipped_at_validate(
+        tmp_path, monkeypatch):
+    (tmp_path / "tplug_plain_neuron.py").write_text(PLAIN_NEURON)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from snnbench.plugins import load_plugins
+    registries = load_plugins(["tplug_plain_neuron"]).registries
+    path = write(tmp_path, suite_toml(neuron=("plain", "snntorch-lif"), architecture=("mlp", "spikformer"), extra="""
+        [[include]]
+        dataset = "nmnist"
+        encoder = "events"
+        neuron = "plain"
+        architecture = "nmnist-resnet"
+        learning_rule = "bptt"
+    """))
+    suite = load_suite(path, registries)
+    assert sorted(c.label for c in suite.cells) == [
+        "digits/rate/plain/mlp/bptt", "digits/rate/snntorch-lif/mlp/bptt", "digits/rate/snntorch-lif/spikformer/bptt"]
+    reasons = {s.label: s.reason for s in suite.skipped}
+    assert reasons == {
+        "digits/rate/plain/spikformer/bptt":
+            "architecture 'spikformer' sets threshold of its neurons, which neuron model 'plain' does not have",
+        "nmnist/events/plain/nmnist-resnet/bptt":
+            "architecture 'nmnist-resnet' sets slope of its neurons, which neuron model 'plain' does not have"}

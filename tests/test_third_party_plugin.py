@@ -143,7 +143,7 @@ def test_plugin_runs_in_a_suite_and_is_recorded(site, tmp_path):
     # 8x8 digits quantised to 8 bits: about 30% of the bits are set, never none or all
     assert 0.1 < metrics["encoder_density"] < 0.6, metrics["encoder_density"]
     supplied = json.loads(phase["environment"])["components"]
-    assert supplied["encoder"] == {"plugin": PLUGIN, "version": "0.1.0"}
+    assert supplied["encoder"] == {"plugin": PLUGIN, "distribution": "snnbench-phase-encoder", "version": "0.1.0"}
     assert supplied["neuron"]["plugin"] == "snnbench-neurons-spikingjelly"
 
     rate = rows["rate"]

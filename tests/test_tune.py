@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from snnbench.cli import main
 from snnbench.plugins import load_plugins
 from snnbench.runner import RunOptions
-from snnbench.store import ResultStore
+from snnbench.store import ResultStore, sqlalchemy_url
 from snnbench.suite import read_suite
 from snnbench.tune import load_search, objectives_for, open_study
 
@@ -162,3 +162,13 @@ def test_validate_describes_the_search_and_tune_refuses_a_suite_without_one(tmp_
     assert main(["tune", str(suite), "--trials", "1", "--objective", "accuracy:up",
                  "--db", str(tmp_path / "r.db")]) == 2
     assert "the direction must be max or min" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["results.db?mode=memory", "results {SCHEMA_VERSION} #1%20.db"])
+def test_rows_and_study_go_to_the_one_file_the_store_path_names(tmp_path, capsys, name):
+    suite, db = write(tmp_path, SPACE), tmp_path / name
+    assert main(["tune", str(suite), "--db", str(db), "--no-progress", "--trials", "1",
+                 "--objective", "accuracy"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([suite.name, name])
+    assert len(rows(db, "t-tune")) == 1
+    assert len(optuna.load_study(study_name="t-tune", storage=sqlalchemy_url(db)).trials) == 1

@@ -305,4 +305,5 @@ def register_architectures(register):
     register(ArchitectureSpec("mozafari", MozafariParams, build_mozafari, frozenset({"static"}),
                               check=check_mozafari,
                               summary="Mozafari et al. 2019: S1-C1-S2-C2-S3 of single-spike IF neurons, "
-                                      "earliest-spike decision (train with stdp-rstdp)"))
+                                      "earliest-spike decision (train with stdp-rstdp)",
+                              neuron_overrides=lambda params: frozenset({"threshold"})))

@@ -182,4 +182,6 @@ def register_architectures(register):
                                       "with dropout, FC-10"))
     register(ArchitectureSpec("nmnist-resnet", ResNetParams, build_resnet, images, check=check_resnet,
                               summary="spiking ResNet for N-MNIST: conv-BN-ALIF stem, 2 residual blocks, "
-                                      "FC-256 into a Synaptic layer, FC-10"))
+                                      "FC-256 into a Synaptic layer, FC-10",
+                              neuron_overrides=lambda params: frozenset() if params.slope is None
+                              else frozenset({"slope"})))

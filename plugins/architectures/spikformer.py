@@ -220,4 +220,5 @@ def register_architectures(register):
     register(ArchitectureSpec(
         "spikformer", SpikformerParams, build_spikformer, frozenset({"static", "frames", "spikes"}),
         summary="Spikformer: spiking self-attention on tokens (SPS, ConvSTAL-PS), or on "
-                "patches of any other encoder's output"))
+                "patches of any other encoder's output",
+        neuron_overrides=lambda params: frozenset({"threshold"})))

@@ -12,15 +12,21 @@ pickled training batches and ``test_batch``. The batches are read here rather
 than by ``torchvision.datasets.CIFAR10``, which checks each file's MD5 and so
 refuses any other copy of the files (a subset, a test's fixture); a damaged
 file still fails, with a message saying which.
+
+A pickle can name any importable callable and so run any code when it is
+loaded, and the data directory is not trusted: the batches are unpickled by
+:class:`CifarBatchUnpickler`, which admits only what the format holds
+(dicts, lists, strings, bytes and numpy uint8 arrays), and a file that names
+anything else is refused before any of it runs.
 """
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pickle
-
+import numpy as np
 import torch
 
 from snnbench import hookimpl
@@ -78,17 +84,51 @@ def describe_cifar10(params: TorchvisionImagesParams) -> DatasetInfo:
     return DatasetInfo(name="cifar10", kind="static", input_shape=(3, 32, 32), n_classes=10)
 
 
+class CifarBatchUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR-10 batch and nothing else: the only globals it
+    resolves are the ones numpy's arrays pickle through (under numpy 1's and
+    numpy 2's module names) and ``_codecs.encode``, which protocol 2 uses for
+    bytes. Any other global (``os.system``, ``builtins.eval``) is refused
+    before it is called."""
+
+    ALLOWED = frozenset({
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    })
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it asks to load {module}.{name}, which a CIFAR-10 batch never "
+                                         "holds (only dicts, lists, strings, bytes and numpy arrays)")
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch's images ``[N, 3, 32, 32]`` (uint8) and labels ``[N]``."""
+    with open(path, "rb") as file:
+        batch = CifarBatchUnpickler(file, encoding="latin1").load()
+    if not isinstance(batch, dict) or "data" not in batch or "labels" not in batch:
+        raise ValueError("not a CIFAR-10 batch: expected a dict with 'data' and 'labels'")
+    data, labels = batch["data"], batch["labels"]
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
+            and data.shape[1] == 3 * 32 * 32):
+        raise ValueError("'data' is not a uint8 array of rows of 3x32x32 values")
+    if not (isinstance(labels, list) and len(labels) == len(data)
+            and all(isinstance(label, int) and 0 <= label < 10 for label in labels)):
+        raise ValueError(f"'labels' is not a list of {len(data)} class numbers 0-9")
+    return torch.from_numpy(data.copy()).reshape(-1, 3, 32, 32), torch.tensor(labels, dtype=torch.long)
+
+
 def _read_cifar_batches(folder: Path, names: list[str]) -> DataSplit:
     images, labels = [], []
     for name in names:
         try:
-            with open(folder / name, "rb") as file:
-                batch = pickle.load(file, encoding="latin1")
-            images.append(torch.as_tensor(batch["data"], dtype=torch.uint8).reshape(-1, 3, 32, 32))
-            labels.append(torch.as_tensor(batch["labels"], dtype=torch.long))
+            batch_images, batch_labels = _read_cifar_batch(folder / name)
         except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, RuntimeError) as error:
             raise DataUnavailableError(f"cifar10: cannot read {folder / name} ({type(error).__name__}: {error}); "
                                        "delete it to download it again") from None
+        images.append(batch_images)
+        labels.append(batch_labels)
     return DataSplit(torch.cat(images).to(torch.float32).div_(255.0), torch.cat(labels))
 
 
