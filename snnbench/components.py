@@ -268,12 +268,14 @@ def iter_spiking_layers(module: nn.Module) -> Iterator[tuple[str, SpikingLayer]]
 
 
 class SpikingModel(nn.Module):
-    """Encoder followed by network: ``[B, ...] -> [T, B, n_classes]``."""
+    """Encoder followed by network: ``[B, ...] -> [T, B, n_classes]``;
+    ``timesteps`` is the T the encoder emits, where it is known."""
 
-    def __init__(self, encoder: nn.Module, network: nn.Module):
+    def __init__(self, encoder: nn.Module, network: nn.Module, timesteps: int | None = None):
         super().__init__()
         self.encoder = encoder
         self.network = network
+        self.timesteps = timesteps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(self.encoder(x))

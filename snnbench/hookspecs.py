@@ -11,7 +11,8 @@ epoch closed (every epoch of every cell), cell finished (with its row), suite
 finished. Reporters (trackers, progress, ``snnbench tune``) implement these;
 they only watch: the results store is written by the runner whatever a hook
 does. Every implementation is called (no ``firstresult``), in pluggy's order
-(last registered first); return values are ignored.
+(last registered first); return values are ignored, and one that raises is
+reported once and switched off for the run (:mod:`snnbench.lifecycle`).
 
 A plugin is any module (or object) with functions marked
 ``@snnbench.hookimpl`` and named after these hooks; implement only the hooks
@@ -115,14 +116,14 @@ def snnbench_suite_started(suite: Suite, environment: dict[str, Any]) -> None:
 
 
 @hookspec
-def snnbench_epoch_closed(cell: Cell, stats: EpochStats, epoch_seconds: float) -> None:
+def snnbench_epoch_closed(cell: Cell, stats: EpochStats) -> None:
     """An epoch of a cell's training has closed.
 
     :param cell: the cell in training (``cell.label``, ``cell.seed``, ``cell.config()``).
     :param stats: ``stats.epoch`` (from 0), ``stats.loss`` (None for a rule
         that minimises none), ``stats.train_accuracy``, ``stats.stage`` (the
-        stage's name for a rule that trains in stages, else None).
-    :param epoch_seconds: wall seconds of the epoch.
+        stage's name for a rule that trains in stages, else None),
+        ``stats.seconds`` (wall seconds of the epoch).
 
     Called in the process that trains the cell, which with a distributed
     executor is not the one that started the suite.

@@ -1,12 +1,15 @@
 """Executes a suite's cells and records one row per cell and seed.
 
-For each cell: seed every RNG, build the components from their specs, let the
-learning rule train the model, evaluate it, and measure it (see
-:mod:`snnbench.metrics`). A cell that raises (bad shapes, NaN loss, out of
-memory, a metric that fails) is recorded as failed with its error and the
-suite goes on; a metric is never recorded as 0 in place of an error. Cells
-already recorded as ok are skipped unless ``rerun`` is set, so a killed run
-resumes where it stopped.
+:func:`run_cell` is a pure step from a cell to its row: seed every RNG,
+build the model (:func:`snnbench.assembly.assemble`), let the learning rule
+train it, evaluate and measure it (see :mod:`snnbench.metrics`). A cell that
+raises (bad shapes, NaN loss, out of memory, a metric that fails) becomes a
+failed row with its error and the suite goes on; a metric is never recorded
+as 0 in place of an error. The :class:`Runner` hands cells to an executor
+(:mod:`snnbench.executors`), records the rows it gets back, and tells the
+lifecycle hooks (:mod:`snnbench.lifecycle`). Cells already recorded as ok
+are skipped unless ``rerun`` is set, so a killed run resumes where it
+stopped.
 
 Runs of a suite on one store share its cells: each cell is claimed in the
 store before it runs (:mod:`snnbench.leases`), a cell another live process
@@ -18,27 +21,22 @@ exits the suite is complete.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
-from collections.abc import Callable
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
-from snnbench.components import (
-    KINDS,
-    ArchitectureContext,
-    DatasetInfo,
-    DataSplit,
-    LoadContext,
-    SpikingModel,
-    iter_spiking_layers,
-    missing_neuron_params,
-)
+from snnbench.assembly import assemble
+from snnbench.components import KINDS, DatasetInfo, DataSplit, LoadContext, iter_spiking_layers
 from snnbench.errors import SnnbenchError
+from snnbench.executors import Executor, InProcess
 from snnbench.leases import DEFAULT_LEASE_SECONDS, CellKey, CellLeases, Outcome
+from snnbench.lifecycle import Lifecycle
 from snnbench.metric_specs import METRIC_VERSIONS
 from snnbench.metrics import (
     chance_accuracy,
@@ -53,7 +51,7 @@ from snnbench.progress import SuiteProgress
 from snnbench.runtime import device_name, git_commit, library_versions, machine, seed_everything
 from snnbench.store import ResultRow, ResultStore, now
 from snnbench.suite import Cell, Choice, SkippedCombination, Suite
-from snnbench.training import TrainingSession
+from snnbench.training import EpochStats, TrainingSession
 
 
 @dataclass
@@ -81,6 +79,8 @@ class RunSummary:
     cached: int = 0
     #: cells another process sharing the store ran while this one did
     elsewhere: int = 0
+    #: the row of every cell of the suite: run now, or found recorded
+    rows: list[ResultRow] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -92,6 +92,12 @@ class LoadedData:
     info: DatasetInfo
     train: DataSplit
     test: DataSplit
+
+
+class DataSource(Protocol):
+    """Where cells get their datasets: the loaded splits of a dataset choice."""
+
+    def get(self, choice: Choice) -> LoadedData: ...
 
 
 class DatasetCache:
@@ -132,21 +138,35 @@ def with_caps(cell: Cell, options: RunOptions) -> Cell:
     return dataclasses.replace(cell, training=dataclasses.replace(training, **changes)) if changes else cell
 
 
-def encoded_shape(encoder: torch.nn.Module, sample: torch.Tensor) -> tuple[int, ...]:
-    """``(T, *per-step shape)`` of what ``encoder`` feeds the network, found by
-    encoding two samples: an encoder may reshape its input (into tokens, say),
-    and the network must be sized from what it really receives. The RNG state
-    is restored, so the probe changes no result."""
-    devices = [sample.device] if sample.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
-        was_training = encoder.training
-        encoded = encoder.eval()(sample)
-        encoder.train(was_training)
-    return (encoded.shape[0], *encoded.shape[2:])
+def run_environment(plugins: PluginSet, options: RunOptions) -> dict[str, Any]:
+    """What every row of a run records about where it ran: library versions,
+    git commit, plugin versions, the machine."""
+    return {
+        "libraries": library_versions(),
+        "git_commit": git_commit(Path(__file__).resolve().parent),
+        "plugin_versions": dict(plugins.versions),
+        "machine": machine(options.device),
+    }
 
 
-def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOptions,
-             progress: SuiteProgress | None = None) -> dict[str, Any]:
+def cell_row(cell: Cell, status: str, plugins: PluginSet, options: RunOptions, environment: dict[str, Any],
+             **fields) -> ResultRow:
+    """The row of ``cell`` with its provenance: which plugin (entry point,
+    distribution, version) supplied each of its components."""
+    registries = plugins.registries
+    entries = {kind: registries[kind].get(cell.choice(kind).component) for kind in KINDS}
+    supplied_by = {kind: {"plugin": entry.plugin, "distribution": plugins.distributions.get(entry.plugin),
+                          "version": entry.version} for kind, entry in entries.items()}
+    return ResultRow(
+        suite=cell.suite, label=cell.label, config_hash=cell.config_hash, seed=cell.seed,
+        device_type=options.device.type, device_name=device_name(options.device), status=status,
+        components={kind: cell.choice(kind).name for kind in KINDS}, config=cell.config(),
+        metric_versions=dict(METRIC_VERSIONS), environment=environment | {"components": supplied_by}, **fields)
+
+
+def train_and_measure(cell: Cell, plugins: PluginSet, data: DataSource, options: RunOptions,
+                      progress: SuiteProgress | None = None,
+                      on_epoch: Callable[[EpochStats], None] | None = None) -> dict[str, Any]:
     """Train and measure one cell as given (caps already applied); returns its
     metrics, raises on failure."""
     registries, device = plugins.registries, options.device
@@ -154,32 +174,13 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
     generator = seed_everything(cell.seed)
     loaded = data.get(cell.dataset)
     train, test = loaded.train.head(training.train_limit), loaded.test.head(training.test_limit)
-
-    encoder = registries["encoder"].get(cell.encoder.component).spec.build(cell.encoder.params, loaded.info)
-    def build_neuron(name: str, params, features: tuple[int, ...], overrides: dict[str, Any]):
-        # the suite checked the overrides the architecture declares; this catches any it does not
-        unsupported = missing_neuron_params(cell.architecture.name, overrides, name, type(params))
-        if unsupported:
-            raise SnnbenchError(unsupported)
-        spec = registries["neuron"].get(name).spec
-        return spec.build(dataclasses.replace(params, **overrides), tuple(features))
-
-    def neuron(features: tuple[int, ...], **overrides):
-        return build_neuron(cell.neuron.component, cell.neuron.params, features, overrides)
-
-    def neuron_model(name: str, features: tuple[int, ...], **params):
-        return build_neuron(name, registries["neuron"].get(name).spec.params(), features, params)
-
-    timesteps, *step_shape = encoded_shape(encoder.to(device), train.inputs[:2])
-    context = ArchitectureContext(tuple(step_shape), loaded.info.n_classes, timesteps, neuron, neuron_model)
-    network = registries["architecture"].get(cell.architecture.component).spec.build(cell.architecture.params, context)
-    model = SpikingModel(encoder, network).to(device)
+    model = assemble(cell, registries, loaded.info, train, device)
     rule = registries["learning_rule"].get(cell.learning_rule.component).spec.build(cell.learning_rule.params)
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     cell_progress = progress.cell(cell.label, len(train)) if progress else None
-    session = TrainingSession(training, device, generator, cell_progress, model)
+    session = TrainingSession(training, device, generator, cell_progress, model, on_epoch)
     try:
         rule.fit(model, train, session)
     finally:
@@ -214,120 +215,145 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
         "train_seconds": session.total_seconds,
         "epoch_seconds": session.epoch_seconds,
         "eval_seconds": evaluation.seconds,
-        "timesteps": timesteps,
+        "timesteps": model.timesteps,
         "neuron_backends": {name: layer.backend_used for name, layer in iter_spiking_layers(model)},
     }
 
 
+def run_cell(cell: Cell, plugins: PluginSet, data: DataSource, options: RunOptions, environment: dict[str, Any],
+             progress: SuiteProgress | None = None, lifecycle: Lifecycle | None = None) -> ResultRow:
+    """A cell to its row, ok or failed: a pure step that touches no store, so
+    any executor can run it anywhere. A cell that raises (bad shapes, NaN
+    loss, out of memory, a metric that fails) is a failed row with its error;
+    only an interrupt (Ctrl-C) propagates."""
+    started, clock = now(), time.perf_counter()
+    on_epoch = (lambda stats: lifecycle.epoch_closed(cell, stats)) if lifecycle else None
+    try:
+        metrics = train_and_measure(cell, plugins, data, options, progress, on_epoch)
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:  # any failure of a cell is a result, not a crash
+        if isinstance(error, torch.cuda.OutOfMemoryError):
+            torch.cuda.empty_cache()
+        detail = "" if isinstance(error, SnnbenchError) else traceback.format_exc(limit=-4)
+        return cell_row(cell, "failed", plugins, options, environment, reason=f"{type(error).__name__}: {error}",
+                        started_at=started, metrics={"wall_seconds": time.perf_counter() - clock,
+                                                     "traceback": detail})
+    metrics["wall_seconds"] = time.perf_counter() - clock
+    return cell_row(cell, "ok", plugins, options, environment, metrics=metrics, started_at=started)
+
+
+def describe(row: ResultRow) -> str:
+    """The one line a finished cell prints."""
+    where = f"{row.label} seed={row.seed}"
+    if row.status != "ok":
+        return f"FAILED  {where}: {row.reason}"
+    metrics = row.metrics
+    accuracy = f"accuracy {metrics['accuracy']:.2%}" + (
+        f" (AT CHANCE: {metrics['chance_accuracy']:.2%} by always guessing one class)"
+        if metrics.get("at_chance") else "")
+    throughput = metrics.get("train_samples_per_s")
+    if not throughput:
+        return f"ok      {where}: {accuracy}"
+    return (f"ok      {where}: {accuracy}, sparsity {metrics['sparsity']:.3f}, encoder density "
+            f"{metrics['encoder_density']:.3f}, train {throughput:,.0f} samples/s")
+
+
 class Runner:
-    def __init__(self, plugins: PluginSet, store: ResultStore, options: RunOptions):
+    """Runs suites into a store: claims each cell, has the executor run it,
+    records its row (one transaction a row, from this process only), and
+    tells the lifecycle hooks. ``data`` is where cells get their datasets
+    (default: each loaded once per run); ``executor`` where cells run
+    (default: one after another in this process)."""
+
+    def __init__(self, plugins: PluginSet, store: ResultStore, options: RunOptions,
+                 data: DataSource | None = None, executor: Executor | None = None):
         self.plugins, self.store, self.options = plugins, store, options
-        self.data = DatasetCache(plugins, options)
-        self._environment = {
-            "libraries": library_versions(),
-            "git_commit": git_commit(Path(__file__).resolve().parent),
-            "plugin_versions": dict(plugins.versions),
-            "machine": machine(options.device),
-        }
+        self.data = data if data is not None else DatasetCache(plugins, options)
+        self.executor = executor if executor is not None else InProcess()
+        self.lifecycle = Lifecycle(plugins.manager)
+        self.environment = run_environment(plugins, options)
+        self._progress: SuiteProgress | None = None
+
+    def run_cells(self, cells: Iterable[Cell]) -> Iterator[ResultRow]:
+        """The rows of ``cells`` (caps applied), as the executor finishes them;
+        nothing is recorded here."""
+        run = functools.partial(run_cell, plugins=self.plugins, data=self.data, options=self.options,
+                                environment=self.environment, progress=self._progress, lifecycle=self.lifecycle)
+        return self.executor.map(run, cells)
 
     def run(self, suite: Suite) -> RunSummary:
         summary = RunSummary()
+        cells = [with_caps(cell, self.options) for cell in suite.cells]
+        self.lifecycle.suite_started(dataclasses.replace(suite, cells=cells), self.environment)
         for skipped in suite.skipped:
             self._record_skip(suite, skipped)
             summary.skipped += 1
-        progress = SuiteProgress(suite.name, len(suite.cells), self.options.progress)
+        self._progress = SuiteProgress(suite.name, len(cells), self.options.progress)
         leases = CellLeases(self.store, rerun=self.options.rerun, since=self.store.last_row_id(),
                             lease_seconds=self.options.lease_seconds)
+        by_key = {self._key(cell): cell for cell in cells}
         try:
-            held: dict[CellKey, tuple[Cell, str]] = {}
-            for cell in (with_caps(cell, self.options) for cell in suite.cells):
-                holder = self._claim_and_run(cell, leases, summary, progress)
-                if holder is not None:
-                    held[self._key(cell)] = (cell, holder)
-            if held:
-                holders = sorted({holder for _, holder in held.values()})
-                progress.note(f"waiting for {len(held)} cell(s) other processes are running ({', '.join(holders)}); "
-                              f"a claim lapses {self.options.lease_seconds:g} s after its process stops")
-            while held:
-                time.sleep(self.options.poll_seconds)
-                for key, (cell, _) in list(held.items()):
-                    if self._claim_and_run(cell, leases, summary, progress) is None:
-                        del held[key]
+            for row in self.run_cells(self._claimed(cells, leases, summary)):
+                key = CellKey(row.suite, row.config_hash, row.seed, row.device_type)
+                self.store.record(row, also=leases.release_in(key))
+                summary.ok += row.status == "ok"
+                summary.failed += row.status != "ok"
+                summary.rows.append(row)
+                self._progress.finished(describe(row))
+                self.lifecycle.cell_finished(by_key[key], row)
         finally:
-            progress.close()
+            self._progress.close()
+            self._progress = None
             leases.release_all()
+        self.lifecycle.suite_finished(suite, summary)
         return summary
 
     def _key(self, cell: Cell) -> CellKey:
         return CellKey(cell.suite, cell.config_hash, cell.seed, self.options.device.type)
 
-    def _claim_and_run(self, cell: Cell, leases: CellLeases, summary: RunSummary,
-                       progress: SuiteProgress) -> str | None:
-        """Run ``cell`` if this process gets its claim, else count it as
-        recorded; returns who holds it when another live process does."""
+    def _claimed(self, cells: list[Cell], leases: CellLeases, summary: RunSummary) -> Iterator[Cell]:
+        """The cells this process claims, in order, each claimed just before
+        the executor takes it. Cells recorded earlier are counted (their rows
+        go to the summary); cells another live process holds are left to it
+        and, once the rest are done, waited for: taken over if their process
+        dies, counted when it records them."""
+        held: dict[CellKey, tuple[Cell, str]] = {}
+        for cell in cells:
+            holder = yield from self._claim(cell, leases, summary)
+            if holder is not None:
+                held[self._key(cell)] = (cell, holder)
+        if held:
+            holders = sorted({holder for _, holder in held.values()})
+            self._progress.note(f"waiting for {len(held)} cell(s) other processes are running "
+                                f"({', '.join(holders)}); a claim lapses {self.options.lease_seconds:g} s after "
+                                "its process stops")
+        while held:
+            time.sleep(self.options.poll_seconds)
+            for key, (cell, _) in list(held.items()):
+                if (yield from self._claim(cell, leases, summary)) is None:
+                    del held[key]
+
+    def _claim(self, cell: Cell, leases: CellLeases, summary: RunSummary):
+        """Yield ``cell`` if this process gets its claim; count it if it is
+        recorded; return who holds it when another live process does."""
         key = self._key(cell)
         claim = leases.claim(key)
         if claim.outcome is Outcome.HELD:
             return claim.holder
+        if claim.outcome is Outcome.CLAIMED:
+            yield cell
+            return None
+        row = self.store.newest_row(*key.as_params())
+        if row is not None:
+            summary.rows.append(row)
         if claim.outcome is Outcome.RECORDED:
             summary.cached += 1
-            progress.finished(f"cached  {cell.label} seed={cell.seed} (recorded earlier; --rerun to redo)")
-        elif claim.outcome is Outcome.RECORDED_BY_OTHER:
-            summary.elsewhere += 1
-            progress.finished(f"done    {cell.label} seed={cell.seed} (by another process on this store)")
+            self._progress.finished(f"cached  {cell.label} seed={cell.seed} (recorded earlier; --rerun to redo)")
         else:
-            ok = self._run_and_record(cell, progress, leases.release_in(key))
-            summary.ok += ok
-            summary.failed += not ok
+            summary.elsewhere += 1
+            self._progress.finished(f"done    {cell.label} seed={cell.seed} (by another process on this store)")
         return None
-
-    def _row(self, cell: Cell, status: str, **fields) -> ResultRow:
-        return ResultRow(
-            suite=cell.suite, label=cell.label, config_hash=cell.config_hash, seed=cell.seed,
-            device_type=self.options.device.type, device_name=device_name(self.options.device),
-            status=status, components={kind: cell.choice(kind).name for kind in KINDS},
-            config=cell.config(),
-            metric_versions=dict(METRIC_VERSIONS), environment=self._environment_for(cell), **fields)
-
-    def _environment_for(self, cell: Cell) -> dict[str, Any]:
-        registries = self.plugins.registries
-        entries = {kind: registries[kind].get(cell.choice(kind).component) for kind in KINDS}
-        supplied_by = {kind: {"plugin": entry.plugin, "distribution": self.plugins.distributions.get(entry.plugin),
-                              "version": entry.version}
-                       for kind, entry in entries.items()}
-        return self._environment | {"components": supplied_by}
-
-    def _run_and_record(self, cell: Cell, progress: SuiteProgress,
-                        release: Callable[[Any], None]) -> bool:
-        """Run the claimed ``cell`` and record its row, releasing the claim
-        (``release``) in the same transaction."""
-        started, clock = now(), time.perf_counter()
-        try:
-            metrics = run_cell(cell, self.plugins, self.data, self.options, progress)
-        except KeyboardInterrupt:
-            raise
-        except Exception as error:  # any failure of a cell is a result, not a crash
-            if isinstance(error, torch.cuda.OutOfMemoryError):
-                torch.cuda.empty_cache()
-            reason = f"{type(error).__name__}: {error}"
-            detail = "" if isinstance(error, SnnbenchError) else traceback.format_exc(limit=-4)
-            self.store.record(self._row(cell, "failed", reason=reason, started_at=started,
-                                        metrics={"wall_seconds": time.perf_counter() - clock,
-                                                 "traceback": detail}), also=release)
-            progress.finished(f"FAILED  {cell.label} seed={cell.seed}: {reason}")
-            return False
-        metrics["wall_seconds"] = time.perf_counter() - clock
-        self.store.record(self._row(cell, "ok", metrics=metrics, started_at=started), also=release)
-        throughput = metrics["train_samples_per_s"]
-        accuracy = f"accuracy {metrics['accuracy']:.2%}" + (
-            f" (AT CHANCE: {metrics['chance_accuracy']:.2%} by always guessing one class)"
-            if metrics["at_chance"] else "")
-        progress.finished(
-            f"ok      {cell.label} seed={cell.seed}: {accuracy}, "
-            f"sparsity {metrics['sparsity']:.3f}, encoder density {metrics['encoder_density']:.3f}, "
-            f"train {throughput:,.0f} samples/s" if throughput else
-            f"ok      {cell.label} seed={cell.seed}: {accuracy}")
-        return True
 
     def _record_skip(self, suite: Suite, skipped: SkippedCombination) -> None:
         if self.store.has_skip(suite.name, skipped.config_hash):
@@ -336,4 +362,4 @@ class Runner:
             suite=suite.name, label=skipped.label, config_hash=skipped.config_hash, seed=None,
             device_type=self.options.device.type, device_name=device_name(self.options.device),
             status="skipped", components=dict(skipped.combination), config=dict(skipped.combination),
-            reason=skipped.reason, metric_versions=dict(METRIC_VERSIONS), environment=self._environment))
+            reason=skipped.reason, metric_versions=dict(METRIC_VERSIONS), environment=self.environment))

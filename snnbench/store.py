@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from snnbench.components import KINDS
 from snnbench.errors import SnnbenchError
 from snnbench.store_lock import LockPolicy, print_to_stderr, retry_while_locked
 
@@ -114,6 +115,13 @@ class ResultRow:
     reason: str | None = None
     started_at: str = field(default_factory=now)
     finished_at: str = field(default_factory=now)
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> ResultRow:
+        """The row as :meth:`ResultStore.rows` returns it, back as a ResultRow."""
+        names = {f.name for f in fields(cls)} - {"components"}
+        return cls(components={kind: stored[kind] for kind in KINDS},
+                   **{name: stored[name] for name in names})
 
 
 class ResultStore:
@@ -246,17 +254,25 @@ class ResultStore:
         if suites:
             query += f" WHERE suite IN ({', '.join('?' for _ in suites)})"
             args = suites
-        rows = []
-        for record in self.read("read it", lambda db: db.execute(query + " ORDER BY id", args).fetchall()):
-            row = dict(record)
-            for key in ("config", "metrics", "metric_versions", "environment"):
-                row[key] = json.loads(row[key])
-            rows.append(row)
-        return rows
+        return [_decoded(dict(record))
+                for record in self.read("read it", lambda db: db.execute(query + " ORDER BY id", args).fetchall())]
+
+    def newest_row(self, suite: str, config_hash: str, seed: int | None, device_type: str) -> ResultRow | None:
+        """The newest ok row of a cell (what a resumed run found recorded)."""
+        found = self.read(f"look up cell {config_hash}", lambda db: db.execute(
+            "SELECT * FROM results WHERE suite = ? AND config_hash = ? AND seed IS ? AND device_type = ? "
+            "AND status = 'ok' ORDER BY id DESC LIMIT 1", (suite, config_hash, seed, device_type)).fetchone())
+        return None if found is None else ResultRow.from_stored(_decoded(dict(found)))
 
     def suites(self) -> list[str]:
         return [r[0] for r in self.read("read it", lambda db: db.execute(
             "SELECT DISTINCT suite FROM results ORDER BY suite").fetchall())]
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    for key in ("config", "metrics", "metric_versions", "environment"):
+        row[key] = json.loads(row[key])
+    return row
 
 
 def has_result(db: sqlite3.Connection, suite: str, config_hash: str, seed: int | None, device_type: str, *,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -111,6 +111,8 @@ class EpochStats:
     loss: float | None
     train_accuracy: float
     stage: str | None = None
+    #: wall seconds of the epoch
+    seconds: float = 0.0
 
 
 class _RunningStats:
@@ -150,8 +152,11 @@ class TrainingSession:
     display_every = 10
 
     def __init__(self, config: TrainingConfig, device: torch.device, generator: torch.Generator,
-                 progress=None, model: torch.nn.Module | None = None):
+                 progress=None, model: torch.nn.Module | None = None,
+                 on_epoch: Callable[[EpochStats], None] | None = None):
         self.config = config
+        #: told of every epoch as it closes (the lifecycle hook ``snnbench_epoch_closed``)
+        self.on_epoch = on_epoch
         #: checked for non-finite parameters at the end of every epoch
         self.model = model
         self.device = device
@@ -214,8 +219,9 @@ class TrainingSession:
             yield epoch
             self._stop_timer()
             synchronize(self.device)
-            self.epoch_seconds.setdefault(stage or "train", []).append(time.perf_counter() - epoch_started)
-            self._close_epoch(epoch, stage)
+            seconds = time.perf_counter() - epoch_started
+            self.epoch_seconds.setdefault(stage or "train", []).append(seconds)
+            self._close_epoch(epoch, stage, seconds)
             for scheduler in self._schedulers:
                 scheduler.step()
         self.total_seconds += time.perf_counter() - started
@@ -281,7 +287,7 @@ class TrainingSession:
             self.timed_seconds += time.perf_counter() - self._timer
             self._timer = None
 
-    def _close_epoch(self, epoch: int, stage: str | None) -> None:
+    def _close_epoch(self, epoch: int, stage: str | None, seconds: float) -> None:
         if self._seen == 0:
             return
         if self.model is not None:
@@ -293,6 +299,9 @@ class TrainingSession:
         accuracy = int(self._hits) / self._seen
         if loss is not None and not math.isfinite(loss):
             raise TrainingDiverged(f"training loss became {loss} in epoch {epoch + 1}")
-        self.history.append(EpochStats(epoch, loss, accuracy, stage))
+        stats = EpochStats(epoch, loss, accuracy, stage, seconds)
+        self.history.append(stats)
         if self.progress is not None:
             self.progress.end_epoch(loss, accuracy)
+        if self.on_epoch is not None:
+            self.on_epoch(stats)

@@ -59,7 +59,7 @@ from snnbench.metric_specs import MetricSpec, metric
 from snnbench.params import ParamError, parse_params
 from snnbench.plugins import PluginSet
 from snnbench.registry import Registries
-from snnbench.runner import DatasetCache, LoadedData, Runner, RunOptions, with_caps
+from snnbench.runner import DatasetCache, LoadedData, Runner, RunOptions
 from snnbench.store import ResultStore, sqlalchemy_url
 from snnbench.suite import Choice, Suite, SuiteDocument
 
@@ -396,12 +396,12 @@ class Tuner:
         suite = self.search.build(self.registries, values, self.study.study_name)
         scores: list[list[float]] = []
         for step, cell in enumerate(suite.cells):
-            self.runner.run(dataclasses.replace(suite, cells=[cell], skipped=[]))
-            row = self._row(with_caps(cell, self.runner.options))
-            measured = [row["metrics"].get(o.metric.key) if row and row["status"] == "ok" else None
+            summary = self.runner.run(dataclasses.replace(suite, cells=[cell], skipped=[]))
+            row = summary.rows[0] if summary.rows else None
+            measured = [row.metrics.get(o.metric.key) if row and row.status == "ok" else None
                         for o in self.objectives]
             if any(v is None or not math.isfinite(v) for v in measured):
-                reason = row["reason"] if row and row["status"] != "ok" else (
+                reason = row.reason if row and row.status != "ok" else (
                     f"{', '.join(o.metric.key for o, v in zip(self.objectives, measured) if v is None)} "
                     f"not measured")
                 self.study.tell(number, state=TrialState.FAIL)
@@ -418,13 +418,6 @@ class Tuner:
         self.study.tell(number, means)
         print(f"trial {number}: " + ", ".join(f"{o.metric.title} {o.metric.format(v)}"
                                              for o, v in zip(self.objectives, means)))
-
-    def _row(self, cell) -> dict | None:
-        """The newest row the runner recorded for ``cell`` (it may have found one recorded earlier)."""
-        device = self.runner.options.device.type
-        rows = [r for r in self.runner.store.rows([cell.suite])
-                if r["config_hash"] == cell.config_hash and r["seed"] == cell.seed and r["device_type"] == device]
-        return rows[-1] if rows else None
 
 
 def short_name(path: str, space: dict[str, Dimension]) -> str:
@@ -488,9 +481,9 @@ def tune(search: Search, plugins: PluginSet, options: RunOptions, db: Path, *, t
                  "off (Optuna prunes single-objective studies only)")
               + "; scored on " + (f"{settings.validation:g} of the training split held out"
                                   if settings.validation else "the test split"))
-        runner = Runner(plugins, store, options)
-        if settings.validation:
-            runner.data = HeldOut(runner.data, settings.validation)
+        data = DatasetCache(plugins, options)
+        runner = Runner(plugins, store, options,
+                        data=HeldOut(data, settings.validation) if settings.validation else data)
         Tuner(search, chosen, study, runner, plugins.registries, prune).run(trials)
 
         states = [t.state for t in study.trials]
