@@ -3,8 +3,8 @@ PyTorch loop training the same model on the same device, measured side by
 side in one process (DESIGN.md "Speed": the harness must cost under 5%).
 
 The bare loop is written here on purpose, outside the harness: it shares
-only the model's layers (built by the same plugin code) and does the least a
-training loop can do: shuffle on the device, slice, forward, loss, backward,
+only the model (built by :func:`snnbench.assembly.assemble`, as the cell's)
+and does the least a training loop can do: shuffle on the device, slice, forward, loss, backward,
 step, with the device synchronised around the timed span.
 
     python benchmarks/harness_overhead.py --device cuda --data-dir ../shared/data
@@ -18,26 +18,24 @@ import time
 
 import torch
 
-from snnbench.components import ArchitectureContext, SpikingModel
+from snnbench.assembly import assemble
 from snnbench.plugins import load_plugins
-from snnbench.runner import DatasetCache, RunOptions, run_cell
+from snnbench.runner import DatasetCache, RunOptions, train_and_measure
 from snnbench.runtime import data_root, device_name, resolve_device, synchronize
 from snnbench.suite import Cell, Choice
 from snnbench.training import TrainingConfig
-from snnbench_plugins.architectures.feedforward import CSNNParams, build_csnn
+from snnbench_plugins.architectures.feedforward import CSNNParams
 from snnbench_plugins.datasets.vision import TorchvisionImagesParams
-from snnbench_plugins.encoders.coding import DirectEncoder, DirectParams
+from snnbench_plugins.encoders.coding import DirectParams
 from snnbench_plugins.learning_rules.bptt import BPTTParams
 from snnbench_plugins.losses import ce_count
 
 LEARNING_RATE = 2e-3  # the same for both loops
 
 
-def bare_loop(train_x, train_y, neuron_spec, lif, timesteps: int, batch_size: int,
-              epochs: int, warmup: int, device: torch.device) -> float:
+def bare_loop(model: torch.nn.Module, train_x, train_y, batch_size: int, epochs: int, warmup: int,
+              device: torch.device) -> float:
     torch.manual_seed(0)
-    ctx = ArchitectureContext((1, 28, 28), 10, timesteps, lambda features, **o: neuron_spec.build(lif, features))
-    model = SpikingModel(DirectEncoder(DirectParams(timesteps), None), build_csnn(CSNNParams(), ctx)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     samples, seconds, step = 0, 0.0, 0
     for _ in range(epochs):
@@ -87,13 +85,14 @@ def main() -> None:
                 training=training, seed=0)
     loaded = data.get(cell.dataset)
     train = loaded.train.head(args.limit)
-    neuron_spec = plugins.registries["neuron"].get(args.neuron).spec
 
     bare, harness = [], []
     for _ in range(args.repeats):
-        bare.append(bare_loop(train.inputs, train.targets, neuron_spec, lif, args.timesteps, args.batch_size,
-                              args.epochs, training.warmup_batches, device))
-        harness.append(run_cell(cell, plugins, data, options)["train_samples_per_s"])
+        torch.manual_seed(0)
+        model = assemble(cell, plugins.registries, loaded.info, train, device)  # the cell's own model
+        bare.append(bare_loop(model, train.inputs, train.targets, args.batch_size, args.epochs,
+                              training.warmup_batches, device))
+        harness.append(train_and_measure(cell, plugins, data, options)["train_samples_per_s"])
     b, h = statistics.median(bare), statistics.median(harness)
     print(f"device {device} ({device_name(device)}), CSNN on MNIST, {args.neuron}, T={args.timesteps}, "
           f"batch {args.batch_size}, {len(train)} training samples x {args.epochs} epoch(s), {args.repeats} repeats")

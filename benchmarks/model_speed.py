@@ -33,10 +33,12 @@ import torch
 from torch import nn
 
 from snnbench import execution
-from snnbench.components import ArchitectureContext, LoadContext, SpikingModel
+from snnbench.assembly import build_network
+from snnbench.components import LoadContext, SpikingModel
 from snnbench.plugins import load_plugins
 from snnbench.runtime import data_root, device_name, synchronize
-from snnbench_plugins.architectures.feedforward import CSNNParams, build_csnn
+from snnbench.suite import Choice
+from snnbench_plugins.architectures.feedforward import CSNNParams
 from snnbench_plugins.datasets.vision import TorchvisionImagesParams, load_mnist
 from snnbench_plugins.encoders.coding import DirectEncoder, DirectParams
 from snnbench_plugins.losses import ce_rate
@@ -139,10 +141,12 @@ def snnbench_cell(neuron: str, timesteps: int, precision: execution.Precision = 
                   memory_format: execution.MemoryFormat = "contiguous") -> Step:
     """The CSNN as a cell builds it (plugins' encoder, architecture and neuron),
     under the execution options a cell's ``[training]`` table sets."""
-    spec = load_plugins().registries["neuron"].get(neuron).spec
-    params = dataclasses.replace(spec.params(), beta=BETA, surrogate="fast_sigmoid", slope=SLOPE)
-    context = ArchitectureContext((1, 28, 28), 10, timesteps, lambda features, **_: spec.build(params, features))
-    model = SpikingModel(DirectEncoder(DirectParams(timesteps), None), build_csnn(CSNNParams(), context))
+    registries = load_plugins().registries
+    params = dataclasses.replace(registries["neuron"].get(neuron).spec.params(), beta=BETA,
+                                 surrogate="fast_sigmoid", slope=SLOPE)
+    network = build_network(registries, Choice("csnn", CSNNParams()), Choice(neuron, params), (1, 28, 28), 10,
+                            timesteps)
+    model = SpikingModel(DirectEncoder(DirectParams(timesteps), None), network)
     device = torch.device("cpu")
     execution.check_precision(precision, device)
     execution.prepare_model(model, memory_format)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from snnbench.cli import main
-from snnbench.runner import DatasetCache, RunOptions, run_cell
+from snnbench.runner import DatasetCache, RunOptions, train_and_measure
 from snnbench.suite import Cell, Choice
 from snnbench.training import TrainingConfig
 from snnbench_plugins.architectures.feedforward import CSNNParams
@@ -40,7 +40,7 @@ def _cell(encoder: Choice, neuron: str) -> Cell:
                                              ("snntorch-lif", "snntorch-loop")])
 def test_csnn_trains_on_cuda(plugins, mnist_dir, neuron, backend):
     options = RunOptions(device=torch.device("cuda"), data_dir=mnist_dir, progress=False)
-    metrics = run_cell(_cell(Choice("direct", DirectParams(timesteps=10)), neuron), plugins,
+    metrics = train_and_measure(_cell(Choice("direct", DirectParams(timesteps=10)), neuron), plugins,
                        DatasetCache(plugins, options), options)
     # one epoch of direct coding at T=10: seeds vary by several points (see the encoders table)
     assert metrics["accuracy"] > 0.85
@@ -64,7 +64,7 @@ def test_fused_lif_kernels_on_cuda_spike_as_snntorch_leaky_at_benchmark_size(bac
 
 def test_rate_coding_draws_on_the_gpu(plugins, mnist_dir):
     options = RunOptions(device=torch.device("cuda"), data_dir=mnist_dir, progress=False)
-    metrics = run_cell(_cell(Choice("rate", RateParams(timesteps=10)), "spikingjelly-lif"), plugins,
+    metrics = train_and_measure(_cell(Choice("rate", RateParams(timesteps=10)), "spikingjelly-lif"), plugins,
                        DatasetCache(plugins, options), options)
     assert metrics["accuracy"] > 0.85
     assert 0.05 < metrics["encoder_density"] < 0.3

@@ -6,15 +6,14 @@ the encoder-density metrics of analogue output on the leaderboard."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import textwrap
 
 import pytest
 import torch
 
+from snnbench.assembly import build_network
 from snnbench.cli import main
 from snnbench.components import (
-    ArchitectureContext,
     DatasetInfo,
     LoadContext,
     SpikingLayer,
@@ -24,6 +23,7 @@ from snnbench.components import (
 from snnbench.metrics import evaluate
 from snnbench.runtime import seed_everything
 from snnbench.store import ResultStore
+from snnbench.suite import Choice
 from snnbench.training import TrainingConfig, TrainingSession
 from snnbench_plugins import losses
 from snnbench_plugins.datasets.vision import DigitsParams, load_digits
@@ -176,12 +176,11 @@ def _stal_mlp(plugins, encoder_params: STALParams) -> SpikingModel:
     """STAL on digits into a one-hidden-layer MLP of snnTorch LIFs, built
     through the registries as the runner builds it."""
     encoder = STALEncoder(encoder_params, DIGITS)
-    neuron_spec = plugins.registries["neuron"].get("snntorch-lif").spec
-    neuron = lambda features, **overrides: neuron_spec.build(  # noqa: E731
-        dataclasses.replace(neuron_spec.params(), **overrides), features)
-    mlp = plugins.registries["architecture"].get("mlp").spec
-    context = ArchitectureContext((encoder_params.l2 or 64,), 10, encoder_params.timesteps, neuron)
-    return SpikingModel(encoder, mlp.build(mlp.params(hidden=(64,)), context))
+    lif = plugins.registries["neuron"].get("snntorch-lif").spec.params()
+    mlp = plugins.registries["architecture"].get("mlp").spec.params(hidden=(64,))
+    network = build_network(plugins.registries, Choice("mlp", mlp), Choice("snntorch-lif", lif),
+                            (encoder_params.l2 or 64,), 10, encoder_params.timesteps)
+    return SpikingModel(encoder, network)
 
 
 def _fit(rule, model, train, epochs: int, seed: int = 0) -> TrainingSession:
@@ -332,5 +331,5 @@ def test_analog_output_shows_its_mean_and_share_above_half(tmp_path, capsys):
     assert main(["leaderboard", "--db", str(db), "--by", "encoder", "--metric", "encoder_above_half",
                  "--format", "csv"]) == 0
     table = capsys.readouterr().out
-    assert table.splitlines()[0] == "encoder,encoder_above_half_mean,encoder_above_half_std,n"
+    assert table.splitlines()[0] == "encoder,encoder_above_half_mean,encoder_above_half_std,n,at_chance"
     assert f"{analog['encoder_above_half']}" in table

@@ -38,10 +38,13 @@ from neurobench.benchmarks import Benchmark  # noqa: E402
 from neurobench.metrics.workload import ActivationSparsity, SynapticOperations  # noqa: E402
 from neurobench.models import TorchModel  # noqa: E402
 
-from snnbench.components import ArchitectureContext, DatasetInfo, DataSplit, SpikingModel  # noqa: E402
+from snnbench.assembly import build_network  # noqa: E402
+from snnbench.components import DatasetInfo, DataSplit, SpikingModel  # noqa: E402
 from snnbench.metrics import evaluate  # noqa: E402
+from snnbench.plugins import load_plugins  # noqa: E402
 from snnbench.sequence import TimeDistributed, is_constant_in_time  # noqa: E402
-from snnbench_plugins.architectures.feedforward import CSNNParams, MLPParams, build_csnn, build_mlp  # noqa: E402
+from snnbench.suite import Choice  # noqa: E402
+from snnbench_plugins.architectures.feedforward import CSNNParams, MLPParams  # noqa: E402
 from snnbench_plugins.encoders.coding import DirectEncoder, DirectParams, RateEncoder, RateParams  # noqa: E402
 from snnbench_plugins.neurons.parameters import LIFParams
 from snnbench_plugins.neurons.snntorch_models import SnnTorchLIF  # noqa: E402
@@ -111,15 +114,13 @@ def assert_agree(snnbench_activity, neurobench: dict) -> None:
 # --------------------------------------------------------------------------- models and data
 
 
-def build_network(architecture: str, input_shape: tuple[int, ...], gain: float) -> nn.Module:
+def seeded_network(architecture: str, input_shape: tuple[int, ...], gain: float) -> nn.Module:
     """Seeded snnTorch-neuron network; weights scaled by ``gain`` so every layer
     fires, and a fourth of them zeroed so the non-zero-weight rule matters."""
     torch.manual_seed(0)
-    ctx = ArchitectureContext(input_shape, N_CLASSES, TIMESTEPS, snntorch_neuron)
-    if architecture == "mlp":
-        network = build_mlp(MLPParams(hidden=(32,)), ctx)
-    else:
-        network = build_csnn(CSNNParams(), ctx)
+    params = MLPParams(hidden=(32,)) if architecture == "mlp" else CSNNParams()
+    network = build_network(load_plugins().registries, Choice(architecture, params),
+                            Choice("snntorch-lif", LIFParams(beta=0.8)), input_shape, N_CLASSES, TIMESTEPS)
     with torch.no_grad():
         for module in network.modules():
             if isinstance(module, (nn.Linear, nn.Conv2d)):
@@ -165,7 +166,7 @@ def test_sparsity_and_synops_agree_with_neurobench(case, encoding):
     images, targets = load(n)
     input_shape = tuple(images.shape[1:])
     info = DatasetInfo(case, "static", input_shape, N_CLASSES)
-    network = build_network(architecture, input_shape, gain)
+    network = seeded_network(architecture, input_shape, gain)
 
     if encoding == "rate":
         torch.manual_seed(1)

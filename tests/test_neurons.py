@@ -17,8 +17,10 @@ import textwrap
 import pytest
 import torch
 
+from snnbench.assembly import build_network
 from snnbench.components import ArchitectureContext
-from snnbench_plugins.architectures.feedforward import CSNNParams, MLPParams, build_csnn, build_mlp
+from snnbench.suite import Choice
+from snnbench_plugins.architectures.feedforward import CSNNParams, MLPParams, build_csnn
 from snnbench_plugins.neurons.fused_lif import BackendUnavailable, FusedLIF, FusedLIFParams
 from snnbench_plugins.neurons.parameters import ALIFParams, LIFParams
 from snnbench_plugins.neurons.snntorch_models import SnnTorchALIF, SnnTorchLIF, SnnTorchRLeaky
@@ -192,10 +194,6 @@ def test_rleaky_feeds_its_spikes_back_through_learned_weights():
 # ---------------------------------------------------------------- every registered model
 
 
-def neuron_factory(spec, **params):
-    return lambda features, **overrides: spec.build(spec.params(**(params | overrides)), features)
-
-
 @pytest.mark.parametrize("architecture", ["mlp", "csnn"])
 def test_every_registered_neuron_trains_in_every_architecture(plugins, architecture):
     torch.manual_seed(0)
@@ -206,9 +204,9 @@ def test_every_registered_neuron_trains_in_every_architecture(plugins, architect
         if not spec.differentiable:
             continue
         trained += 1
-        ctx = ArchitectureContext((1, 16, 16), 10, 5, neuron_factory(spec))
-        network = build_mlp(MLPParams(hidden=(24,)), ctx) if architecture == "mlp" else \
-            build_csnn(CSNNParams(channels=(4, 8), kernel_size=3), ctx)
+        params = MLPParams(hidden=(24,)) if architecture == "mlp" else CSNNParams(channels=(4, 8), kernel_size=3)
+        network = build_network(plugins.registries, Choice(architecture, params), Choice(name, spec.params()),
+                                (1, 16, 16), 10, 5)
         current = (images * 2).unsqueeze(0).expand(5, *images.shape)
         output = network(current)
         assert output.shape == (5, 8, 10), name

@@ -13,9 +13,10 @@ import pytest
 import torch
 from torch import nn
 
+from snnbench.assembly import architecture_context
 from snnbench.cli import main
-from snnbench.components import ArchitectureContext, iter_spiking_layers
-from snnbench.suite import load_suite
+from snnbench.components import iter_spiking_layers
+from snnbench.suite import Choice, load_suite
 from snnbench_plugins.neurons.snntorch_models import SnnTorchALIF, SnnTorchSynaptic
 
 from conftest import REPO, ok_rows, suite_toml
@@ -25,19 +26,9 @@ SUITES = ("csnn_mnist", "csnn_mnist-cpu", "nmnist", "shd")
 
 
 def context(plugins, input_shape, timesteps, n_classes=10, neuron="spikingjelly-lif", neuron_params=None):
-    """An ArchitectureContext as the runner makes one, for the named neuron model."""
-    registries = plugins.registries
-
-    def build(name, params, features, overrides):
-        spec = registries["neuron"].get(name).spec
-        return spec.build(dataclasses.replace(params, **overrides), tuple(features))
-
-    params = neuron_params or registries["neuron"].get(neuron).spec.params()
-    return ArchitectureContext(
-        tuple(input_shape), n_classes, timesteps,
-        lambda features, **overrides: build(neuron, params, features, overrides),
-        lambda name, features, **overrides: build(name, registries["neuron"].get(name).spec.params(), features,
-                                                  overrides))
+    """The ArchitectureContext the runner makes, for the named neuron model."""
+    params = neuron_params or plugins.registries["neuron"].get(neuron).spec.params()
+    return architecture_context(plugins.registries, "test", Choice(neuron, params), input_shape, n_classes, timesteps)
 
 
 def architecture(plugins, name, ctx, **params):

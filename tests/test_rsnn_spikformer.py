@@ -4,36 +4,42 @@ of both learning on the bundled digits through the real runner."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
+from snnbench.assembly import architecture_context
 from snnbench.cli import main
-from snnbench.components import ArchitectureContext, SpikingLayer, iter_spiking_layers
+from snnbench.components import SpikingLayer, iter_spiking_layers
 from snnbench.errors import SnnbenchError
 from snnbench.params import parse_params
 from snnbench.store import ResultStore
+from snnbench.suite import Choice
 
 from conftest import suite_toml
 
 TINY = {"dim": 16, "heads": 2, "depth": 1, "mlp_hidden": 32, "patch_size": 2}
 
 
-def neuron_factory(plugins, name: str, calls: list | None = None, **params):
-    """``ctx.neuron`` of a cell whose neuron model is ``name``; records each call."""
-    spec = plugins.registries["neuron"].get(name).spec
+def build(plugins, architecture: str, input_shape, params=None, neuron="snntorch-lif", neuron_params=None,
+          calls: list | None = None, layer=None, timesteps=4):
+    """The architecture as the runner builds it, with the registered neuron
+    model ``neuron``; ``calls`` records each neuron layer it asks for, and
+    ``layer`` stands in for the neuron with a test's own (unregistered) one."""
+    neuron_spec = plugins.registries["neuron"].get(neuron).spec
+    ctx = architecture_context(plugins.registries, architecture,
+                               Choice(neuron, parse_params(neuron_spec.params, neuron_params or {})),
+                               input_shape, 10, timesteps)
+    make = layer or ctx.neuron
 
-    def neuron(features, **overrides):
+    def neuron_layer(features, **overrides):
         if calls is not None:
             calls.append((tuple(features), overrides))
-        return spec.build(parse_params(spec.params, params | overrides), tuple(features))
-    return neuron
+        return make(features, **overrides)
 
-
-def build(plugins, architecture: str, input_shape, params=None, neuron=None, timesteps=4):
     spec = plugins.registries["architecture"].get(architecture).spec
-    ctx = ArchitectureContext(tuple(input_shape), 10, timesteps,
-                              neuron or neuron_factory(plugins, "snntorch-lif"))
-    return spec.build(parse_params(spec.params, params or {}), ctx)
+    return spec.build(parse_params(spec.params, params or {}), dataclasses.replace(ctx, neuron=neuron_layer))
 
 
 # ------------------------------------------------------------------------------- RSNN
@@ -41,8 +47,8 @@ def build(plugins, architecture: str, input_shape, params=None, neuron=None, tim
 
 def test_rsnn_layers_and_recurrent_parameters(plugins):
     calls = []
-    network = build(plugins, "rsnn", (1, 8, 8), neuron=neuron_factory(
-        plugins, "snntorch-rleaky", calls, beta=0.9, surrogate="atan"))
+    network = build(plugins, "rsnn", (1, 8, 8), neuron="snntorch-rleaky",
+                    neuron_params={"beta": 0.9, "surrogate": "atan"}, calls=calls)
     assert calls == [((56,), {}), ((10,), {})]
     linear = 64 * 56 + 56 + 56 * 10 + 10
     recurrent = 56 * 56 + 56 + 10 * 10 + 10  # all-to-all Linear per spiking layer
@@ -56,8 +62,8 @@ def test_rsnn_recurrence_is_used(plugins):
     """The hidden layer's spikes at t-1 reach it at t: its recurrent weights get
     gradients, and silencing them changes what the network emits."""
     torch.manual_seed(0)
-    network = build(plugins, "rsnn", (64,), neuron=neuron_factory(
-        plugins, "snntorch-rleaky", beta=0.9, surrogate="atan"))
+    network = build(plugins, "rsnn", (64,), neuron="snntorch-rleaky",
+                    neuron_params={"beta": 0.9, "surrogate": "atan"})
     hidden = dict(iter_spiking_layers(network))["2"]
     recurrent = [p for p in hidden.parameters() if p.dim() == 2]
     assert [tuple(p.shape) for p in recurrent] == [(56, 56)]
@@ -82,7 +88,7 @@ def test_rsnn_with_a_feedforward_neuron_has_no_recurrent_weights(plugins):
 def test_spikformer_blocks_and_attention_threshold(plugins):
     calls = []
     network = build(plugins, "spikformer", (9, 16), params=TINY | {"depth": 2},
-                    neuron=neuron_factory(plugins, "snntorch-lif", calls))
+                    calls=calls)
     per_block = [((9, 16), {})] * 3 + [((9, 16), {"threshold": 0.5}), ((9, 16), {}),
                                        ((9, 32), {}), ((9, 16), {})]
     assert calls == per_block * 2  # dim-wide tokens enter the blocks as they are: no stem
@@ -104,7 +110,7 @@ class Step(SpikingLayer):
 def test_spiking_self_attention_is_q_kt_v_times_scale_per_head(plugins):
     torch.manual_seed(0)
     network = build(plugins, "spikformer", (6, 16), params=TINY | {"scale": 0.25, "attention_threshold": 1.5},
-                    neuron=lambda features, threshold=0.0: Step(threshold))
+                    layer=lambda features, threshold=0.0: Step(threshold))
     attention = network[0].attention.eval()
     x = (torch.rand(2, 3, 6, 16) < 0.5).float()
     q, k, v = ((layer(x) >= 0).float().unflatten(-1, (2, 8)) for layer in (attention.q, attention.k, attention.v))
@@ -124,7 +130,7 @@ def test_spiking_self_attention_is_q_kt_v_times_scale_per_head(plugins):
 def test_spikformer_tokenises_what_it_is_given(plugins, input_shape, tokens):
     calls = []
     network = build(plugins, "spikformer", input_shape, params=TINY,
-                    neuron=neuron_factory(plugins, "snntorch-lif", calls))
+                    calls=calls)
     assert calls[0] == ((tokens, 16), {})  # the stem's LIF over the embedded tokens
     assert network(torch.rand(2, 3, *input_shape)).shape == (2, 3, 10)
 

@@ -12,9 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from snnbench.assembly import architecture_context
 from snnbench.cli import main
-from snnbench.components import ArchitectureContext, DatasetInfo, DataSplit, LoadContext
+from snnbench.components import DatasetInfo, DataSplit, LoadContext
 from snnbench.errors import SnnbenchError
+from snnbench.plugins import load_plugins
+from snnbench.suite import Choice
 from snnbench.training import TrainingConfig, TrainingSession
 from snnbench_plugins.architectures.mozafari import EarliestSpikeReadout, MozafariNetwork, MozafariParams
 from snnbench_plugins.competition import Competition, Winners, k_winners, pointwise_inhibition
@@ -46,10 +49,15 @@ def if_once(features=(), threshold=1.0):
     return SpikingJellyIFOnce(IFOnceParams(threshold), features)
 
 
+def mozafari_context(neuron: str, params):
+    """The context the runner gives the mozafari network, for a registered neuron."""
+    return architecture_context(load_plugins().registries, "mozafari", Choice(neuron, params), (6, 28, 28), 10,
+                                NEVER)
+
+
 def tiny_network(channels=(8, 16, 10), seed=0) -> MozafariNetwork:
     torch.manual_seed(seed)
-    context = ArchitectureContext((6, 28, 28), 10, NEVER, lambda features, **kw: if_once(features, **kw))
-    return MozafariNetwork(MozafariParams(channels=channels), context)
+    return MozafariNetwork(MozafariParams(channels=channels), mozafari_context("spikingjelly-if-once", IFOnceParams()))
 
 
 # --------------------------------------------------------------------------- encoder
@@ -159,9 +167,7 @@ def test_if_once_is_registered_as_not_differentiable(plugins):
 
 
 def test_network_refuses_neurons_that_fire_again(plugins):
-    spec = plugins.registries["neuron"].get("spikingjelly-lif").spec
-    context = ArchitectureContext((6, 28, 28), 10, NEVER,
-                                  lambda features, **kw: spec.build(spec.params(**kw), features))
+    context = mozafari_context("spikingjelly-lif", plugins.registries["neuron"].get("spikingjelly-lif").spec.params())
     with pytest.raises(ValueError, match="fire at most once"):
         MozafariNetwork(MozafariParams(), context)
 
