@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from snnbench import __version__
 from snnbench.compare import DEFAULT_TOLERANCES as COMPARE_TOLERANCES
-from snnbench.components import KINDS
+from snnbench.components import COMPONENT_KINDS, KINDS
 from snnbench.errors import SnnbenchError, did_you_mean
 from snnbench.gate import DEFAULT_TOLERANCES as GATE_TOLERANCES
 from snnbench.params import describe_params
@@ -35,9 +36,7 @@ environment:
   SNNBENCH_LOAD_PLUGINS=a,b          load only these third-party plugins
 """
 
-KIND_ALIASES = {"datasets": "dataset", "encoders": "encoder", "neurons": "neuron", "neuron_models": "neuron",
-                "architectures": "architecture", "learning_rules": "learning_rule",
-                "learning-rules": "learning_rule", "learning-rule": "learning_rule", "rules": "learning_rule"}
+KIND_ALIASES = {alias: kind.name for kind in COMPONENT_KINDS for alias in kind.aliases}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -472,6 +471,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nsnnbench: interrupted; every finished cell is recorded, rerun to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader stopped reading (snnbench ls | head): nothing went wrong here
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -245,16 +245,30 @@ class LearningRuleSpec:
 
 ComponentSpec = DatasetSpec | EncoderSpec | NeuronSpec | ArchitectureSpec | LearningRuleSpec
 
-#: The five component kinds, in the order a suite's matrix names them.
-KINDS: tuple[str, ...] = ("dataset", "encoder", "neuron", "architecture", "learning_rule")
+@dataclass(frozen=True)
+class ComponentKind:
+    """A kind of component: its name (a suite's matrix key), the spec its
+    plugins register, the hook they register it through, and the other
+    names people type for it (``snnbench ls neurons``)."""
 
-SPEC_TYPES: dict[str, type] = {
-    "dataset": DatasetSpec,
-    "encoder": EncoderSpec,
-    "neuron": NeuronSpec,
-    "architecture": ArchitectureSpec,
-    "learning_rule": LearningRuleSpec,
-}
+    name: str
+    spec: type
+    hook: str
+    aliases: tuple[str, ...]
+
+
+#: The five component kinds, in the order a suite's matrix names them: the one
+#: list every consumer (registries, hooks, suite matrix, store columns, CLI) reads.
+COMPONENT_KINDS: tuple[ComponentKind, ...] = (
+    ComponentKind("dataset", DatasetSpec, "register_datasets", ("datasets",)),
+    ComponentKind("encoder", EncoderSpec, "register_encoders", ("encoders",)),
+    ComponentKind("neuron", NeuronSpec, "register_neuron_models", ("neurons", "neuron_models", "neuron-models")),
+    ComponentKind("architecture", ArchitectureSpec, "register_architectures", ("architectures",)),
+    ComponentKind("learning_rule", LearningRuleSpec, "register_learning_rules",
+                  ("learning_rules", "learning-rules", "learning-rule", "rules")),
+)
+KINDS: tuple[str, ...] = tuple(kind.name for kind in COMPONENT_KINDS)
+SPEC_TYPES: dict[str, type] = {kind.name: kind.spec for kind in COMPONENT_KINDS}
 
 
 def iter_spiking_layers(module: nn.Module) -> Iterator[tuple[str, SpikingLayer]]:

@@ -31,6 +31,7 @@ import pluggy
 from typing import TYPE_CHECKING, Any
 
 from snnbench.components import (
+    COMPONENT_KINDS,
     ArchitectureSpec,
     DatasetSpec,
     EncoderSpec,
@@ -157,10 +158,4 @@ def snnbench_suite_finished(suite: Suite, summary: RunSummary) -> None:
 
 
 #: Hook name for each component kind.
-HOOK_FOR_KIND = {
-    "dataset": "register_datasets",
-    "encoder": "register_encoders",
-    "neuron": "register_neuron_models",
-    "architecture": "register_architectures",
-    "learning_rule": "register_learning_rules",
-}
+HOOK_FOR_KIND = {kind.name: kind.hook for kind in COMPONENT_KINDS}

@@ -4,6 +4,7 @@ reported while the rest still load."""
 
 from __future__ import annotations
 
+import importlib.metadata as metadata
 import sys
 import textwrap
 
@@ -11,15 +12,11 @@ import pytest
 
 from snnbench.components import KINDS
 from snnbench.errors import DuplicateComponentError, UnknownComponentError
-from snnbench.plugins import load_plugins
+from snnbench.plugins import ENTRY_POINT_GROUP, load_plugins
 
-BUILTINS = {
-    "dataset": {"mnist", "fashion-mnist", "digits"},
-    "encoder": {"rate", "latency", "direct", "delta"},
-    "neuron": {"snntorch-lif", "spikingjelly-lif"},
-    "architecture": {"mlp", "csnn"},
-    "learning_rule": {"bptt"},
-}
+#: snnbench's own plugins: the entry points its distribution declares
+BUILTIN_PLUGINS = {entry_point.name for entry_point in metadata.distribution("snnbench").entry_points
+                   if entry_point.group == ENTRY_POINT_GROUP}
 
 
 @pytest.fixture
@@ -36,15 +33,16 @@ def write_plugin(folder, name: str, body: str) -> str:
     return name
 
 
-def test_builtins_register_through_entry_points(plugins):
+def test_every_builtin_entry_point_loads_and_registers_components(plugins):
+    assert BUILTIN_PLUGINS and not plugins.failures
+    assert BUILTIN_PLUGINS <= set(plugins.versions), "a built-in entry point did not load"
+    supplying = {entry.plugin for kind in KINDS for entry in plugins.registries[kind]}
+    assert BUILTIN_PLUGINS <= supplying, f"registering nothing: {sorted(BUILTIN_PLUGINS - supplying)}"
     for kind in KINDS:
-        registered = {entry.name for entry in plugins.registries[kind]}
-        assert BUILTINS[kind] <= registered
         for entry in plugins.registries[kind]:
-            if entry.name in BUILTINS[kind]:
+            if entry.plugin in BUILTIN_PLUGINS:
                 assert entry.plugin.startswith("snnbench-"), entry
-                assert entry.version == plugins.versions[entry.plugin]
-    assert not plugins.failures
+                assert entry.version == plugins.versions[entry.plugin] == metadata.version("snnbench")
 
 
 def test_unknown_name_suggests_the_nearest(plugins):
@@ -69,7 +67,7 @@ def test_duplicate_name_names_both_plugins(plugin_dir):
     assert "'snnbench-encoders-coding'" in str(error.value) and "'tplug_dupe'" in str(error.value)
 
 
-def test_broken_plugins_are_reported_and_the_rest_load(plugin_dir):
+def test_broken_plugins_are_reported_and_the_rest_load(plugin_dir, plugins):
     write_plugin(plugin_dir, "tplug_import_error", "import a_module_that_does_not_exist\n")
     write_plugin(plugin_dir, "tplug_hook_error", """
         from snnbench import hookimpl
@@ -87,12 +85,12 @@ def test_broken_plugins_are_reported_and_the_rest_load(plugin_dir):
         def register_encoders(register):
             register(EncoderSpec("rate-copy", RateParams, RateEncoder, frozenset({"static"})))
     """)
-    plugins = load_plugins(["tplug_import_error", "tplug_hook_error", "tplug_good"])
-    failures = {f.plugin: f.error for f in plugins.failures}
+    loaded = load_plugins(["tplug_import_error", "tplug_hook_error", "tplug_good"])
+    failures = {f.plugin: f.error for f in loaded.failures}
     assert "ModuleNotFoundError" in failures["tplug_import_error"]
     assert "encoder table corrupt" in failures["tplug_hook_error"]
-    assert plugins.registries["encoder"].get("rate-copy").plugin == "tplug_good"
-    assert BUILTINS["encoder"] <= set(plugins.registries["encoder"].names())
+    assert loaded.registries["encoder"].get("rate-copy").plugin == "tplug_good"
+    assert set(plugins.registries["encoder"].names()) <= set(loaded.registries["encoder"].names())
 
 
 def test_a_spec_of_the_wrong_kind_is_refused(plugin_dir):

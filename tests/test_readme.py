@@ -7,7 +7,6 @@ import re
 import pytest
 import torch
 
-from snnbench.hookspecs import HOOK_FOR_KIND
 from snnbench.plugins import load_plugins
 
 from conftest import REPO
@@ -25,12 +24,3 @@ def test_readme_plugin_example_registers_and_encodes(tmp_path, monkeypatch):
     spikes = encoder(torch.tensor([[0.0, 0.5, 1.0]]))
     assert spikes.shape == (4, 1, 3)
     assert spikes.sum(0).tolist() == [[0, 2, 4]]
-
-
-@pytest.mark.parametrize("hook", sorted(HOOK_FOR_KIND.values()))
-def test_every_hook_is_in_the_readme_with_its_signature(hook, plugins):
-    """The list comes from the plugin manager's hooks, never a hand-kept one."""
-    caller = getattr(plugins.manager.hook, hook)
-    assert caller.has_spec()
-    arguments = ", ".join(caller.spec.argnames)
-    assert f"`{hook}({arguments})`" in (REPO / "README.md").read_text()

@@ -1,0 +1,203 @@
+"""Tests of the tests and docs: every list here comes from the plugin manager,
+the registries or the suites folder, never from a hand-kept one (as
+datasette's test_docs.py and test_plugin_hooks_have_tests do). A new hook
+must be documented and exercised; a new suite must validate and build."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pluggy
+import pytest
+import torch
+
+from snnbench import hookspecs
+from snnbench.assembly import assemble
+from snnbench.cli import main
+from snnbench.plugins import ENTRY_POINT_GROUP
+from snnbench.store import ResultStore
+from snnbench.suite import load_suite
+
+from conftest import REPO, suite_toml
+
+SPEC_MANAGER = pluggy.PluginManager(ENTRY_POINT_GROUP)
+SPEC_MANAGER.add_hookspecs(hookspecs)
+HOOKS = sorted(name for name in vars(SPEC_MANAGER.hook) if not name.startswith("_"))
+SUITES = sorted((REPO / "suites").glob("*.toml"))
+TESTS = sorted((REPO / "tests").glob("test_*.py"))
+
+
+def test_the_hook_list_is_not_empty():
+    assert {"register_encoders", "snnbench_cell_finished"} <= set(HOOKS)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_in_the_readme_with_its_signature(hook):
+    arguments = ", ".join(getattr(SPEC_MANAGER.hook, hook).spec.argnames)
+    assert f"`{hook}({arguments})`" in (REPO / "README.md").read_text()
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_test_that_implements_it(hook):
+    implementing = [path.name for path in TESTS if f"def {hook}(" in path.read_text()]
+    assert implementing, f"no test module implements {hook}"
+
+
+# --------------------------------------------------------------------------- suites
+
+
+@pytest.mark.parametrize("path", SUITES, ids=lambda p: p.stem)
+def test_every_suite_validates_and_builds_every_cell_at_its_real_shape(path, plugins):
+    """Every combination of the suite, built as the runner builds it for the
+    dataset's real input shape (no data read), maps two samples to
+    ``[T, 2, n_classes]``."""
+    suite = load_suite(path, plugins.registries)
+    assert suite.cells, f"{path.name} has no cell to run"
+    built = set()
+    for cell in suite.cells:
+        if cell.config_hash in built:  # the same combination for another seed
+            continue
+        built.add(cell.config_hash)
+        dataset = plugins.registries["dataset"].get(cell.dataset.component).spec
+        info = dataset.describe(cell.dataset.params)
+        torch.manual_seed(0)
+        inputs = torch.rand(2, *info.input_shape)
+        model = assemble(cell, plugins.registries, info, inputs, torch.device("cpu")).eval()
+        with torch.no_grad():
+            out = model(inputs)
+        assert out.shape == (model.timesteps, 2, info.n_classes), cell.label
+
+
+# --------------------------------------------------------------------------- the hooks, exercised
+
+WATCHER = '''
+from snnbench import hookimpl
+
+SEEN = []
+
+@hookimpl
+def snnbench_suite_started(suite, environment):
+    SEEN.append(("suite_started", suite.name, len(suite.cells), sorted(environment)))
+
+@hookimpl
+def snnbench_epoch_closed(cell, stats):
+    SEEN.append(("epoch_closed", cell.seed, stats.epoch, stats.loss, stats.train_accuracy, stats.seconds))
+
+@hookimpl
+def snnbench_cell_finished(cell, row):
+    SEEN.append(("cell_finished", cell.seed, row.status, row.metrics.get("accuracy")))
+
+@hookimpl
+def snnbench_suite_finished(suite, summary):
+    SEEN.append(("suite_finished", suite.name, summary.ok, summary.failed))
+'''
+
+BROKEN_REPORTER = '''
+from snnbench import hookimpl
+
+CALLS = []
+
+@hookimpl
+def snnbench_epoch_closed(cell, stats):
+    CALLS.append(stats.epoch)
+    raise ConnectionError("tracker unreachable")
+'''
+
+TINY_DATASET = '''
+import torch
+from snnbench import hookimpl
+from snnbench.components import DataSplit, DatasetInfo, DatasetSpec, NoParams
+
+def describe(params):
+    return DatasetInfo(name="blobs", kind="static", input_shape=(1, 8, 8), n_classes=2)
+
+def load(params, ctx):
+    """Class 1 lights the left half of the image, class 0 the right half."""
+    generator = torch.Generator().manual_seed(0)
+    def split(count):
+        targets = torch.arange(count) % 2
+        left = torch.zeros(1, 8, 8)
+        left[..., :4] = 1.0
+        halves = torch.where(targets.view(-1, 1, 1, 1) == 1, left, 1.0 - left)
+        noise = torch.rand(count, 1, 8, 8, generator=generator) * 0.2
+        return DataSplit((halves * 0.8 + noise).clamp(0, 1), targets)
+    return split(512), split(128)
+
+@hookimpl
+def register_datasets(register):
+    register(DatasetSpec("blobs", NoParams, describe, load, summary="two classes of 8x8 images: left or right half lit"))
+'''
+
+TWO_EPOCHS = """
+    [params.encoder.rate]
+    timesteps = 4
+    [params.architecture.mlp]
+    hidden = [16]
+    [training]
+    epochs = 2
+    batch_size = 32
+    """
+
+
+def plugin_module(tmp_path, monkeypatch, name: str, source: str):
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+    return importlib.import_module(name)
+
+
+def test_lifecycle_hooks_see_the_run_in_order(tmp_path, monkeypatch, capsys):
+    watcher = plugin_module(tmp_path, monkeypatch, "meta_watcher", WATCHER)
+    suite = tmp_path / "suite.toml"
+    suite.write_text(suite_toml("watched", seeds=(0, 1), extra=TWO_EPOCHS))
+    db = tmp_path / "r.db"
+    assert main(["--plugin", "meta_watcher", "run", str(suite), "--db", str(db), "--no-progress"]) == 0
+    kinds = [event[0] for event in watcher.SEEN]
+    assert kinds == ["suite_started", "epoch_closed", "epoch_closed", "cell_finished",
+                     "epoch_closed", "epoch_closed", "cell_finished", "suite_finished"]
+    assert watcher.SEEN[0][:3] == ("suite_started", "watched", 2)
+    assert {"libraries", "machine", "git_commit"} <= set(watcher.SEEN[0][3])
+    assert watcher.SEEN[-1] == ("suite_finished", "watched", 2, 0)
+    with ResultStore(db) as store:
+        rows = {row["seed"]: row for row in store.rows() if row["status"] == "ok"}
+    for event in watcher.SEEN:
+        if event[0] == "cell_finished":
+            assert event[2] == "ok" and event[3] == rows[event[1]]["metrics"]["accuracy"]
+        if event[0] == "epoch_closed":
+            seed, epoch, loss = event[1], event[2], event[3]
+            assert event[5] == pytest.approx(rows[seed]["metrics"]["epoch_seconds"]["train"][epoch])
+            if epoch == 1:
+                assert loss == rows[seed]["metrics"]["final_train_loss"]
+
+
+def test_a_lifecycle_hook_that_raises_is_reported_once_and_every_row_is_kept(tmp_path, monkeypatch, capsys):
+    broken = plugin_module(tmp_path, monkeypatch, "meta_broken_reporter", BROKEN_REPORTER)
+    suite = tmp_path / "suite.toml"
+    suite.write_text(suite_toml("reported", seeds=(0, 1), extra=TWO_EPOCHS))
+    db = tmp_path / "r.db"
+    assert main(["--plugin", "meta_broken_reporter", "run", str(suite), "--db", str(db), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("meta_broken_reporter") == 1 and "ConnectionError: tracker unreachable" in err
+    assert broken.CALLS == [0]  # switched off after its first failure
+    with ResultStore(db) as store:
+        assert sorted(row["seed"] for row in store.rows() if row["status"] == "ok") == [0, 1]
+
+
+def test_a_third_party_dataset_registers_and_trains(tmp_path, monkeypatch, capsys):
+    plugin_module(tmp_path, monkeypatch, "meta_blobs", TINY_DATASET)
+    suite = tmp_path / "suite.toml"
+    suite.write_text(suite_toml("blobs", dataset=("blobs",), encoder=("direct",), extra="""
+        [params.encoder.direct]
+        timesteps = 4
+        [params.learning_rule.bptt]
+        lr = 0.01
+        [training]
+        epochs = 2
+        batch_size = 32
+        """))
+    db = tmp_path / "r.db"
+    assert main(["--plugin", "meta_blobs", "run", str(suite), "--db", str(db), "--no-progress"]) == 0
+    with ResultStore(db) as store:
+        (row,) = store.rows()
+    assert row["status"] == "ok" and row["metrics"]["accuracy"] > 0.9  # chance is 0.5
+    assert row["environment"]["components"]["dataset"]["plugin"] == "meta_blobs"
