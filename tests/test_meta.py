@@ -5,7 +5,9 @@ must be documented and exercised; a new suite must validate and build."""
 
 from __future__ import annotations
 
+import importlib
 import textwrap
+from pathlib import Path
 
 import pluggy
 import pytest
@@ -125,7 +127,7 @@ def load(params, ctx):
 
 @hookimpl
 def register_datasets(register):
-    register(DatasetSpec("blobs", NoParams, describe, load, summary="two classes of 8x8 images: left or right half lit"))
+    register(DatasetSpec("blobs", NoParams, describe, load, summary="8x8 images: left or right half lit"))
 '''
 
 TWO_EPOCHS = """
@@ -142,16 +144,20 @@ TWO_EPOCHS = """
 def plugin_module(tmp_path, monkeypatch, name: str, source: str):
     (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
     monkeypatch.syspath_prepend(str(tmp_path))
-    import importlib
     return importlib.import_module(name)
+
+
+def run_with_plugin(tmp_path, plugin: str, suite_text: str) -> Path:
+    """``snnbench --plugin PLUGIN run`` of the suite; returns its store."""
+    suite, db = tmp_path / "suite.toml", tmp_path / "r.db"
+    suite.write_text(suite_text)
+    assert main(["--plugin", plugin, "run", str(suite), "--db", str(db), "--no-progress"]) == 0
+    return db
 
 
 def test_lifecycle_hooks_see_the_run_in_order(tmp_path, monkeypatch, capsys):
     watcher = plugin_module(tmp_path, monkeypatch, "meta_watcher", WATCHER)
-    suite = tmp_path / "suite.toml"
-    suite.write_text(suite_toml("watched", seeds=(0, 1), extra=TWO_EPOCHS))
-    db = tmp_path / "r.db"
-    assert main(["--plugin", "meta_watcher", "run", str(suite), "--db", str(db), "--no-progress"]) == 0
+    db = run_with_plugin(tmp_path, "meta_watcher", suite_toml("watched", seeds=(0, 1), extra=TWO_EPOCHS))
     kinds = [event[0] for event in watcher.SEEN]
     assert kinds == ["suite_started", "epoch_closed", "epoch_closed", "cell_finished",
                      "epoch_closed", "epoch_closed", "cell_finished", "suite_finished"]
@@ -172,10 +178,7 @@ def test_lifecycle_hooks_see_the_run_in_order(tmp_path, monkeypatch, capsys):
 
 def test_a_lifecycle_hook_that_raises_is_reported_once_and_every_row_is_kept(tmp_path, monkeypatch, capsys):
     broken = plugin_module(tmp_path, monkeypatch, "meta_broken_reporter", BROKEN_REPORTER)
-    suite = tmp_path / "suite.toml"
-    suite.write_text(suite_toml("reported", seeds=(0, 1), extra=TWO_EPOCHS))
-    db = tmp_path / "r.db"
-    assert main(["--plugin", "meta_broken_reporter", "run", str(suite), "--db", str(db), "--no-progress"]) == 0
+    db = run_with_plugin(tmp_path, "meta_broken_reporter", suite_toml("reported", seeds=(0, 1), extra=TWO_EPOCHS))
     err = capsys.readouterr().err
     assert err.count("meta_broken_reporter") == 1 and "ConnectionError: tracker unreachable" in err
     assert broken.CALLS == [0]  # switched off after its first failure
@@ -185,18 +188,11 @@ def test_a_lifecycle_hook_that_raises_is_reported_once_and_every_row_is_kept(tmp
 
 def test_a_third_party_dataset_registers_and_trains(tmp_path, monkeypatch, capsys):
     plugin_module(tmp_path, monkeypatch, "meta_blobs", TINY_DATASET)
-    suite = tmp_path / "suite.toml"
-    suite.write_text(suite_toml("blobs", dataset=("blobs",), encoder=("direct",), extra="""
-        [params.encoder.direct]
-        timesteps = 4
-        [params.learning_rule.bptt]
-        lr = 0.01
-        [training]
-        epochs = 2
-        batch_size = 32
-        """))
-    db = tmp_path / "r.db"
-    assert main(["--plugin", "meta_blobs", "run", str(suite), "--db", str(db), "--no-progress"]) == 0
+    db = run_with_plugin(tmp_path, "meta_blobs", suite_toml("blobs", dataset=("blobs",), encoder=("direct",),
+                                                         extra=TWO_EPOCHS.replace("rate", "direct") + """
+    [params.learning_rule.bptt]
+    lr = 0.01
+    """))
     with ResultStore(db) as store:
         (row,) = store.rows()
     assert row["status"] == "ok" and row["metrics"]["accuracy"] > 0.9  # chance is 0.5
