@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from snnbench import cell_detail
 from snnbench.components import (
     KINDS,
     ArchitectureContext,
@@ -168,6 +169,7 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
     finally:
         if cell_progress:
             cell_progress.close()
+    detail = cell_detail.record(model, test, training.eval_batch_size, loaded.info.n_classes, device, session.history)
     evaluation = evaluate(model, test, training.eval_batch_size, device)
     activity = evaluation.activity
     return {
@@ -196,6 +198,7 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DatasetCache, options: RunOpt
         "eval_seconds": evaluation.seconds,
         "timesteps": timesteps,
         "neuron_backends": {name: layer.backend_used for name, layer in iter_spiking_layers(model)},
+        **detail,
     }
 
 
