@@ -317,10 +317,14 @@ def test_the_report_opens_in_a_browser(smoke_report):
                 "#leaderboard tbody tr", "rows => rows.map(r => r.cells[0].textContent + '/' + r.cells[1].textContent)")
             before = names()
             assert len(before) == 8 and len(set(before)) == 8
-            # sorting by a column reorders the rows: encoder, A to Z
+            # sorting by a column reorders the rows: encoder, A to Z; then accuracy, lowest first
             page.click("#leaderboard thead th:nth-child(1)")
             after = names()
-            assert after == sorted(before) and after != before
+            assert [n.split("/")[0] for n in after] == sorted(n.split("/")[0] for n in before) and after != before
+            page.click("#leaderboard thead th:nth-child(3)")
+            accuracies = page.eval_on_selector_all(
+                "#leaderboard tbody tr", "rows => rows.map(r => Number(r.cells[2].dataset.value))")
+            assert accuracies == sorted(accuracies) and names() != after
             # every plot drew its points (Vega marks as SVG paths)
             drawn = page.eval_on_selector_all(
                 ".chart", "charts => charts.map(c => c.querySelectorAll('.role-mark > path').length)")
