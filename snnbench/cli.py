@@ -18,6 +18,7 @@ from snnbench.compare import DEFAULT_TOLERANCES as COMPARE_TOLERANCES
 from snnbench.components import KINDS
 from snnbench.errors import SnnbenchError, did_you_mean
 from snnbench.gate import DEFAULT_TOLERANCES as GATE_TOLERANCES
+from snnbench.leaderboard import DEFAULT_ALPHA as LEADERBOARD_ALPHA
 from snnbench.params import describe_params
 from snnbench.plugins import PluginSet, load_plugins
 from snnbench.store import DEFAULT_DB, ResultStore
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--compare", nargs=2, metavar=("A", "B"),
                        help="print A - B on every metric with its 95%% interval (Welch's t over seeds); "
                             "A and B are rows as the table names them, e.g. rate latency with --by encoder")
-    board.add_argument("--alpha", type=_fraction, default=0.05,
+    board.add_argument("--alpha", type=_fraction, default=LEADERBOARD_ALPHA,
                        help="significance level of the 'not significantly different from the best' mark "
                             "(default 0.05)")
     _add_suites_dir_argument(board)
@@ -339,6 +340,7 @@ def cmd_ls(args) -> int:
 def cmd_leaderboard(args) -> int:
     from snnbench.leaderboard import (
         GROUP_COLUMNS,
+        JSON_SCHEMA,
         aggregate,
         board_json,
         build_board,
@@ -359,7 +361,7 @@ def cmd_leaderboard(args) -> int:
         if args.compare:
             raise SnnbenchError("--compare: no successful results to compare")
         if args.format == "json":
-            print(json.dumps({"schema": "snnbench-leaderboard/1", "suites": suites, "rows": []}, indent=2))
+            print(json.dumps({"schema": JSON_SCHEMA, "suites": suites, "rows": []}, indent=2))
         else:
             print("no successful results" + (f" for suite {', '.join(args.suite)}" if args.suite else "") + " yet")
         return 0
@@ -397,11 +399,8 @@ def cmd_report(args) -> int:
 
     with ResultStore(args.db, create=False) as store:
         _check_suites(store, args.suite)
-        files = find_suite_files(args.suites_dir)
-        for name in args.suite or store.suites():  # bad [[reference]] tables fail before anything is written
-            if name in files:
-                files[name].references()
-        written = write_report(store, args.suite, args.out, suite_files=files, figures=args.figures)
+        written = write_report(store, args.suite, args.out, suite_files=find_suite_files(args.suites_dir),
+                               figures=args.figures)
         empty = not store.suites()
     print(f"wrote {written.pages} page(s) to {args.out} in {written.seconds:.1f} s"
           + (f", {written.figures} figure(s) as PNG and SVG to {args.figures}" if args.figures else "")

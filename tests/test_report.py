@@ -340,3 +340,13 @@ def test_the_report_opens_in_a_browser(smoke_report):
             assert all(url.startswith("file://") for url in requests), requests
         finally:
             browser.close()
+
+
+def test_a_bad_reference_in_a_suite_file_is_one_line_from_the_leaderboard_and_report(tmp_path, capsys):
+    (tmp_path / "s.toml").write_text(suite_toml("s") + '\n[[reference]]\nencoder = "rate"\nmetric = "accuracy"\n'
+                                     'value = 97.2\nsource = "x"\n')
+    db = store_with(tmp_path / "r.db", [make_row("rate", 0, 0.9)])
+    for command in (["leaderboard"], ["report", "--out", tmp_path / "site"]):
+        message = user_error(capsys, *command, "--db", db, "--suites-dir", tmp_path)
+        assert "s.toml" in message and "reference.value = 97.2" in message and "0.972" in message
+    assert not (tmp_path / "site").exists()  # nothing half-written

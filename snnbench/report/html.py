@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from snnbench import __version__
-from snnbench.leaderboard import VS_BEST_MARK, Board, Metric, metric
+from snnbench.leaderboard import VS_BEST_MARK, Board, Metric, Results, metric, provenance
 from snnbench.report import charts
 from snnbench.report.model import TRADE_OFF_AXES, CellView, SuiteView
 from snnbench.statistics import CONFIDENCE, mean_interval
@@ -112,11 +112,10 @@ def board_table(board: Board, links: Sequence[str] | None = None) -> str:
             + "".join(f'<p class="note">{escape(n)}</p>' for n in notes))
 
 
-def _simple_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], sortable: bool = False) -> str:
+def _simple_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
-    return (f'<table{" class=sortable" if sortable else ""}><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def leaderboard_page(board: Board, title: str) -> str:
@@ -179,9 +178,7 @@ def suite_page(suite: SuiteView) -> Page:
     return page
 
 
-def provenance_html(results) -> str:
-    from snnbench.leaderboard import provenance
-
+def provenance_html(results: Results) -> str:
     facts = provenance(results)
     tally = lambda counted: "; ".join(f"{k} ({v} rows)" for k, v in counted.items()) or "none"  # noqa: E731
     rows = [["ok rows", facts["rows"]], ["commits", tally(facts["commits"])],

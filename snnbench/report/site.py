@@ -70,7 +70,6 @@ def write_report(store: ResultStore, suites: Sequence[str], out: Path, *,
     ``suite_files`` maps suite names to their files, for the ``[[reference]]``
     numbers of the gap column; a suite without one shows no gap."""
     started = time.perf_counter()
-    _folder(out, "report")
     names = list(suites) or store.suites()
     rows = store.rows(names)
     by_suite: dict[str, list] = {name: [] for name in names}
@@ -84,6 +83,7 @@ def write_report(store: ResultStore, suites: Sequence[str], out: Path, *,
     for view in views:
         pages.append((f"suite-{view.name}", html.suite_page(view)))
         pages += [(cell.slug, html.cell_page(view, cell)) for cell in view.cells]
+    _folder(out, "report")  # after every suite file's [[reference]] validated: nothing half-written
     for name, page in pages:
         _write(out / f"{name}.html", page.html())
     if any(page.specs for _, page in pages):
