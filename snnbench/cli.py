@@ -1,4 +1,4 @@
-"""The ``snnbench`` command: run | validate | ls | leaderboard | check | compare | tune.
+"""The ``snnbench`` command: run | validate | ls | leaderboard | report | check | compare | tune.
 
 Bad input never ends in a traceback: every user error is one line naming
 the file, key and value, with a non-zero exit (2 for bad input, 1 for failed
@@ -19,6 +19,7 @@ from snnbench.compare import DEFAULT_TOLERANCES as COMPARE_TOLERANCES
 from snnbench.components import COMPONENT_KINDS, KINDS
 from snnbench.errors import SnnbenchError, did_you_mean
 from snnbench.gate import DEFAULT_TOLERANCES as GATE_TOLERANCES
+from snnbench.leaderboard import DEFAULT_ALPHA as LEADERBOARD_ALPHA
 from snnbench.params import describe_params
 from snnbench.plugins import PluginSet, load_plugins
 from snnbench.store import DEFAULT_DB, ResultStore
@@ -27,6 +28,7 @@ EPILOG = """examples:
   snnbench run suites/smoke.toml                 train and measure every cell, record to the leaderboard
   snnbench run suites/encoders.toml --limit 2000 --epochs 1    a reduced run for a CPU
   snnbench leaderboard --suite encoders --by encoder
+  snnbench report --db leaderboard/snnbench.db --out report/    a static site: tables, trade-off plots, cells
   snnbench check --baseline leaderboard/baseline-smoke.json    exit 1 on a regression
   snnbench tune suites/tune-demo.toml --trials 6 --objective accuracy:max --objective encoder_density:min
 
@@ -129,7 +131,27 @@ def build_parser() -> argparse.ArgumentParser:
                             "learning_rule, device_type); default: all of them")
     board.add_argument("--sort", default="accuracy", help="metric to sort by (default accuracy)")
     board.add_argument("--metric", action="append", default=[], help="show only these metrics (repeatable)")
-    board.add_argument("--format", choices=("table", "md", "csv"), default="table")
+    board.add_argument("--format", choices=("table", "md", "csv", "html", "json"), default="table",
+                       help="table (default), md, csv, html (one self-contained page) or json (README "
+                            "\"Leaderboard JSON\" documents its schema)")
+    board.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                       help="print A - B on every metric with its 95%% interval (Welch's t over seeds); "
+                            "A and B are rows as the table names them, e.g. rate latency with --by encoder")
+    board.add_argument("--alpha", type=_fraction, default=LEADERBOARD_ALPHA,
+                       help="significance level of the 'not significantly different from the best' mark "
+                            "(default 0.05)")
+    _add_suites_dir_argument(board)
+
+    report = commands.add_parser(
+        "report", help="write the leaderboard as a static site: tables, trade-off plots, cell details",
+        description="Write a self-contained static site (index.html, a page per suite, a page per cell; "
+                    "no network needed to view it) from the results store. --figures also writes every "
+                    "plot as PNG and SVG.")
+    report.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results store (default {DEFAULT_DB})")
+    report.add_argument("--suite", action="append", default=[], help="only this suite (repeatable)")
+    report.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write the site to")
+    report.add_argument("--figures", type=Path, metavar="DIR", help="also write every plot as PNG and SVG here")
+    _add_suites_dir_argument(report)
 
     check = commands.add_parser("check", help="exit non-zero if results regressed against a baseline",
                                 description="Compare the newest results with a committed baseline JSON "
@@ -148,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
                             + ", ".join(f"{k} {next(iter(v))} {next(iter(v.values())):g}"
                                         for k, v in GATE_TOLERANCES.items()) + ")")
     return parser
+
+
+def _add_suites_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--suites-dir", type=Path, default=Path("suites"), metavar="DIR",
+                        help="where the suite files are, for their [[reference]] numbers (default suites/)")
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -312,20 +339,74 @@ def cmd_ls(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from snnbench.leaderboard import GROUP_COLUMNS, aggregate, check_grouping, latest_results, render
+    from snnbench.leaderboard import (
+        GROUP_COLUMNS,
+        JSON_SCHEMA,
+        aggregate,
+        board_json,
+        build_board,
+        check_grouping,
+        compare_groups,
+        latest_results,
+        render,
+    )
 
     by = args.by or list(GROUP_COLUMNS)
     check_grouping(by)
     with ResultStore(args.db, create=False) as store:
         _check_suites(store, args.suite)
         results = latest_results(store.rows(args.suite))
+        suites = args.suite or store.suites()
+    references = _references(args.suites_dir, suites)
     if results.ok.empty:
-        print("no successful results" + (f" for suite {', '.join(args.suite)}" if args.suite else "") + " yet")
+        if args.compare:
+            raise SnnbenchError("--compare: no successful results to compare")
+        if args.format == "json":
+            print(json.dumps({"schema": JSON_SCHEMA, "suites": suites, "rows": []}, indent=2))
+        else:
+            print("no successful results" + (f" for suite {', '.join(args.suite)}" if args.suite else "") + " yet")
+        return 0
+    table = aggregate(results.ok, by)
+    if args.format in ("html", "json") or args.compare:
+        board = build_board(table, by, args.sort, args.metric or None, references, args.alpha)
+        if args.compare:
+            print(compare_groups(board, *args.compare))
+        elif args.format == "json":
+            print(json.dumps(board_json(board, results, suites), indent=2, allow_nan=False))
+        else:
+            from snnbench.report.html import leaderboard_page
+
+            print(leaderboard_page(board, f"snnbench leaderboard: {', '.join(suites)}"), end="")
     else:
-        print(render(aggregate(results.ok, by), by, sort=args.sort, fmt=args.format,
-                     metrics=args.metric or None))
-    if args.format != "csv":
+        print(render(table, by, sort=args.sort, fmt=args.format, metrics=args.metric or None,
+                     references=references, alpha=args.alpha))
+    if args.format in ("table", "md"):
         _notes(results)
+    return 0
+
+
+def _references(suites_dir: Path, suites: Sequence[str]) -> list:
+    """The [[reference]] entries of the suite files for ``suites`` in ``suites_dir``;
+    a reference that does not validate is an error naming its file and key."""
+    from snnbench.suite import find_suite_files
+
+    files = find_suite_files(suites_dir)
+    return [reference for name in suites if name in files for reference in files[name].references()]
+
+
+def cmd_report(args) -> int:
+    from snnbench.report import write_report
+    from snnbench.suite import find_suite_files
+
+    with ResultStore(args.db, create=False) as store:
+        _check_suites(store, args.suite)
+        written = write_report(store, args.suite, args.out, suite_files=find_suite_files(args.suites_dir),
+                               figures=args.figures)
+        empty = not store.suites()
+    print(f"wrote {written.pages} page(s) to {args.out} in {written.seconds:.1f} s"
+          + (f", {written.figures} figure(s) as PNG and SVG to {args.figures}" if args.figures else "")
+          + (f"; open {args.out / 'index.html'}" if not empty else
+             f"; the store {args.db} holds no results yet: run a suite first"))
     return 0
 
 
@@ -458,6 +539,7 @@ def cmd_tune(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "ls": cmd_ls, "leaderboard": cmd_leaderboard,
+            "report": cmd_report,
             "check": cmd_check, "compare": cmd_compare, "tune": cmd_tune}
 
 

@@ -6,6 +6,11 @@ mixed in with current ones. Nor are rows of different configs that carry
 the same component names (two suites that run one combination with other
 params, a run capped by ``--limit``) averaged together: they are told apart
 by a ``setup`` column naming the config keys in which they differ.
+
+:func:`build_board` is the one place a table is decided (grouping, order,
+columns, which rows are not significantly different from the best, the gap
+to a published reference); :func:`render` writes it as text, :func:`board_json`
+as the documented JSON, and :mod:`snnbench.report` as HTML.
 """
 
 from __future__ import annotations
@@ -13,17 +18,24 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from tabulate import tabulate
 
+from snnbench import __version__
 from snnbench.components import KINDS
 from snnbench.errors import SnnbenchError, did_you_mean
-from snnbench.metric_specs import METRIC_VERSIONS, METRICS, metric
+from snnbench.metric_specs import METRIC_VERSIONS, METRICS, MetricSpec, metric
+from snnbench.statistics import CONFIDENCE, welch
 
 GROUP_COLUMNS: tuple[str, ...] = (*KINDS, "device_type")
+#: significance level of the "not significantly different from the best" mark
+DEFAULT_ALPHA = 0.05
+#: the layout of :func:`board_json`'s output (README "Leaderboard JSON")
+JSON_SCHEMA = "snnbench-leaderboard/1"
 
 
 def _is_stale(row: dict[str, Any]) -> bool:
@@ -42,6 +54,9 @@ class Results:
     #: the machines the ok rows ran on (:func:`snnbench.runtime.machine`;
     #: rows from before it was recorded have none)
     machines: list[dict[str, Any]]
+    #: the newest rows themselves, stale ones left out, as the store gave them
+    #: (what a report draws a cell's detail and provenance from)
+    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def pooled(results: Sequence[Results]) -> Results:
@@ -50,7 +65,7 @@ def pooled(results: Sequence[Results]) -> Results:
     join = lambda frames: pd.concat(frames, ignore_index=True)  # noqa: E731
     return Results(ok=join([r.ok for r in results]), failed=join([r.failed for r in results]),
                    skipped=join([r.skipped for r in results]), stale=sum(r.stale for r in results),
-                   machines=[m for r in results for m in r.machines])
+                   machines=[m for r in results for m in r.machines], rows=[x for r in results for x in r.rows])
 
 
 def latest_results(rows: Sequence[dict[str, Any]]) -> Results:
@@ -71,6 +86,7 @@ def latest_results(rows: Sequence[dict[str, Any]]) -> Results:
         stale=stale,
         machines=[r["environment"]["machine"] for r in current
                   if r["status"] == "ok" and "machine" in (r.get("environment") or {})],
+        rows=current,
     )
 
 
@@ -138,7 +154,7 @@ def _mean_std(mean: float, std: float, fmt: Callable[[float], str]) -> str:
     return text
 
 
-def _shown(row: pd.Series, m: Metric) -> str:
+def _shown(row: pd.Series, m: MetricSpec) -> str:
     """One cell of the table: mean ± std, and for accuracy how many of the
     runs were at chance, so a model that learnt nothing cannot pass unseen."""
     text = _mean_std(row[f"{m.key}_mean"], row[f"{m.key}_std"], m.format)
@@ -153,35 +169,244 @@ def _repeats(table: pd.DataFrame, key: str, other: str) -> bool:
     return bool((mine.isna() | ((mine - theirs).abs() <= 1e-9)).all())
 
 
-def render(table: pd.DataFrame, by: Sequence[str], sort: str = "accuracy", fmt: str = "table",
-           metrics: Sequence[str] | None = None) -> str:
-    """The aggregated table as text (``table``, ``md``) or ``csv``.
+@dataclass(frozen=True)
+class Gap:
+    """How far a row's mean lies from a published value: ``mean - value``."""
+
+    reference: Any  # snnbench.suite.Reference
+    mean: float
+
+    @property
+    def gap(self) -> float:
+        return self.mean - self.reference.value
+
+    def text(self, number: int) -> str:
+        m = metric(self.reference.metric)
+        return f"{m.title} {_signed(m.format(self.gap))} vs {m.format(self.reference.value)} [{number}]"
+
+
+@dataclass
+class Board:
+    """A leaderboard table, decided once for every format.
+
+    ``table`` is :func:`aggregate`'s, sorted best first on ``sort``, with a
+    ``vs_best`` column (``best``; ``tie``: not significantly different from
+    the best; ``worse``; ``unknown``: a side has fewer than two seeds; None:
+    no value) and a ``gaps`` column (the :class:`Gap` of each reference the
+    row's group matches)."""
+
+    table: pd.DataFrame
+    by: list[str]
+    #: group columns holding one value in every row, stated once above the table
+    constant: list[str]
+    varying: list[str]
+    metrics: list[MetricSpec]
+    sort: MetricSpec
+    alpha: float
+    #: every reference that matched a row, numbered from 1 in this order
+    references: list[Any]
+
+    @property
+    def can_tell(self) -> bool:
+        """Whether any row could be tested against the best."""
+        return bool(self.table["vs_best"].isin(["tie", "worse"]).any())
+
+    @property
+    def significance_note(self) -> str | None:
+        """The sentence under the table that says what the marks mean."""
+        if len(self.table) < 2:
+            return None
+        if not self.can_tell:
+            return ("One seed per row: this table cannot tell which differences are real "
+                    "(run more seeds, e.g. --seeds 0-4).")
+        return (f"≈ best: not significantly different from the best {self.sort.title} over seeds "
+                f"(Welch's t-test, two-sided, α = {self.alpha:g}); ?: fewer than two seeds, cannot tell.")
+
+    def name(self, row: pd.Series) -> str:
+        """The row's group as one string: its varying columns' values joined by '/'."""
+        return "/".join(str(row[c]) for c in (self.varying or self.by))
+
+    def group(self, row: pd.Series) -> dict[str, Any]:
+        return {c: row[c] for c in self.by}
+
+
+VS_BEST_MARK = {"best": "best", "tie": "≈ best", "worse": "", "unknown": "?", None: ""}
+
+
+def _signed(text: str) -> str:
+    return text if text.startswith("-") else f"+{text}"
+
+
+def _verdicts(table: pd.DataFrame, sort: MetricSpec, alpha: float) -> list[str | None]:
+    """Each sorted row against the first (the best) on ``sort``: Welch's t,
+    two-sided, since a row may differ either way from the best's estimate."""
+    means, stds, counts = (table[f"{sort.key}_{s}"].tolist() for s in ("mean", "std", "n"))
+    if not means or _missing(means[0]):
+        return [None] * len(means)
+    verdicts: list[str | None] = ["best"]
+    for mean, std, n in zip(means[1:], stds[1:], counts[1:]):
+        if _missing(mean):
+            verdicts.append(None)
+        elif counts[0] < 2 or n < 2:
+            verdicts.append("unknown")
+        else:
+            difference = welch(means[0], stds[0], int(counts[0]), mean, std, int(n), worse_sign=0)
+            verdicts.append("worse" if difference.significant(alpha) else "tie")
+    return verdicts
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def build_board(table: pd.DataFrame, by: Sequence[str], sort: str = "accuracy",
+                metrics: Sequence[str] | None = None, references: Sequence[Any] = (),
+                alpha: float = DEFAULT_ALPHA) -> Board:
+    """Decide the table: its order (best first on ``sort``), columns, marks and gaps.
 
     Group columns that hold one value for every row are stated once above
     the table instead of repeated on every line. A default column that only
     repeats another (an encoder's mean value when it emits 0/1 spikes) is
     left out; ``metrics`` shows it anyway. The ``setup`` column shows only
-    where rows of one set of names have different configs.
+    where rows of one set of names have different configs. A reference matches a row when
+    every component it names is a group column holding that name.
     """
     if table["setup"].ne("").any():
         by = [*by, "setup"]
     chosen = [metric(k) for k in (metrics or [m.key for m in METRICS])]
     sort_metric = metric(sort)
     table = table.sort_values(f"{sort_metric.key}_mean", ascending=not sort_metric.higher_is_better,
-                              na_position="last")
+                              na_position="last", kind="stable").reset_index(drop=True)
     present = [m for m in chosen if table[f"{m.key}_mean"].notna().any()
                and not (metrics is None and m.repeats and _repeats(table, m.key, m.repeats))]
+    constant = [c for c in by if table[c].nunique(dropna=False) == 1 and len(by) > 1]
+    table["vs_best"] = _verdicts(table, sort_metric, alpha)
+    matched: list[Any] = []
+    gaps = []
+    for _, row in table.iterrows():
+        group = {c: row[c] for c in by}
+        found = [Gap(ref, row[f"{ref.metric}_mean"]) for ref in references
+                 if ref.matches(group) and not _missing(row[f"{ref.metric}_mean"])]
+        matched += [g.reference for g in found if g.reference not in matched]
+        gaps.append(found)
+    table["gaps"] = gaps
+    return Board(table, list(by), constant, [c for c in by if c not in constant], present, sort_metric, alpha,
+                 matched)
+
+
+def render(table: pd.DataFrame, by: Sequence[str], sort: str = "accuracy", fmt: str = "table",
+           metrics: Sequence[str] | None = None, references: Sequence[Any] = (),
+           alpha: float = DEFAULT_ALPHA) -> str:
+    """The aggregated table as text (``table``, ``md``) or ``csv``: see
+    :func:`build_board` for what it shows."""
+    board = build_board(table, by, sort, metrics, references, alpha)
+    table, present = board.table, board.metrics
     if fmt == "csv":
         columns = [*by, *(f"{m.key}_{s}" for m in present for s in ("mean", "std")), "n", "at_chance"]
         return table[columns].to_csv(index=False)
-    constant = [c for c in by if table[c].nunique(dropna=False) == 1 and len(by) > 1]
-    varying = [c for c in by if c not in constant]
-    headers = [*varying, *(m.heading for m in present), "runs"]
-    body = [[*(row[c] for c in varying), *(_shown(row, m) for m in present), int(row["n"])]
+    marks = len(table) > 1
+    gaps = bool(board.references)
+    headers = [*board.varying, *(m.heading for m in present), "runs", *(["vs best"] if marks else []),
+               *(["gap to reference"] if gaps else [])]
+    body = [[*(row[c] for c in board.varying),
+             *(_shown(row, m) for m in present),
+             int(row["n"]),
+             *([VS_BEST_MARK[row["vs_best"]]] if marks else []),
+             *(["; ".join(g.text(board.references.index(g.reference) + 1) for g in row["gaps"])] if gaps else [])]
             for _, row in table.iterrows()]
     text = tabulate(body, headers=headers, tablefmt="github" if fmt == "md" else "simple",
                     disable_numparse=True)
-    if constant:
-        shared = ", ".join(f"{c}: {table[c].iloc[0]}" for c in constant)
+    if board.constant:
+        shared = ", ".join(f"{c}: {table[c].iloc[0]}" for c in board.constant)
         text = (f"*{shared}*\n\n" if fmt == "md" else f"{shared}\n\n") + text
-    return text
+    notes = [board.significance_note] if board.significance_note else []
+    notes += [f"[{i}] {ref.source}" for i, ref in enumerate(board.references, start=1)]
+    return text + "".join(f"\n\n{note}" if i == 0 else f"\n{note}" for i, note in enumerate(notes))
+
+
+def compare_groups(board: Board, first: str, second: str) -> str:
+    """``first - second`` on every shown metric with its 95% interval
+    (Welch's t over seeds), for ``snnbench leaderboard --compare A B``."""
+    rows = {board.name(row): row for _, row in board.table.iterrows()}
+    picked = []
+    for name in (first, second):
+        if name not in rows:
+            suggestion = did_you_mean(name, rows)
+            raise SnnbenchError(f"--compare: no row {name!r} in the table; " + (
+                f"did you mean {suggestion!r}?" if suggestion else f"rows: {', '.join(rows)}"))
+        picked.append(rows[name])
+    a, b = picked
+    lines = [f"{first} - {second}:"]
+    for m in board.metrics:
+        mean_a, mean_b = a[f"{m.key}_mean"], b[f"{m.key}_mean"]
+        if _missing(mean_a) or _missing(mean_b):
+            continue
+        n_a, n_b = int(a[f"{m.key}_n"]), int(b[f"{m.key}_n"])
+        line = f"  {m.title}: {_signed(m.format(mean_a - mean_b))}"
+        if n_a < 2 or n_b < 2:
+            line += f"  (cannot tell: {n_a} and {n_b} seed(s); an interval needs two or more on each side)"
+        else:
+            d = welch(mean_b, b[f"{m.key}_std"], n_b, mean_a, a[f"{m.key}_std"], n_a, worse_sign=0)
+            line += (f"  ({CONFIDENCE:.0%} interval {_signed(m.format(d.low))} to {_signed(m.format(d.high))}, "
+                     f"p = {d.p_value:.3g}, {d.test})")
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def provenance(results: Results) -> dict[str, Any]:
+    """Where the ok rows come from: commits, library and plugin versions,
+    devices and machines, each with the number of rows that say so, the
+    metric versions current here and the stale rows left out."""
+    def tally(values) -> dict[str, int]:
+        counted: dict[str, int] = {}
+        for value in values:
+            counted[str(value)] = counted.get(str(value), 0) + 1
+        return dict(sorted(counted.items()))
+
+    ok = [r for r in results.rows if r["status"] == "ok"]
+    environments = [r.get("environment") or {} for r in ok]
+    libraries = sorted({name for e in environments for name in (e.get("libraries") or {})})
+    plugins = sorted({name for e in environments for name in (e.get("plugin_versions") or {})})
+    return {
+        "rows": len(ok),
+        "commits": tally(e.get("git_commit", "not recorded") for e in environments),
+        "devices": tally(f"{r['device_type']}: {r.get('device_name') or '?'}" for r in ok),
+        "libraries": {name: tally((e.get("libraries") or {}).get(name, "not recorded") for e in environments)
+                      for name in libraries},
+        "plugins": {name: tally((e.get("plugin_versions") or {}).get(name, "not recorded")
+                                for e in environments) for name in plugins},
+        "metric_versions": dict(METRIC_VERSIONS),
+        "stale_rows": results.stale,
+    }
+
+
+def _number(value: Any) -> float | int | None:
+    return None if _missing(value) else value.item() if hasattr(value, "item") else value
+
+
+def board_json(board: Board, results: Results, suites: Sequence[str]) -> dict[str, Any]:
+    """The table as the JSON other tools read (schema :data:`JSON_SCHEMA`,
+    README "Leaderboard JSON"): NaN and missing values are null."""
+    return {
+        "schema": JSON_SCHEMA,
+        "snnbench_version": __version__,
+        "suites": list(suites),
+        "group_by": board.by,
+        "sort": board.sort.key,
+        "significance": {"test": "welch-two-sided", "alpha": board.alpha, "can_tell": board.can_tell,
+                         "note": board.significance_note},
+        "metrics": [{"key": m.key, "title": m.title, "higher_is_better": m.higher_is_better,
+                     "family": m.family, "version": METRIC_VERSIONS[m.family]} for m in board.metrics],
+        "rows": [{"group": {c: row[c] for c in board.by}, "runs": int(row["n"]),
+                  "metrics": {m.key: {"mean": _number(row[f"{m.key}_mean"]), "std": _number(row[f"{m.key}_std"]),
+                                      "n": int(row[f"{m.key}_n"])} for m in board.metrics},
+                  "vs_best": row["vs_best"],
+                  "references": [{"metric": g.reference.metric, "value": g.reference.value, "gap": g.gap,
+                                  "source": g.reference.source} for g in row["gaps"]]}
+                 for _, row in board.table.iterrows()],
+        "failed": [{"suite": r["suite"], "label": r["label"], "seed": _number(r["seed"]), "reason": r["reason"]}
+                   for _, r in results.failed.iterrows()],
+        "skipped": [{"suite": r["suite"], "label": r["label"], "reason": r["reason"]}
+                    for _, r in results.skipped.iterrows()],
+        "provenance": provenance(results),
+    }

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import torch
 
+from snnbench import cell_detail
 from snnbench.assembly import assemble
 from snnbench.components import KINDS, DatasetInfo, DataSplit, LoadContext, iter_spiking_layers
 from snnbench.errors import SnnbenchError
@@ -186,6 +187,7 @@ def train_and_measure(cell: Cell, plugins: PluginSet, data: DataSource, options:
     finally:
         if cell_progress:
             cell_progress.close()
+    detail = cell_detail.record(model, test, training.eval_batch_size, loaded.info.n_classes, device, session.history)
     evaluation = evaluate(model, test, training.eval_batch_size, device)
     activity = evaluation.activity
     chance = chance_accuracy(test.targets)
@@ -217,6 +219,7 @@ def train_and_measure(cell: Cell, plugins: PluginSet, data: DataSource, options:
         "eval_seconds": evaluation.seconds,
         "timesteps": model.timesteps,
         "neuron_backends": {name: layer.backend_used for name, layer in iter_spiking_layers(model)},
+        **detail,
     }
 
 

@@ -145,3 +145,11 @@ def ratio_of_medians(base: Sequence[float], current: Sequence[float], *, resampl
     return Ratio(float(np.median(current_values) / np.median(base_values)),
                  float(np.quantile(ratios, tail)), float(np.quantile(ratios, 1 - tail)),
                  (len(base_values), len(current_values)))
+
+
+def mean_interval(mean: float, std: float, n: int) -> tuple[float, float] | None:
+    """The 95% interval of a mean of ``n`` values with standard deviation
+    ``std`` (Student's t); None with fewer than two values."""
+    if n < 2 or std is None or not math.isfinite(std):
+        return None
+    return _t_interval(mean, std / math.sqrt(n), n - 1)

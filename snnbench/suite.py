@@ -31,6 +31,12 @@ A suite is a TOML file::
     dataset = "digits"
     ...
 
+    [[reference]]                 # a published number to measure the cells against
+    encoder = "rate"              # the components it is for (any of the five kinds)
+    metric = "accuracy"           # a leaderboard metric, in its stored unit (a fraction)
+    value = 0.9912
+    source = "Eshraghian et al., Proc. IEEE 2023"
+
 The whole file validates before anything trains: every error names the
 file, the line where it can be found, the key and the bad value, and the
 nearest valid name. Combinations whose components cannot work together
@@ -50,13 +56,16 @@ from pathlib import Path
 from typing import Any
 
 from snnbench.components import KINDS, DatasetInfo, missing_neuron_params
-from snnbench.errors import SuiteError, UnknownComponentError, did_you_mean
+from snnbench.errors import SnnbenchError, SuiteError, UnknownComponentError, did_you_mean
 from snnbench.params import ParamError, params_to_dict, parse_params
 from snnbench.registry import Registries
 from snnbench.training import TrainingConfig
 
 #: [tune] is the search space of `snnbench tune`, validated by snnbench.tune
-TOP_LEVEL = ("suite", "matrix", "params", "variants", "training", "include", "exclude", "tune")
+TOP_LEVEL = ("suite", "matrix", "params", "variants", "training", "include", "exclude", "reference", "tune")
+REFERENCE_KEYS = ("metric", "value", "source")
+#: metrics stored as fractions: a reference to one of them must lie in [0, 1]
+FRACTION_METRICS = ("accuracy", "sparsity", "encoder_density", "encoder_mean", "encoder_above_half")
 SUITE_KEYS = ("name", "description", "seeds")
 
 
@@ -129,6 +138,25 @@ def _hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A published value of one metric for the cells whose components match
+    ``match`` (kind -> name, any subset of the five kinds)."""
+
+    match: tuple[tuple[str, str], ...]
+    metric: str
+    value: float
+    source: str
+
+    def matches(self, components: dict[str, Any]) -> bool:
+        """Whether a row (or a leaderboard group) with these component names is
+        the one this reference is for; a kind the group does not name matches nothing."""
+        return all(components.get(kind) == name for kind, name in self.match)
+
+    def describe(self) -> str:
+        return ", ".join(f"{kind} {name}" for kind, name in self.match)
+
+
 @dataclass
 class Suite:
     name: str
@@ -138,6 +166,7 @@ class Suite:
     training: TrainingConfig
     cells: list[Cell] = field(default_factory=list)
     skipped: list[SkippedCombination] = field(default_factory=list)
+    references: list[Reference] = field(default_factory=list)
 
 
 class _Source:
@@ -180,6 +209,17 @@ class SuiteDocument:
     def build(self, registries: Registries, data: dict | None = None) -> Suite:
         """Validate and expand ``data`` (default: the file's own) as this file."""
         return _build_suite(self.data if data is None else data, self.source, self.path, registries)
+
+    @property
+    def name(self) -> object:
+        header = self.data.get("suite")
+        return header.get("name") if isinstance(header, dict) else None
+
+    def references(self) -> list[Reference]:
+        """The ``[[reference]]`` entries, validated on their own (keys, metric,
+        value, source) without building the suite: what the leaderboard reads.
+        Building the suite checks them against its cells too."""
+        return _references(self.data, self.source)
 
 
 def read_suite(path: str | Path) -> SuiteDocument:
@@ -250,7 +290,7 @@ def _build_suite(data: dict, source: _Source, path: Path, registries: Registries
             combinations.append(combination)
 
     suite = Suite(name=name, path=path, description=description,
-                  seeds=tuple(seeds), training=training)
+                  seeds=tuple(seeds), training=training, references=_references(data, source, names))
     for combination in combinations:
         choices = {kind: names.choice(kind, combination[kind], params, source) for kind in KINDS}
         reason = incompatibility(choices, registries)
@@ -259,7 +299,25 @@ def _build_suite(data: dict, source: _Source, path: Path, registries: Registries
             continue
         for seed in seeds:
             suite.cells.append(Cell(suite=name, training=training, seed=seed, **choices))
+    for index, reference in enumerate(suite.references):
+        if not any(reference.matches(c) for c in combinations):
+            raise source.error(f"reference entry {index + 1} ({reference.describe()}) matches no combination "
+                               "of the suite", "reference")
     return suite
+
+
+def find_suite_files(directory: Path) -> dict[str, SuiteDocument]:
+    """The suite files in ``directory`` by their ``[suite] name``; files that
+    do not parse are left out (``snnbench validate`` names their errors)."""
+    found: dict[str, SuiteDocument] = {}
+    for path in sorted(Path(directory).glob("*.toml")) if Path(directory).is_dir() else []:
+        try:
+            document = read_suite(path)
+        except SuiteError:
+            continue
+        if isinstance(document.name, str):
+            found.setdefault(document.name, document)
+    return found
 
 
 def incompatibility(choices: dict[str, Choice], registries: Registries) -> str | None:
@@ -450,6 +508,50 @@ def _exclusions(data: dict, source: _Source, names: _Names) -> list[dict[str, st
         for kind, name in entry.items():
             names.check(kind, name, source, "exclude", kind)
     return entries
+
+
+def _references(data: dict, source: _Source, names: _Names | None = None) -> list[Reference]:
+    """The validated ``[[reference]]`` entries; with ``names``, their component
+    names are checked against the suite's too."""
+    from snnbench.leaderboard import metric  # the metric records live with the tables that show them
+
+    references = []
+    for index, entry in enumerate(_entries(data, "reference", source)):
+        match = {key: value for key, value in entry.items() if key not in REFERENCE_KEYS}
+        for key in match:
+            if key not in KINDS:
+                suggestion = did_you_mean(key, [*KINDS, *REFERENCE_KEYS])
+                raise source.error(f"unknown key in reference entry {index + 1}", "reference", key, entry[key],
+                                   f"did you mean {suggestion!r}?" if suggestion
+                                   else f"valid keys: {', '.join([*KINDS, *REFERENCE_KEYS])}")
+            if names is not None:
+                names.check(key, match[key], source, "reference", key)
+            elif not isinstance(match[key], str):
+                raise source.error(f"must be a {key} name (a string)", "reference", key, match[key])
+        if not match:
+            raise source.error(f"reference entry {index + 1} names no component: say which cells it is for "
+                               f"({', '.join(KINDS)})", "reference")
+        for key in REFERENCE_KEYS:
+            if key not in entry:
+                raise source.error(f"reference entry {index + 1}: is missing", "reference", key)
+        try:
+            measured = metric(entry["metric"]) if isinstance(entry["metric"], str) else None
+        except SnnbenchError as error:
+            raise source.error(str(error), "reference", "metric", entry["metric"]) from None
+        if measured is None:
+            raise source.error("must be a metric name (a string)", "reference", "metric", entry["metric"])
+        value = entry["value"]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise source.error("must be a number", "reference", "value", value)
+        if measured.key in FRACTION_METRICS and not 0 <= value <= 1:
+            raise source.error(f"{measured.key} is stored as a fraction", "reference", "value", value,
+                               f"write {value}% as {value / 100:g}")
+        if not isinstance(entry["source"], str) or not entry["source"].strip():
+            raise source.error("must say where the number comes from (a non-empty string)", "reference",
+                               "source", entry["source"])
+        references.append(Reference(tuple(sorted(match.items())), measured.key, float(value),
+                                    entry["source"].strip()))
+    return references
 
 
 def _include(entry: dict, index: int, source: _Source, names: _Names) -> dict[str, str]:

@@ -244,9 +244,11 @@ def test_leaderboard_csv_and_md(capsys, db):
     code, out, _ = cli(capsys, "leaderboard", "--db", db, "--by", "encoder", "--format", "md",
                        "--metric", "accuracy", "--sort", "accuracy")
     assert code == 0
-    table = [line for line in out.splitlines() if line]
+    table, note = out.strip().split("\n\n")
+    table = table.splitlines()
     assert all(line.startswith("|") for line in table) and len(table) == 4
     assert "accuracy % ↑" in table[0] and "density" not in out
+    assert "vs best" in table[0] and "α = 0.05" in note  # what the marks mean, under the table
 
 
 def test_leaderboard_empty_suite_says_so(capsys, tmp_path):
