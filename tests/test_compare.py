@@ -136,13 +136,16 @@ def test_an_encoder_that_emits_fewer_spikes_fails(monkeypatch, capsys, repo):
 
 def test_a_neuron_made_30_percent_slower_fails(monkeypatch, capsys, repo):
     commit_change(repo, "plugins/neurons/snntorch_models.py", *SLOWER_NEURON, "snntorch: 30% slower")
-    code, out, err, report = compare(monkeypatch, capsys, repo, "--neurons", "-k", "snntorch-lif and N1024",
-                                     "--base", "HEAD~1", "--repeats", "7")
+    # N4096: calls of ~90 ms, steadier than N1024's ~25 ms; timings this steady allow a 5% tolerance
+    code, out, err, report = compare(monkeypatch, capsys, repo, "--neurons", "-k", "snntorch-lif and N4096",
+                                     "--base", "HEAD~1", "--repeats", "7",
+                                     "--tolerance", "neuron_calls_per_s=rel:0.05")
     assert code == 1, out + err
     slowed = next(f for f in report["timing"] if "snntorch-lif" in f["cell"])
     assert slowed["verdict"] == "REGRESSED" and slowed["metric"] == "neuron_calls_per_s"
-    # about 0.77 on an idle machine; lower on a loaded one, where each sleep wakes late
-    assert slowed["ratio"]["ratio"] < 0.85 and slowed["ratio"]["high"] < 0.9
+    # 0.82 measured on a quiet machine: the sleeps add 30% to the layer's own forward and backward,
+    # not to the autograd work around them; lower on a loaded machine, where each sleep wakes late
+    assert slowed["ratio"]["ratio"] < 0.9 and slowed["ratio"]["high"] < 0.95
     assert len(slowed["base"]) == len(slowed["head"]) == 7
 
 
