@@ -10,7 +10,7 @@ it catches a real regression: the numbers behind the tolerances and alpha of
 baseline has never seen is modelled as ``--seeds`` values drawn without
 replacement from the pooled per-seed values of each cell: other rounding
 sends training along another trajectory, as another seed does. Each draw is
-judged with the gate's own rule (:func:`snnbench.gate.compare`); a false
+judged with the gate's own rule (:func:`snnbench.results.gate.compare`); a false
 alarm is a draw where any of the gate's checks fails. Detection: the same
 draws with the accuracy lowered by ``--shift``, counted per cell.
 """
@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from snnbench.gate import compare, load_baseline
-from snnbench.leaderboard import latest_results, pooled
-from snnbench.store import ResultStore
+from snnbench.results.gate import compare, load_baseline
+from snnbench.results.leaderboard import latest_results, pooled
+from snnbench.results.store import ResultStore
 
 
 def main() -> None:

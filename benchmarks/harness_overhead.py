@@ -3,7 +3,7 @@ PyTorch loop training the same model on the same device, measured side by
 side in one process (DESIGN.md "Speed": the harness must cost under 5%).
 
 The bare loop is written here on purpose, outside the harness: it shares
-only the model (built by :func:`snnbench.assembly.assemble`, as the cell's)
+only the model (built by :func:`snnbench.running.assembly.assemble`, as the cell's)
 and does the least a training loop can do: shuffle on the device, slice, forward, loss, backward,
 step, with the device synchronised around the timed span.
 
@@ -17,18 +17,18 @@ import statistics
 import time
 
 import torch
-
-from snnbench.assembly import assemble
-from snnbench.plugins import load_plugins
-from snnbench.runner import DatasetCache, RunOptions, train_and_measure
-from snnbench.runtime import data_root, device_name, resolve_device, synchronize
-from snnbench.suite import Cell, Choice
-from snnbench.training import TrainingConfig
 from snnbench_plugins.architectures.feedforward import CSNNParams
 from snnbench_plugins.datasets.vision import TorchvisionImagesParams
 from snnbench_plugins.encoders.coding import DirectParams
 from snnbench_plugins.learning_rules.bptt import BPTTParams
 from snnbench_plugins.losses import ce_count
+
+from snnbench.definition.plugins import load_plugins
+from snnbench.definition.suite import Cell, Choice
+from snnbench.running.assembly import assemble
+from snnbench.running.runner import DatasetCache, RunOptions, train_and_measure
+from snnbench.running.training import TrainingConfig
+from snnbench.runtime import data_root, device_name, resolve_device, synchronize
 
 LEARNING_RATE = 2e-3  # the same for both loops
 

@@ -30,18 +30,19 @@ import time
 from collections.abc import Callable
 
 import torch
-from torch import nn
-
-from snnbench import execution
-from snnbench.assembly import build_network
-from snnbench.components import LoadContext, SpikingModel
-from snnbench.plugins import load_plugins
-from snnbench.runtime import data_root, device_name, synchronize
-from snnbench.suite import Choice
 from snnbench_plugins.architectures.feedforward import CSNNParams
 from snnbench_plugins.datasets.vision import TorchvisionImagesParams, load_mnist
 from snnbench_plugins.encoders.coding import DirectEncoder, DirectParams
 from snnbench_plugins.losses import ce_rate
+from torch import nn
+
+from snnbench.components import LoadContext, SpikingModel
+from snnbench.definition.plugins import load_plugins
+from snnbench.definition.suite import Choice
+from snnbench.definition.training_config import MemoryFormat, Precision
+from snnbench.running import execution
+from snnbench.running.assembly import build_network
+from snnbench.runtime import data_root, device_name, synchronize
 
 BETA, SLOPE, LEARNING_RATE = 0.5, 25.0, 2e-3
 
@@ -137,8 +138,8 @@ def norse_loop(timesteps: int) -> Step:
     return trainer(net, forward)
 
 
-def snnbench_cell(neuron: str, timesteps: int, precision: execution.Precision = "fp32",
-                  memory_format: execution.MemoryFormat = "contiguous") -> Step:
+def snnbench_cell(neuron: str, timesteps: int, precision: Precision = "fp32",
+                  memory_format: MemoryFormat = "contiguous") -> Step:
     """The CSNN as a cell builds it (plugins' encoder, architecture and neuron),
     under the execution options a cell's ``[training]`` table sets."""
     registries = load_plugins().registries

@@ -21,8 +21,8 @@ import typing
 import pytest
 import torch
 
+from snnbench.definition.plugins import load_plugins
 from snnbench.errors import SnnbenchError
-from snnbench.plugins import load_plugins
 from snnbench.runtime import synchronize
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")

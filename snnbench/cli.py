@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from snnbench import __version__
-from snnbench.compare import DEFAULT_TOLERANCES as COMPARE_TOLERANCES
 from snnbench.components import COMPONENT_KINDS, KINDS
+from snnbench.definition.params import describe_params
+from snnbench.definition.plugins import PluginSet, load_plugins
 from snnbench.errors import SnnbenchError, did_you_mean
-from snnbench.gate import DEFAULT_TOLERANCES as GATE_TOLERANCES
-from snnbench.leaderboard import DEFAULT_ALPHA as LEADERBOARD_ALPHA
-from snnbench.params import describe_params
-from snnbench.plugins import PluginSet, load_plugins
-from snnbench.store import DEFAULT_DB, ResultStore
+from snnbench.results.compare import DEFAULT_TOLERANCES as COMPARE_TOLERANCES
+from snnbench.results.gate import DEFAULT_TOLERANCES as GATE_TOLERANCES
+from snnbench.results.leaderboard import DEFAULT_ALPHA as LEADERBOARD_ALPHA
+from snnbench.results.store import DEFAULT_DB, ResultStore
 
 EPILOG = """examples:
   snnbench run suites/smoke.toml                 train and measure every cell, record to the leaderboard
@@ -197,7 +197,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_options(args):
     """The RunOptions the command line asks for; prints where the run goes."""
-    from snnbench.runner import RunOptions
+    from snnbench.running.runner import RunOptions
     from snnbench.runtime import data_root, device_name, resolve_device
 
     device = resolve_device(args.device)
@@ -255,8 +255,8 @@ def _plugins(args) -> PluginSet:
 
 
 def cmd_validate(args) -> int:
-    from snnbench.suite import read_suite
-    from snnbench.tune import load_search
+    from snnbench.definition.suite import read_suite
+    from snnbench.running.tune import load_search
 
     plugins = _plugins(args)
     for path in args.suites:
@@ -283,8 +283,8 @@ def _with_seeds(document, seeds: tuple[int, ...] | None, plugins: PluginSet):
 
 
 def cmd_run(args) -> int:
-    from snnbench.runner import Runner
-    from snnbench.suite import read_suite
+    from snnbench.definition.suite import read_suite
+    from snnbench.running.runner import Runner
 
     plugins = _plugins(args)
     suites = [_with_seeds(read_suite(path), args.seeds, plugins) for path in args.suites]  # all validate first
@@ -339,7 +339,7 @@ def cmd_ls(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from snnbench.leaderboard import (
+    from snnbench.results.leaderboard import (
         GROUP_COLUMNS,
         JSON_SCHEMA,
         aggregate,
@@ -374,7 +374,7 @@ def cmd_leaderboard(args) -> int:
         elif args.format == "json":
             print(json.dumps(board_json(board, results, suites), indent=2, allow_nan=False))
         else:
-            from snnbench.report.html import leaderboard_page
+            from snnbench.results.report.html import leaderboard_page
 
             print(leaderboard_page(board, f"snnbench leaderboard: {', '.join(suites)}"), end="")
     else:
@@ -388,15 +388,15 @@ def cmd_leaderboard(args) -> int:
 def _references(suites_dir: Path, suites: Sequence[str]) -> list:
     """The [[reference]] entries of the suite files for ``suites`` in ``suites_dir``;
     a reference that does not validate is an error naming its file and key."""
-    from snnbench.suite import find_suite_files
+    from snnbench.definition.suite import find_suite_files
 
     files = find_suite_files(suites_dir)
     return [reference for name in suites if name in files for reference in files[name].references()]
 
 
 def cmd_report(args) -> int:
-    from snnbench.report import write_report
-    from snnbench.suite import find_suite_files
+    from snnbench.definition.suite import find_suite_files
+    from snnbench.results.report import write_report
 
     with ResultStore(args.db, create=False) as store:
         _check_suites(store, args.suite)
@@ -440,7 +440,7 @@ def _check_same_suites(baseline, results, path: Path) -> None:
 
 
 def cmd_check(args) -> int:
-    from snnbench.gate import (
+    from snnbench.results.gate import (
         DEFAULT_ALPHA,
         compare,
         load_baseline,
@@ -449,7 +449,7 @@ def cmd_check(args) -> int:
         report,
         unique_machines,
     )
-    from snnbench.leaderboard import latest_results, pooled
+    from snnbench.results.leaderboard import latest_results, pooled
 
     stores = []
     for path in args.db or [DEFAULT_DB]:
@@ -486,11 +486,18 @@ def cmd_check(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from snnbench.checkout import repository_root
-    from snnbench.compare import NEURON_RATE, CompareOptions, progress_to_stderr, render, run_comparison, write_json
-    from snnbench.gate import parse_tolerance
+    from snnbench.definition.suite import load_suite
+    from snnbench.results.checkout import repository_root
+    from snnbench.results.compare import (
+        NEURON_RATE,
+        CompareOptions,
+        progress_to_stderr,
+        render,
+        run_comparison,
+        write_json,
+    )
+    from snnbench.results.gate import parse_tolerance
     from snnbench.runtime import data_root, resolve_device
-    from snnbench.suite import load_suite
 
     if (args.suite is None) == (not args.neurons):
         raise SnnbenchError("give a SUITE file or --neurons (not both)" if args.suite else
@@ -529,8 +536,8 @@ def cmd_compare(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    from snnbench.suite import read_suite
-    from snnbench.tune import load_search, tune
+    from snnbench.definition.suite import read_suite
+    from snnbench.running.tune import load_search, tune
 
     plugins = _plugins(args)
     search = load_search(read_suite(args.suite), plugins.registries)  # validates before anything starts

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from snnbench.training import TrainingSession
+    from snnbench.running.training import TrainingSession
 
 #: What one sample of a dataset is: a static image ``[C,H,W]`` in [0, 1],
 #: event ``frames`` ``[T,C,H,W]``, or a ``spikes`` raster ``[T,N]``. Event

@@ -12,7 +12,7 @@ finished. Reporters (trackers, progress, ``snnbench tune``) implement these;
 they only watch: the results store is written by the runner whatever a hook
 does. Every implementation is called (no ``firstresult``), in pluggy's order
 (last registered first); return values are ignored, and one that raises is
-reported once and switched off for the run (:mod:`snnbench.lifecycle`).
+reported once and switched off for the run (:mod:`snnbench.running.lifecycle`).
 
 A plugin is any module (or object) with functions marked
 ``@snnbench.hookimpl`` and named after these hooks; implement only the hooks
@@ -25,10 +25,9 @@ you need. Publish it under the ``snnbench`` entry-point group::
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
-
-from typing import TYPE_CHECKING, Any
 
 from snnbench.components import (
     COMPONENT_KINDS,
@@ -40,10 +39,10 @@ from snnbench.components import (
 )
 
 if TYPE_CHECKING:
-    from snnbench.runner import RunSummary
-    from snnbench.store import ResultRow
-    from snnbench.suite import Cell, Suite
-    from snnbench.training import EpochStats
+    from snnbench.definition.suite import Cell, Suite
+    from snnbench.results.store import ResultRow
+    from snnbench.running.runner import RunSummary
+    from snnbench.running.training import EpochStats
 
 hookspec = pluggy.HookspecMarker("snnbench")
 

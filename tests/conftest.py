@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from snnbench.plugins import load_plugins
-from snnbench.store import ResultStore
+from snnbench.definition.plugins import load_plugins
+from snnbench.results.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from snnbench.components import LoadContext
+from snnbench.definition.plugins import load_plugins
 from snnbench.errors import DataUnavailableError
-from snnbench.plugins import load_plugins
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, suite_toml
 
 from snnbench.cli import main
 from snnbench.components import KINDS
-from snnbench.metric_specs import METRIC_VERSIONS
-from snnbench.store import ResultRow, ResultStore
+from snnbench.definition.metric_specs import METRIC_VERSIONS
+from snnbench.results.store import ResultRow, ResultStore
 
-from conftest import REPO, suite_toml
 COMMANDS = ("run", "validate", "ls", "leaderboard", "check")
 
 VALID_SUITE = suite_toml("tiny", seeds=(0, 1), encoder=("rate", "latency"),

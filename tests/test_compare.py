@@ -13,11 +13,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from snnbench.checkout import snapshot
-from snnbench.cli import main
-
 from conftest import REPO, suite_toml
+
+from snnbench.cli import main
+from snnbench.results.checkout import snapshot
 
 #: a suite that learns in a second per cell, with three seeds to pair
 AB_SUITE = suite_toml("ab", seeds=(0, 1, 2), extra="""

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from snnbench.cli import main
-from snnbench.runner import DatasetCache, RunOptions, train_and_measure
-from snnbench.suite import Cell, Choice
-from snnbench.training import TrainingConfig
+from conftest import REPO, ok_rows
 from snnbench_plugins.architectures.feedforward import CSNNParams
 from snnbench_plugins.datasets.vision import TorchvisionImagesParams
 from snnbench_plugins.encoders.coding import DirectParams, RateParams
@@ -18,12 +14,15 @@ from snnbench_plugins.learning_rules.bptt import BPTTParams
 from snnbench_plugins.neurons.fused_lif import FusedLIFParams
 from snnbench_plugins.neurons.parameters import LIFParams
 from snnbench_plugins.neurons.spikingjelly_models import SJLIFParams
-
-from conftest import REPO, ok_rows
 from test_neurons import (
     assert_fused_lif_equals_snntorch_leaky,
     assert_fused_lif_spikes_equal_snntorch_leaky_at_benchmark_size,
 )
+
+from snnbench.cli import main
+from snnbench.definition.suite import Cell, Choice
+from snnbench.running.runner import DatasetCache, RunOptions, train_and_measure
+from snnbench.running.training import TrainingConfig
 
 pytestmark = pytest.mark.gpu
 

@@ -9,17 +9,16 @@ import json
 
 import pytest
 import torch
-
-from snnbench import execution
-from snnbench.cli import main
-from snnbench.errors import SnnbenchError, SuiteError
-from snnbench.plugins import load_plugins
-from snnbench.sequence import flatten_steps
-from snnbench.suite import load_suite
-from snnbench.training import TrainingConfig, TrainingSession
+from conftest import REPO, ok_rows, suite_toml
 from snnbench_plugins.neurons.fused_lif import FusedLIF, FusedLIFParams
 
-from conftest import REPO, ok_rows, suite_toml
+from snnbench.cli import main
+from snnbench.definition.plugins import load_plugins
+from snnbench.definition.suite import load_suite
+from snnbench.errors import SnnbenchError, SuiteError
+from snnbench.running import execution
+from snnbench.running.training import TrainingConfig, TrainingSession
+from snnbench.sequence import flatten_steps
 
 
 def test_options_at_their_defaults_leave_the_committed_baseline_hashes_unchanged():

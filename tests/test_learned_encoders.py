@@ -10,21 +10,7 @@ import textwrap
 
 import pytest
 import torch
-
-from snnbench.assembly import build_network
-from snnbench.cli import main
-from snnbench.components import (
-    DatasetInfo,
-    LoadContext,
-    SpikingLayer,
-    SpikingModel,
-    iter_spiking_layers,
-)
-from snnbench.metrics import evaluate
-from snnbench.runtime import seed_everything
-from snnbench.store import ResultStore
-from snnbench.suite import Choice
-from snnbench.training import TrainingConfig, TrainingSession
+from conftest import suite_toml
 from snnbench_plugins import losses
 from snnbench_plugins.datasets.vision import DigitsParams, load_digits
 from snnbench_plugins.encoders.patch_splitting import (
@@ -34,7 +20,12 @@ from snnbench_plugins.encoders.patch_splitting import (
     SPSParams,
     spikformer_lif,
 )
-from snnbench_plugins.encoders.stal import ConvSTALEncoder, ConvSTALParams, STALEncoder, STALParams
+from snnbench_plugins.encoders.stal import (
+    ConvSTALEncoder,
+    ConvSTALParams,
+    STALEncoder,
+    STALParams,
+)
 from snnbench_plugins.learning_rules.bptt import BPTT, BPTTParams
 from snnbench_plugins.learning_rules.encoder_pretraining import (
     EncoderPretraining,
@@ -42,7 +33,20 @@ from snnbench_plugins.learning_rules.encoder_pretraining import (
     FrozenEncoder,
 )
 
-from conftest import suite_toml
+from snnbench.cli import main
+from snnbench.components import (
+    DatasetInfo,
+    LoadContext,
+    SpikingLayer,
+    SpikingModel,
+    iter_spiking_layers,
+)
+from snnbench.definition.suite import Choice
+from snnbench.results.store import ResultStore
+from snnbench.running.assembly import build_network
+from snnbench.running.metrics import evaluate
+from snnbench.running.training import TrainingConfig, TrainingSession
+from snnbench.runtime import seed_everything
 
 MNIST = DatasetInfo("mnist", "static", (1, 28, 28), 10)
 CIFAR = DatasetInfo("cifar10", "static", (3, 32, 32), 10)

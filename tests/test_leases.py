@@ -11,13 +11,12 @@ import time
 
 import pytest
 import torch
-
-from snnbench.leases import CellKey, CellLeases, Outcome
-from snnbench.runner import Runner, RunOptions
-from snnbench.store import ResultRow, ResultStore
-from snnbench.suite import load_suite
-
 from conftest import ok_rows, suite_toml
+
+from snnbench.definition.suite import load_suite
+from snnbench.results.store import ResultRow, ResultStore
+from snnbench.running.leases import CellKey, CellLeases, Outcome
+from snnbench.running.runner import Runner, RunOptions
 
 KEY = CellKey("s", "hash-rate", 0, "cpu")
 

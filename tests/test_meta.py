@@ -5,22 +5,23 @@ must be documented and exercised; a new suite must validate and build."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import textwrap
+from importlib import resources
 from pathlib import Path
 
 import pluggy
 import pytest
 import torch
-
-from snnbench import hookspecs
-from snnbench.assembly import assemble
-from snnbench.cli import main
-from snnbench.plugins import ENTRY_POINT_GROUP
-from snnbench.store import ResultStore
-from snnbench.suite import load_suite
-
 from conftest import REPO, suite_toml
+
+from snnbench import _relocated, hookspecs
+from snnbench.cli import main
+from snnbench.definition.plugins import ENTRY_POINT_GROUP
+from snnbench.definition.suite import load_suite
+from snnbench.results.store import ResultStore
+from snnbench.running.assembly import assemble
 
 SPEC_MANAGER = pluggy.PluginManager(ENTRY_POINT_GROUP)
 SPEC_MANAGER.add_hookspecs(hookspecs)
@@ -197,3 +198,75 @@ def test_a_third_party_dataset_registers_and_trains(tmp_path, monkeypatch, capsy
         (row,) = store.rows()
     assert row["status"] == "ok" and row["metrics"]["accuracy"] > 0.9  # chance is 0.5
     assert row["environment"]["components"]["dataset"]["plugin"] == "meta_blobs"
+
+
+# --------------------------------------------------------------------------- layout
+
+PACKAGE = REPO / "snnbench"
+STAGES = ("definition", "running", "results")
+#: A stage may import the ones before it and the results store it writes;
+#: what may not be imported at run time, stage by stage.
+FORBIDDEN = {"definition": {"running", "results"}, "running": set(), "results": {"running"},
+             "api": set(STAGES)}
+
+
+def _stage_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in STAGES else "api"
+
+
+def _runtime_imports(path: Path) -> list[tuple[int, str]]:
+    """snnbench modules imported when ``path`` runs: those under
+    ``if TYPE_CHECKING:`` are annotations only and do not count."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(sub) for node in ast.walk(tree)
+                   if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+                   for sub in ast.walk(node)}
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("snnbench."):
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names if alias.name.startswith("snnbench.")]
+    return found
+
+
+def test_the_layout_has_the_three_stages_and_the_api_on_top():
+    assert all((PACKAGE / stage / "__init__.py").is_file() for stage in STAGES)
+    assert {"components.py", "hookspecs.py", "errors.py", "sequence.py"} <= {p.name for p in PACKAGE.glob("*.py")}
+
+
+@pytest.mark.parametrize("path", sorted(p for p in PACKAGE.rglob("*.py") if p.name != "cli.py"),
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_follow_the_flow_of_the_stages(path):
+    """definition -> running -> results: a suite is defined without running
+    anything, results are read without training, and the plugin API at the top
+    depends on no stage (the CLI, which wires them all, is the exception)."""
+    relative = path.relative_to(PACKAGE).parts
+    stage = relative[0] if len(relative) > 1 else "api"
+    wrong = [f"line {line}: {module}" for line, module in _runtime_imports(path)
+             if _stage_of(module) in FORBIDDEN[stage]]
+    assert not wrong, f"{path.relative_to(REPO)} ({stage}) imports {wrong}"
+
+
+@pytest.mark.parametrize("old", sorted(_relocated.RELOCATED))
+def test_the_old_flat_module_names_are_the_same_modules(old):
+    """Plugins written against ``snnbench.training`` or ``snnbench.store`` keep
+    working, and get the one module (so isinstance and mock.patch hold)."""
+    moved = importlib.import_module(f"{_relocated.RELOCATED[old]}.{old}")
+    assert importlib.import_module(f"snnbench.{old}") is moved
+
+
+def test_an_old_name_inside_a_moved_package_is_the_same_module():
+    assert importlib.import_module("snnbench.report.html") is importlib.import_module("snnbench.results.report.html")
+
+
+def test_importing_an_old_name_leaves_the_module_its_own_spec():
+    """The import system stamps the name it imported on the module; left so,
+    the report package would stop being a package to importlib.resources."""
+    importlib.import_module("snnbench.report")
+    report = importlib.import_module("snnbench.results.report")
+    assert report.__spec__.name == "snnbench.results.report"
+    assert (resources.files("snnbench.results.report") / "assets").is_dir()

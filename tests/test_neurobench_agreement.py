@@ -37,17 +37,22 @@ import snntorch  # noqa: E402
 from neurobench.benchmarks import Benchmark  # noqa: E402
 from neurobench.metrics.workload import ActivationSparsity, SynapticOperations  # noqa: E402
 from neurobench.models import TorchModel  # noqa: E402
-
-from snnbench.assembly import build_network  # noqa: E402
-from snnbench.components import DatasetInfo, DataSplit, SpikingModel  # noqa: E402
-from snnbench.metrics import evaluate  # noqa: E402
-from snnbench.plugins import load_plugins  # noqa: E402
-from snnbench.sequence import TimeDistributed, is_constant_in_time  # noqa: E402
-from snnbench.suite import Choice  # noqa: E402
 from snnbench_plugins.architectures.feedforward import CSNNParams, MLPParams  # noqa: E402
-from snnbench_plugins.encoders.coding import DirectEncoder, DirectParams, RateEncoder, RateParams  # noqa: E402
+from snnbench_plugins.encoders.coding import (  # noqa: E402
+    DirectEncoder,
+    DirectParams,
+    RateEncoder,
+    RateParams,
+)
 from snnbench_plugins.neurons.parameters import LIFParams
 from snnbench_plugins.neurons.snntorch_models import SnnTorchLIF  # noqa: E402
+
+from snnbench.components import DatasetInfo, DataSplit, SpikingModel  # noqa: E402
+from snnbench.definition.plugins import load_plugins  # noqa: E402
+from snnbench.definition.suite import Choice  # noqa: E402
+from snnbench.running.assembly import build_network  # noqa: E402
+from snnbench.running.metrics import evaluate  # noqa: E402
+from snnbench.sequence import TimeDistributed, is_constant_in_time  # noqa: E402
 
 TIMESTEPS = 10
 N_CLASSES = 10

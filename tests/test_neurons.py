@@ -16,18 +16,26 @@ import textwrap
 
 import pytest
 import torch
-
-from snnbench.assembly import build_network
-from snnbench.components import ArchitectureContext
-from snnbench.suite import Choice
-from snnbench_plugins.architectures.feedforward import CSNNParams, MLPParams, build_csnn
-from snnbench_plugins.neurons.fused_lif import BackendUnavailable, FusedLIF, FusedLIFParams
-from snnbench_plugins.neurons.parameters import ALIFParams, LIFParams
-from snnbench_plugins.neurons.snntorch_models import SnnTorchALIF, SnnTorchLIF, SnnTorchRLeaky
-from snnbench_plugins.neurons.spikingjelly_models import SJLIFParams, SpikingJellyLIF
-from snnbench_plugins.neurons.spikingjelly_models import BackendUnavailable as SJBackendUnavailable
-
 from conftest import REPO
+from snnbench_plugins.architectures.feedforward import CSNNParams, MLPParams
+from snnbench_plugins.neurons.fused_lif import (
+    BackendUnavailable,
+    FusedLIF,
+    FusedLIFParams,
+)
+from snnbench_plugins.neurons.parameters import ALIFParams, LIFParams
+from snnbench_plugins.neurons.snntorch_models import (
+    SnnTorchALIF,
+    SnnTorchLIF,
+    SnnTorchRLeaky,
+)
+from snnbench_plugins.neurons.spikingjelly_models import (
+    BackendUnavailable as SJBackendUnavailable,
+)
+from snnbench_plugins.neurons.spikingjelly_models import SJLIFParams, SpikingJellyLIF
+
+from snnbench.definition.suite import Choice
+from snnbench.running.assembly import build_network
 
 SURROGATES = ["fast_sigmoid", "atan", "sigmoid"]
 
@@ -216,15 +224,15 @@ def test_every_registered_neuron_trains_in_every_architecture(plugins, architect
     assert trained >= 9, "the built-in gradient-trained neurons are missing from the registry"
 
 
-def test_one_training_step_with_fused_lif_equals_one_with_snntorch_leaky():
+def test_one_training_step_with_fused_lif_equals_one_with_snntorch_leaky(plugins):
     torch.manual_seed(0)
     images = torch.rand(32, 1, 16, 16)
     targets = torch.randint(0, 10, (32,))
     updated = []
-    for layer_class, params in ((SnnTorchLIF, LIFParams(beta=0.8)), (FusedLIF, FusedLIFParams(beta=0.8))):
+    for neuron in (Choice("snntorch-lif", LIFParams(beta=0.8)), Choice("lif-fused", FusedLIFParams(beta=0.8))):
         torch.manual_seed(1)
-        ctx = ArchitectureContext((1, 16, 16), 10, 6, lambda features, **o: layer_class(params, features))
-        network = build_csnn(CSNNParams(channels=(4, 8), kernel_size=3), ctx)
+        network = build_network(plugins.registries, Choice("csnn", CSNNParams(channels=(4, 8), kernel_size=3)),
+                                neuron, (1, 16, 16), 10, 6)
         optimizer = torch.optim.SGD(network.parameters(), lr=0.5)
         spikes = network((images * 3).unsqueeze(0).expand(6, *images.shape))
         torch.nn.functional.cross_entropy(spikes.sum(0), targets).backward()
@@ -238,10 +246,10 @@ def test_fused_lif_trains_like_snntorch_leaky_on_digits(plugins, tmp_path):
     """Same dynamics, same surrogate: both train well. (Float rounding differs
     by ~1e-6 per gradient, and training amplifies that into a few points of
     accuracy on 1,400 digits; the exact equivalence is the step test above.)"""
-    from snnbench.cli import main
-    from snnbench.store import ResultStore
-
     from conftest import suite_toml
+
+    from snnbench.cli import main
+    from snnbench.results.store import ResultStore
     suite = tmp_path / "s.toml"
     suite.write_text(suite_toml("fused", neuron=("snntorch-lif", "lif-fused"), extra="""
         [params.encoder.rate]

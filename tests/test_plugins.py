@@ -11,8 +11,8 @@ import textwrap
 import pytest
 
 from snnbench.components import KINDS
+from snnbench.definition.plugins import ENTRY_POINT_GROUP, load_plugins
 from snnbench.errors import DuplicateComponentError, UnknownComponentError
-from snnbench.plugins import ENTRY_POINT_GROUP, load_plugins
 
 #: snnbench's own plugins: the entry points its distribution declares
 BUILTIN_PLUGINS = {entry_point.name for entry_point in metadata.distribution("snnbench").entry_points

@@ -6,10 +6,9 @@ import re
 
 import pytest
 import torch
-
-from snnbench.plugins import load_plugins
-
 from conftest import REPO
+
+from snnbench.definition.plugins import load_plugins
 
 
 def test_readme_plugin_example_registers_and_encodes(tmp_path, monkeypatch):

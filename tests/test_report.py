@@ -19,11 +19,16 @@ from conftest import REPO, suite_toml
 from test_cli import cli, user_error
 from test_store_and_leaderboard import make_row
 
+from snnbench.definition.suite import read_suite
 from snnbench.errors import SuiteError
-from snnbench.leaderboard import GROUP_COLUMNS, aggregate, build_board, latest_results
-from snnbench.report.model import pareto_front
-from snnbench.store import ResultStore
-from snnbench.suite import read_suite
+from snnbench.results.leaderboard import (
+    GROUP_COLUMNS,
+    aggregate,
+    build_board,
+    latest_results,
+)
+from snnbench.results.report.model import pareto_front
+from snnbench.results.store import ResultStore
 
 CHROMIUM = Path("/usr/bin/chromium")
 SNNBENCH = Path(sys.executable).with_name("snnbench")
@@ -220,7 +225,7 @@ def test_a_thousand_rows_build_in_seconds(tmp_path):
                      history=[{"epoch": 0, "stage": None, "loss": 1.0, "train_accuracy": 0.5}])
             for cell in range(200) for seed in range(5)]
     db = store_with(tmp_path / "r.db", rows)
-    from snnbench.report import write_report
+    from snnbench.results.report import write_report
     with ResultStore(db) as store:
         written = write_report(store, [], tmp_path / "site")
     assert written.pages == 202  # index, the suite, one page per cell: still one page per suite

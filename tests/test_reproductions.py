@@ -11,16 +11,15 @@ import math
 
 import pytest
 import torch
-from torch import nn
-
-from snnbench.assembly import architecture_context
-from snnbench.cli import main
-from snnbench.components import iter_spiking_layers
-from snnbench.suite import Choice, load_suite
-from snnbench_plugins.neurons.snntorch_models import SnnTorchALIF, SnnTorchSynaptic
-
 from conftest import REPO, ok_rows, suite_toml
 from event_data import write_fake_nmnist, write_fake_shd
+from snnbench_plugins.neurons.snntorch_models import SnnTorchALIF, SnnTorchSynaptic
+from torch import nn
+
+from snnbench.cli import main
+from snnbench.components import iter_spiking_layers
+from snnbench.definition.suite import Choice, load_suite
+from snnbench.running.assembly import architecture_context
 
 SUITES = ("csnn_mnist", "csnn_mnist-cpu", "nmnist", "shd")
 

@@ -8,16 +8,15 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import suite_toml
 
-from snnbench.assembly import architecture_context
 from snnbench.cli import main
 from snnbench.components import SpikingLayer, iter_spiking_layers
+from snnbench.definition.params import parse_params
+from snnbench.definition.suite import Choice
 from snnbench.errors import SnnbenchError
-from snnbench.params import parse_params
-from snnbench.store import ResultStore
-from snnbench.suite import Choice
-
-from conftest import suite_toml
+from snnbench.results.store import ResultStore
+from snnbench.running.assembly import architecture_context
 
 TINY = {"dim": 16, "heads": 2, "depth": 1, "mlp_hidden": 32, "patch_size": 2}
 
@@ -158,7 +157,7 @@ def test_spikformer_refuses_what_it_cannot_tokenise(plugins):
 
 
 def test_spikformer_params_are_validated(plugins):
-    from snnbench.params import ParamError
+    from snnbench.definition.params import ParamError
 
     spec = plugins.registries["architecture"].get("spikformer").spec
     with pytest.raises(ParamError, match="heads"):

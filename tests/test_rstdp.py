@@ -11,16 +11,18 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from snnbench.assembly import architecture_context
-from snnbench.cli import main
-from snnbench.components import DatasetInfo, DataSplit, LoadContext
-from snnbench.errors import SnnbenchError
-from snnbench.plugins import load_plugins
-from snnbench.suite import Choice
-from snnbench.training import TrainingConfig, TrainingSession
-from snnbench_plugins.architectures.mozafari import EarliestSpikeReadout, MozafariNetwork, MozafariParams
-from snnbench_plugins.competition import Competition, Winners, k_winners, pointwise_inhibition
+from conftest import ok_rows, suite_toml
+from snnbench_plugins.architectures.mozafari import (
+    EarliestSpikeReadout,
+    MozafariNetwork,
+    MozafariParams,
+)
+from snnbench_plugins.competition import (
+    Competition,
+    Winners,
+    k_winners,
+    pointwise_inhibition,
+)
 from snnbench_plugins.datasets.vision import TorchvisionImagesParams, load_mnist
 from snnbench_plugins.encoders.dog_latency import (
     DoGLatencyEncoder,
@@ -33,7 +35,13 @@ from snnbench_plugins.learning_rules.stdp import StdpRstdp, StdpRstdpParams, app
 from snnbench_plugins.neurons.if_once import IFOnceParams, SpikingJellyIFOnce
 from snnbench_plugins.spike_times import first_spike_times
 
-from conftest import ok_rows, suite_toml
+from snnbench.cli import main
+from snnbench.components import DatasetInfo, DataSplit, LoadContext
+from snnbench.definition.plugins import load_plugins
+from snnbench.definition.suite import Choice
+from snnbench.errors import SnnbenchError
+from snnbench.running.assembly import architecture_context
+from snnbench.running.training import TrainingConfig, TrainingSession
 
 MNIST_INFO = DatasetInfo("mnist", "static", (1, 28, 28), 10)
 NEVER = 15

@@ -13,13 +13,12 @@ import time
 
 import pytest
 import torch
+from conftest import REPO, ok_rows, suite_toml
 
 from snnbench.cli import main
-from snnbench.runner import RunOptions, with_caps
-from snnbench.store import ResultStore
-from snnbench.suite import load_suite
-
-from conftest import REPO, ok_rows, suite_toml
+from snnbench.definition.suite import load_suite
+from snnbench.results.store import ResultStore
+from snnbench.running.runner import RunOptions, with_caps
 
 
 def suite_file(tmp_path, text: str, name: str = "suite.toml"):

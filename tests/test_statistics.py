@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from snnbench.statistics import paired, ratio_of_medians, welch
+from snnbench.results.statistics import paired, ratio_of_medians, welch
 
 BASE = [0.91, 0.93, 0.92, 0.95, 0.90, 0.94]
 CURRENT = [0.86, 0.88, 0.91]

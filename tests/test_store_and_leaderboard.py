@@ -12,12 +12,23 @@ import statistics
 import pandas as pd
 import pytest
 
+from snnbench.definition.metric_specs import METRIC_VERSIONS
 from snnbench.errors import SnnbenchError
-from snnbench.gate import DEFAULT_TOLERANCES, compare, load_baseline, make_baseline, report
-from snnbench.leaderboard import GROUP_COLUMNS, aggregate, latest_results, render
-from snnbench.metric_specs import METRIC_VERSIONS
-from snnbench.store import ResultRow, ResultStore, has_result
-from snnbench.store_lock import LockPolicy
+from snnbench.results.gate import (
+    DEFAULT_TOLERANCES,
+    compare,
+    load_baseline,
+    make_baseline,
+    report,
+)
+from snnbench.results.leaderboard import (
+    GROUP_COLUMNS,
+    aggregate,
+    latest_results,
+    render,
+)
+from snnbench.results.store import ResultRow, ResultStore, has_result
+from snnbench.results.store_lock import LockPolicy
 
 # ------------------------------------------------------------------ helpers
 

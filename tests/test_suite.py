@@ -6,13 +6,12 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from conftest import REPO, suite_toml
 
 from snnbench.cli import main
+from snnbench.definition.suite import load_suite
 from snnbench.errors import SuiteError
-from snnbench.store import ResultStore
-from snnbench.suite import load_suite
-
-from conftest import REPO, suite_toml
+from snnbench.results.store import ResultStore
 
 BASE = suite_toml(seeds=(0, 1), encoder=("rate", "latency"))
 
@@ -202,7 +201,7 @@ def test_architectures_that_override_neuron_params_the_neuron_lacks_are_skipped_
         tmp_path, monkeypatch):
     (tmp_path / "tplug_plain_neuron.py").write_text(PLAIN_NEURON)
     monkeypatch.syspath_prepend(str(tmp_path))
-    from snnbench.plugins import load_plugins
+    from snnbench.definition.plugins import load_plugins
     registries = load_plugins(["tplug_plain_neuron"]).registries
     path = write(tmp_path, suite_toml(neuron=("plain", "snntorch-lif"), architecture=("mlp", "spikformer"), extra="""
         [[include]]

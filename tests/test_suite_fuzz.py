@@ -10,15 +10,14 @@ import math
 import tomllib
 
 import pytest
+from conftest import suite_toml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from snnbench.cli import main
 from snnbench.components import KINDS
+from snnbench.definition.suite import Suite, load_suite
 from snnbench.errors import SuiteError
-from snnbench.suite import Suite, load_suite
-
-from conftest import suite_toml
 
 VALID = suite_toml("fuzz", encoder=("rate", "latency"))
 

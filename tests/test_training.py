@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from snnbench.components import DataSplit
-from snnbench.training import TrainingConfig, TrainingSession
+from snnbench.running.training import TrainingConfig, TrainingSession
 
 
 class RecordingProgress:

@@ -7,16 +7,15 @@ from __future__ import annotations
 import optuna
 import pytest
 import torch
+from conftest import suite_toml
 from optuna.trial import TrialState
 
 from snnbench.cli import main
-from snnbench.plugins import load_plugins
-from snnbench.runner import RunOptions
-from snnbench.store import ResultStore, sqlalchemy_url
-from snnbench.suite import read_suite
-from snnbench.tune import load_search, objectives_for, open_study
-
-from conftest import suite_toml
+from snnbench.definition.plugins import load_plugins
+from snnbench.definition.suite import read_suite
+from snnbench.results.store import ResultStore, sqlalchemy_url
+from snnbench.running.runner import RunOptions
+from snnbench.running.tune import load_search, objectives_for, open_study
 
 PARAMS = """
 [params.encoder.rate]

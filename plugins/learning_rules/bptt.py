@@ -17,12 +17,12 @@ from functools import partial
 from typing import Literal
 
 import torch
+from snnbench_plugins import losses
 from torch import nn
 
 from snnbench import hookimpl
 from snnbench.components import DataSplit, LearningRuleSpec
-from snnbench.training import TrainingSession
-from snnbench_plugins import losses
+from snnbench.running.training import TrainingSession
 
 
 @dataclass(frozen=True)

@@ -30,14 +30,14 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+from snnbench_plugins import losses
+from snnbench_plugins.learning_rules.bptt import BPTT, BPTTParams
 from torch import nn
 
 from snnbench import hookimpl
 from snnbench.components import DataSplit, LearningRuleSpec
 from snnbench.errors import SnnbenchError
-from snnbench.training import TrainingDiverged, TrainingSession
-from snnbench_plugins import losses
-from snnbench_plugins.learning_rules.bptt import BPTT, BPTTParams
+from snnbench.running.training import TrainingDiverged, TrainingSession
 
 
 @dataclass(frozen=True)

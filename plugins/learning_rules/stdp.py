@@ -55,14 +55,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from snnbench_plugins.competition import Competition
+from snnbench_plugins.spike_times import first_spike_times
 from torch import nn
 
 from snnbench import hookimpl
 from snnbench.components import DataSplit, LearningRuleSpec
 from snnbench.errors import SnnbenchError
-from snnbench.training import TrainingSession
-from snnbench_plugins.competition import Competition
-from snnbench_plugins.spike_times import first_spike_times
+from snnbench.running.training import TrainingSession
 
 
 def _pair(key: str, value: tuple[float, ...]) -> None:

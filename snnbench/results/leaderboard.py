@@ -1,7 +1,7 @@
 """From the results store to tables: newest row per cell, mean ± std over seeds.
 
 Rows computed with an older definition of a metric (see
-:data:`snnbench.metric_specs.METRIC_VERSIONS`) are left out and counted, never
+:data:`snnbench.definition.metric_specs.METRIC_VERSIONS`) are left out and counted, never
 mixed in with current ones. Nor are rows of different configs that carry
 the same component names (two suites that run one combination with other
 params, a run capped by ``--limit``) averaged together: they are told apart
@@ -10,15 +10,15 @@ by a ``setup`` column naming the config keys in which they differ.
 :func:`build_board` is the one place a table is decided (grouping, order,
 columns, which rows are not significantly different from the best, the gap
 to a published reference); :func:`render` writes it as text, :func:`board_json`
-as the documented JSON, and :mod:`snnbench.report` as HTML.
+as the documented JSON, and :mod:`snnbench.results.report` as HTML.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +27,14 @@ from tabulate import tabulate
 
 from snnbench import __version__
 from snnbench.components import KINDS
+from snnbench.definition.metric_specs import (
+    METRIC_VERSIONS,
+    METRICS,
+    MetricSpec,
+    metric,
+)
 from snnbench.errors import SnnbenchError, did_you_mean
-from snnbench.metric_specs import METRIC_VERSIONS, METRICS, MetricSpec, metric
-from snnbench.statistics import CONFIDENCE, welch
+from snnbench.results.statistics import CONFIDENCE, welch
 
 GROUP_COLUMNS: tuple[str, ...] = (*KINDS, "device_type")
 #: significance level of the "not significantly different from the best" mark
@@ -140,7 +145,7 @@ def aggregate(ok: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     table = grouped[keys].agg(["mean", "std", "count"])
     table.columns = [f"{key}_{'n' if stat == 'count' else stat}" for key, stat in table.columns]
     table["n"] = grouped.size()
-    #: runs whose accuracy was no better than chance (snnbench.metrics.is_at_chance)
+    #: runs whose accuracy was no better than chance (snnbench.running.metrics.is_at_chance)
     table["at_chance"] = grouped["at_chance"].sum()
     return table.reset_index()
 
@@ -173,7 +178,7 @@ def _repeats(table: pd.DataFrame, key: str, other: str) -> bool:
 class Gap:
     """How far a row's mean lies from a published value: ``mean - value``."""
 
-    reference: Any  # snnbench.suite.Reference
+    reference: Any  # snnbench.definition.suite.Reference
     mean: float
 
     @property

@@ -32,10 +32,10 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
+from snnbench.definition.metric_specs import METRIC_BY_KEY, metric
 from snnbench.errors import SnnbenchError
-from snnbench.leaderboard import aggregate
-from snnbench.metric_specs import METRIC_BY_KEY, metric
-from snnbench.statistics import Difference, welch
+from snnbench.results.leaderboard import aggregate
+from snnbench.results.statistics import Difference, welch
 
 BASELINE_FORMAT = 2
 DEFAULT_ALPHA = 0.05

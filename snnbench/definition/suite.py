@@ -16,7 +16,7 @@ A suite is a TOML file::
     [params.encoder.rate]         # params of one component, its dataclass's fields
     timesteps = 25
 
-    [training]                    # snnbench.training.TrainingConfig
+    [training]                    # snnbench.definition.training_config.TrainingConfig
     epochs = 1
 
     [variants.encoder.rate-low]   # a second configuration of a component,
@@ -51,17 +51,24 @@ import itertools
 import json
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from snnbench.components import KINDS, DatasetInfo, missing_neuron_params
-from snnbench.errors import SnnbenchError, SuiteError, UnknownComponentError, did_you_mean
-from snnbench.params import ParamError, params_to_dict, parse_params
-from snnbench.registry import Registries
-from snnbench.training import TrainingConfig
+from snnbench.definition.metric_specs import metric
+from snnbench.definition.params import ParamError, params_to_dict, parse_params
+from snnbench.definition.registry import Registries
+from snnbench.definition.training_config import TrainingConfig
+from snnbench.errors import (
+    SnnbenchError,
+    SuiteError,
+    UnknownComponentError,
+    did_you_mean,
+)
 
-#: [tune] is the search space of `snnbench tune`, validated by snnbench.tune
+#: [tune] is the search space of `snnbench tune`, validated by snnbench.running.tune
 TOP_LEVEL = ("suite", "matrix", "params", "variants", "training", "include", "exclude", "reference", "tune")
 REFERENCE_KEYS = ("metric", "value", "source")
 #: metrics stored as fractions: a reference to one of them must lie in [0, 1]
@@ -405,33 +412,39 @@ class _Names:
             self.registries[kind].get(name).spec.params, {}, source, f"params.{kind}.{name}"))
 
 
+def _tables_by_kind(data: dict, key: str, what: str, source: _Source) -> Iterator[tuple[str, str, Any, str]]:
+    """``(kind, name, table, where)`` for each ``[key.<kind>.<name>]`` table,
+    the kind checked (with a did-you-mean) and its level checked to be a table."""
+    for kind, by_name in _table(data, key, source).items():
+        if kind not in KINDS:
+            suggestion = did_you_mean(kind, KINDS)
+            raise source.error("unknown component kind", f"{key}.{kind}",
+                               hint=f"did you mean [{key}.{suggestion}]?" if suggestion
+                               else f"valid kinds: {', '.join(KINDS)}")
+        if not isinstance(by_name, dict):
+            raise source.error(f"must be a table of {what} tables", key, kind, by_name)
+        for name, table in by_name.items():
+            yield kind, name, table, f"{key}.{kind}.{name}"
+
+
 def _variants(data: dict, source: _Source, registries: Registries,
               params: dict[str, dict[str, Any]]) -> dict[str, dict[str, _Variant]]:
     """``[variants.<kind>.<name>]``: ``of`` names the registered component, the
     other keys are its params on top of ``[params.<kind>.<of>]``."""
     variants: dict[str, dict[str, _Variant]] = {kind: {} for kind in KINDS}
-    for kind, by_name in _table(data, "variants", source).items():
-        if kind not in KINDS:
-            suggestion = did_you_mean(kind, KINDS)
-            raise source.error("unknown component kind", f"variants.{kind}",
-                               hint=f"did you mean [variants.{suggestion}]?" if suggestion
-                               else f"valid kinds: {', '.join(KINDS)}")
-        if not isinstance(by_name, dict):
-            raise source.error("must be a table of variant tables", "variants", kind, by_name)
-        for name, table in by_name.items():
-            where = f"variants.{kind}.{name}"
-            if not isinstance(table, dict):
-                raise source.error("must be a table", f"variants.{kind}", name, table)
-            if name in registries[kind].names():
-                raise source.error(f"a variant may not take the name of a registered {kind}", where,
-                                   hint="give it a name of its own, e.g. "
-                                        f"{name}-{next(iter(table), 'variant')}")
-            if "of" not in table:
-                raise source.error(f"is missing: name the registered {kind} this configures", where, "of")
-            base = _lookup(kind, table["of"], source, where, "of", registries)
-            inherited = params_to_dict(params[kind][base.name]) if base.name in params[kind] else {}
-            own = {key: value for key, value in table.items() if key != "of"}
-            variants[kind][name] = _Variant(base.name, _parse(base.spec.params, inherited | own, source, where))
+    for kind, name, table, where in _tables_by_kind(data, "variants", "variant", source):
+        if not isinstance(table, dict):
+            raise source.error("must be a table", f"variants.{kind}", name, table)
+        if name in registries[kind].names():
+            raise source.error(f"a variant may not take the name of a registered {kind}", where,
+                               hint="give it a name of its own, e.g. "
+                                    f"{name}-{next(iter(table), 'variant')}")
+        if "of" not in table:
+            raise source.error(f"is missing: name the registered {kind} this configures", where, "of")
+        base = _lookup(kind, table["of"], source, where, "of", registries)
+        inherited = params_to_dict(params[kind][base.name]) if base.name in params[kind] else {}
+        own = {key: value for key, value in table.items() if key != "of"}
+        variants[kind][name] = _Variant(base.name, _parse(base.spec.params, inherited | own, source, where))
     return variants
 
 
@@ -459,27 +472,17 @@ def _matrix(data: dict, source: _Source, names: _Names) -> dict[str, list[str]]:
 
 
 def _component_params(data: dict, source: _Source, registries: Registries) -> dict[str, dict[str, Any]]:
-    tables = _table(data, "params", source)
     parsed: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
-    for kind, by_name in tables.items():
-        if kind not in KINDS:
-            suggestion = did_you_mean(kind, KINDS)
-            raise source.error("unknown component kind", f"params.{kind}",
-                               hint=f"did you mean [params.{suggestion}]?" if suggestion
-                               else f"valid kinds: {', '.join(KINDS)}")
-        if not isinstance(by_name, dict):
-            raise source.error("must be a table of component tables", "params", kind, by_name)
-        for name, table in by_name.items():
-            where = f"params.{kind}.{name}"
-            try:
-                spec = registries[kind].get(name).spec
-            except UnknownComponentError as error:
-                raise source.error(f"no {kind} is registered under this name", where,
-                                   hint=f"did you mean [params.{kind}.{error.suggestion}]?"
-                                   if error.suggestion else None) from None
-            if not isinstance(table, dict):
-                raise source.error("must be a table", f"params.{kind}", name, table)
-            parsed[kind][name] = _parse(spec.params, table, source, where)
+    for kind, name, table, where in _tables_by_kind(data, "params", "component", source):
+        try:
+            spec = registries[kind].get(name).spec
+        except UnknownComponentError as error:
+            raise source.error(f"no {kind} is registered under this name", where,
+                               hint=f"did you mean [params.{kind}.{error.suggestion}]?"
+                               if error.suggestion else None) from None
+        if not isinstance(table, dict):
+            raise source.error("must be a table", f"params.{kind}", name, table)
+        parsed[kind][name] = _parse(spec.params, table, source, where)
     return parsed
 
 
@@ -513,8 +516,6 @@ def _exclusions(data: dict, source: _Source, names: _Names) -> list[dict[str, st
 def _references(data: dict, source: _Source, names: _Names | None = None) -> list[Reference]:
     """The validated ``[[reference]]`` entries; with ``names``, their component
     names are checked against the suite's too."""
-    from snnbench.leaderboard import metric  # the metric records live with the tables that show them
-
     references = []
     for index, entry in enumerate(_entries(data, "reference", source)):
         match = {key: value for key, value in entry.items() if key not in REFERENCE_KEYS}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from snnbench.errors import SnnbenchError, did_you_mean
 
-#: The version of each metric family's definition (see :mod:`snnbench.metrics`).
+#: The version of each metric family's definition (see :mod:`snnbench.running.metrics`).
 METRIC_VERSIONS: dict[str, int] = {
     "accuracy": 1,
     "sparsity": 1,
@@ -55,7 +55,7 @@ class MetricSpec:
     @property
     def worse_sign(self) -> int:
         """The sign of a change a gate fails: -1 lower is worse, +1 higher is
-        worse, 0 any change (for the two-sided tests of :mod:`snnbench.statistics`)."""
+        worse, 0 any change (for the two-sided tests of :mod:`snnbench.results.statistics`)."""
         if self.fails_on == "change":
             return 0
         return -1 if self.higher_is_better else 1

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from snnbench.leaderboard import metric
-from snnbench.report.model import CellView
+from snnbench.results.leaderboard import metric
+from snnbench.results.report.model import CellView
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"  # an identifier: never fetched
 WIDTH, HEIGHT = 420, 280

@@ -29,8 +29,8 @@ import pluggy
 
 from snnbench import hookspecs
 from snnbench.components import KINDS
+from snnbench.definition.registry import Registries
 from snnbench.errors import DuplicateComponentError, did_you_mean
-from snnbench.registry import Registries
 
 ENTRY_POINT_GROUP = "snnbench"
 BUILTIN_DISTRIBUTION = "snnbench"

@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 from snnbench.errors import did_you_mean
 
-
 #: the largest float32: a param beyond it overflows as soon as torch uses it
 FLOAT32_MAX = 3.4028234663852886e38
 

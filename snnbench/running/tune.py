@@ -54,14 +54,14 @@ from typing import Any, Literal
 import torch
 
 from snnbench.components import KINDS, DataSplit
+from snnbench.definition.metric_specs import MetricSpec, metric
+from snnbench.definition.params import ParamError, parse_params
+from snnbench.definition.plugins import PluginSet
+from snnbench.definition.registry import Registries
+from snnbench.definition.suite import Choice, Suite, SuiteDocument
 from snnbench.errors import SnnbenchError, SuiteError, did_you_mean
-from snnbench.metric_specs import MetricSpec, metric
-from snnbench.params import ParamError, parse_params
-from snnbench.plugins import PluginSet
-from snnbench.registry import Registries
-from snnbench.runner import DatasetCache, LoadedData, Runner, RunOptions
-from snnbench.store import ResultStore, sqlalchemy_url
-from snnbench.suite import Choice, Suite, SuiteDocument
+from snnbench.results.store import ResultStore, sqlalchemy_url
+from snnbench.running.runner import DatasetCache, LoadedData, Runner, RunOptions
 
 SAMPLERS = ("nsga2", "tpe", "random")
 ROOTS = ("params", "variants", "training")

@@ -19,7 +19,7 @@ same metric (a test runs both on the same snnTorch model and data):
   nearly every value is non-zero).
 
 A metric whose definition changes gets a new version in
-:data:`snnbench.metric_specs.METRIC_VERSIONS`; rows carry the versions they
+:data:`snnbench.definition.metric_specs.METRIC_VERSIONS`; rows carry the versions they
 were computed with and stale rows are flagged, never mixed in.
 """
 

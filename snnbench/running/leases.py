@@ -25,8 +25,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from snnbench.store import ResultStore, has_result
-from snnbench.store_lock import is_locked
+from snnbench.results.store import ResultStore, has_result
+from snnbench.results.store_lock import is_locked
 
 #: how long a claim holds without renewal
 DEFAULT_LEASE_SECONDS = 60.0

@@ -1,10 +1,10 @@
 """What a report page shows, read from the store.
 
-A suite page is the leaderboard's :class:`~snnbench.leaderboard.Board`
+A suite page is the leaderboard's :class:`~snnbench.results.leaderboard.Board`
 (grouped by every component and the device, as ``snnbench leaderboard``
 groups by default) plus, for every row of it, the :class:`CellView` its
 detail page draws: the seeds' rows, their means on the trade-off axes, the
-per-layer sparsity and the recorded detail (:mod:`snnbench.cell_detail`).
+per-layer sparsity and the recorded detail (:mod:`snnbench.running.cell_detail`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from snnbench.leaderboard import GROUP_COLUMNS, Board, Results, aggregate, build_board, latest_results, metric
+from snnbench.results.leaderboard import (
+    GROUP_COLUMNS,
+    Board,
+    Results,
+    aggregate,
+    build_board,
+    latest_results,
+    metric,
+)
 
 #: the trade-off plots: accuracy (y) against each of these (x)
 TRADE_OFF_AXES = ("sparsity", "synops_ac", "train_samples_per_s")

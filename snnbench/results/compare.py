@@ -9,7 +9,7 @@ base, head, ... after a warm-up round) and judged by the ratio of medians
 with a bootstrap 95% interval; a timing regresses only when the whole
 interval lies below ``1 - tolerance``.
 
-Each side runs its own code and entry points (see :mod:`snnbench.checkout`)
+Each side runs its own code and entry points (see :mod:`snnbench.results.checkout`)
 through its own command line, the interface every commit has, so a base
 from before a refactor still runs. Workloads:
 
@@ -40,7 +40,9 @@ import tomli_w
 from tabulate import tabulate
 from tqdm.auto import tqdm
 
-from snnbench.checkout import (
+from snnbench.definition.metric_specs import METRIC_BY_KEY, METRICS
+from snnbench.errors import SnnbenchError
+from snnbench.results.checkout import (
     Side,
     check_out,
     has_file,
@@ -50,13 +52,11 @@ from snnbench.checkout import (
     snapshot,
     uncommitted_files,
 )
-from snnbench.errors import SnnbenchError
-from snnbench.gate import margin
-from snnbench.leaderboard import Results, latest_results
-from snnbench.metric_specs import METRIC_BY_KEY, METRICS
+from snnbench.results.gate import margin
+from snnbench.results.leaderboard import Results, latest_results
+from snnbench.results.statistics import Difference, Ratio, paired, ratio_of_medians
+from snnbench.results.store import ResultStore
 from snnbench.runtime import machine
-from snnbench.statistics import Difference, Ratio, paired, ratio_of_medians
-from snnbench.store import ResultStore
 
 NEURON_BENCHMARKS = Path("benchmarks") / "test_neuron_speed.py"
 #: what the paired (deterministic) and timing comparisons fail on by default;

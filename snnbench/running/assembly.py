@@ -19,15 +19,15 @@ from torch import nn
 
 from snnbench.components import (
     ArchitectureContext,
-    DataSplit,
     DatasetInfo,
+    DataSplit,
     SpikingLayer,
     SpikingModel,
     missing_neuron_params,
 )
+from snnbench.definition.registry import Registries
+from snnbench.definition.suite import Cell, Choice
 from snnbench.errors import SnnbenchError
-from snnbench.registry import Registries
-from snnbench.suite import Cell, Choice
 
 
 def architecture_context(registries: Registries, architecture: str, neuron: Choice, input_shape: Sequence[int],

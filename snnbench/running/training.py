@@ -13,81 +13,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 import torch
 
 from snnbench.components import DataSplit
+from snnbench.definition.training_config import TrainingConfig
 from snnbench.errors import SnnbenchError
-from snnbench import execution
-from snnbench.execution import MemoryFormat, Precision
-from snnbench.params import params_to_dict
+from snnbench.running import execution
 from snnbench.runtime import synchronize
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """The ``[training]`` table of a suite."""
-
-    epochs: int = field(default=1, metadata={"help": "passes over the training split"})
-    batch_size: int = field(default=128, metadata={"help": "training batch size"})
-    eval_batch_size: int = field(default=500, metadata={"help": "batch size for evaluation"})
-    train_limit: int | None = field(default=None, metadata={"help": "use only the first N training samples"})
-    test_limit: int | None = field(default=None, metadata={"help": "use only the first N test samples"})
-    warmup_batches: int = field(default=3, metadata={"help": "batches left out of the throughput timing"})
-    lr_schedule: Literal["constant", "step", "multistep", "cosine"] = field(default="constant", metadata={
-        "help": "learning-rate schedule, stepped once per epoch: step (every lr_step_size epochs), "
-                "multistep (at lr_milestones), cosine (to 0 over the epochs)"})
-    lr_step_size: int = field(default=5, metadata={"help": "step: epochs between decays"})
-    lr_milestones: tuple[int, ...] = field(default=(), metadata={"help": "multistep: epochs after which to decay"})
-    lr_gamma: float = field(default=0.1, metadata={"help": "step/multistep: factor applied at each decay"})
-    # Execution options (snnbench.execution). Added after rows were recorded, so
-    # at their defaults they stay out of a cell's config and hash (see as_config).
-    precision: Precision = field(default="fp32", metadata={
-        "help": "fp32, or bf16: the forward pass under bf16 autocast (weights, optimiser and neuron "
-                "state stay fp32)", "hashed_when_default": False})
-    memory_format: MemoryFormat = field(default="contiguous", metadata={
-        "help": "contiguous, or channels_last: conv weights and feature maps stored NHWC",
-        "hashed_when_default": False})
-
-    def __post_init__(self):
-        for key in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be at least 1")
-        for key in ("train_limit", "test_limit"):
-            if getattr(self, key) is not None and getattr(self, key) < 1:
-                raise ValueError(f"{key} must be at least 1")
-        if self.warmup_batches < 0:
-            raise ValueError("warmup_batches must not be negative")
-        if self.lr_step_size < 1:
-            raise ValueError("lr_step_size must be at least 1")
-        if not 0 < self.lr_gamma <= 1:
-            raise ValueError("lr_gamma must lie in (0, 1]")
-        if self.lr_schedule == "multistep" and not self.lr_milestones:
-            raise ValueError("lr_schedule = 'multistep' needs lr_milestones")
-        if list(self.lr_milestones) != sorted(set(self.lr_milestones)) or any(m < 1 for m in self.lr_milestones):
-            raise ValueError("lr_milestones must be increasing positive epoch numbers")
-
-    def as_config(self) -> dict[str, object]:
-        """The TOML-shaped table that enters a cell's config and hash: every key,
-        except those marked ``hashed_when_default = False`` while they hold their
-        default, so adding such an option leaves every existing cell's hash (and
-        so its recorded rows and baselines) as it was."""
-        return {key: value for key, value in params_to_dict(self).items()
-                if self.__dataclass_fields__[key].metadata.get("hashed_when_default", True)
-                or value != self.__dataclass_fields__[key].default}
-
-    def scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
-        """The learning-rate schedule for ``optimizer``, to step once per epoch."""
-        schedulers = torch.optim.lr_scheduler
-        if self.lr_schedule == "step":
-            return schedulers.StepLR(optimizer, self.lr_step_size, self.lr_gamma)
-        if self.lr_schedule == "multistep":
-            return schedulers.MultiStepLR(optimizer, list(self.lr_milestones), self.lr_gamma)
-        if self.lr_schedule == "cosine":
-            return schedulers.CosineAnnealingLR(optimizer, T_max=self.epochs)
-        return None
 
 
 class TrainingDiverged(SnnbenchError):

@@ -15,15 +15,15 @@ from importlib import resources
 from typing import Any
 
 from snnbench import __version__
-from snnbench.leaderboard import VS_BEST_MARK, Board, Results, provenance
-from snnbench.metric_specs import MetricSpec, metric
-from snnbench.report import charts
-from snnbench.report.model import TRADE_OFF_AXES, CellView, SuiteView
-from snnbench.statistics import CONFIDENCE, mean_interval
+from snnbench.definition.metric_specs import MetricSpec, metric
+from snnbench.results.leaderboard import VS_BEST_MARK, Board, Results, provenance
+from snnbench.results.report import charts
+from snnbench.results.report.model import TRADE_OFF_AXES, CellView, SuiteView
+from snnbench.results.statistics import CONFIDENCE, mean_interval
 
 
 def _asset(name: str) -> str:
-    return resources.files("snnbench.report").joinpath("assets", name).read_text()
+    return resources.files("snnbench.results.report").joinpath("assets", name).read_text()
 
 
 class Page:
@@ -75,7 +75,7 @@ def _mean_cell(stats_mean, stats_std, n: int, m: MetricSpec) -> str:
 
 
 def board_table(board: Board, links: Sequence[str] | None = None) -> str:
-    """The leaderboard as a sortable HTML table (the rows of :func:`snnbench.leaderboard.build_board`),
+    """The leaderboard as a sortable HTML table (the rows of :func:`snnbench.results.leaderboard.build_board`),
     with the shared columns above it and what the marks mean below it. ``links``: a page per row."""
     table = board.table
     marks, gaps = len(table) > 1, bool(board.references)

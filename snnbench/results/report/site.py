@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from snnbench.definition.suite import SuiteDocument
 from snnbench.errors import SnnbenchError
-from snnbench.report import html
-from snnbench.report.model import SuiteView, suite_view
-from snnbench.store import ResultStore
-from snnbench.suite import SuiteDocument
+from snnbench.results.report import html
+from snnbench.results.report.model import SuiteView, suite_view
+from snnbench.results.store import ResultStore
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Executors: where a runner's cells run.
 
 The runner turns a suite into cells and rows into the store; an executor only
-maps cells to rows. Each cell goes through :func:`snnbench.runner.run_cell`,
+maps cells to rows. Each cell goes through :func:`snnbench.running.runner.run_cell`,
 which touches no store and returns the cell's row even when the cell fails,
 so an executor can run cells anywhere (this process, other processes,
 another machine) and hand rows back in any order: the runner records each as
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
-from snnbench.store import ResultRow
-from snnbench.suite import Cell
+from snnbench.definition.suite import Cell
+from snnbench.results.store import ResultRow
 
 #: ``run_cell`` bound to everything but the cell: ``cell -> row``
 CellFunction = Callable[[Cell], ResultRow]

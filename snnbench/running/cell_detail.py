@@ -11,7 +11,7 @@ at most :data:`RASTER_NEURONS` neurons per layer.
 
 :func:`record` runs the model over the test split once more. It runs inside
 ``torch.random.fork_rng``, so it leaves every random stream as it found it;
-called just before :func:`snnbench.metrics.evaluate`, it sees the same random
+called just before :func:`snnbench.running.metrics.evaluate`, it sees the same random
 draws (a rate encoder's spikes) as the evaluation does, and its confusion
 matrix agrees with the recorded accuracy exactly.
 """
@@ -35,7 +35,7 @@ DETAIL_VERSION = 1
 
 def history(epochs) -> list[dict[str, Any]]:
     """Loss and training accuracy of every epoch (and its stage, for rules
-    that train in stages), from :attr:`snnbench.training.TrainingSession.history`."""
+    that train in stages), from :attr:`snnbench.running.training.TrainingSession.history`."""
     return [{"epoch": e.epoch, "stage": e.stage, "loss": e.loss, "train_accuracy": e.train_accuracy}
             for e in epochs]
 

@@ -10,7 +10,7 @@ A store path names exactly one file, whatever characters it holds
 Optuna's study alike): see :func:`sqlite_uri`. Reading commands open the
 store read-only and never change it, and a SQLite file that is not an
 snnbench store is refused rather than given snnbench's tables. Every
-statement waits out another process's lock (:mod:`snnbench.store_lock`), so
+statement waits out another process's lock (:mod:`snnbench.results.store_lock`), so
 a finished row is kept until it is written.
 """
 
@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from snnbench.components import KINDS
 from snnbench.errors import SnnbenchError
-from snnbench.store_lock import LockPolicy, print_to_stderr, retry_while_locked
+from snnbench.results.store_lock import LockPolicy, print_to_stderr, retry_while_locked
 
 T = TypeVar("T")
 

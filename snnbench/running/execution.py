@@ -24,15 +24,12 @@ slow path.
 from __future__ import annotations
 
 import contextlib
-from typing import Literal
 
 import torch
 from torch import nn
 
+from snnbench.definition.training_config import MemoryFormat, Precision
 from snnbench.errors import SnnbenchError
-
-Precision = Literal["fp32", "bf16"]
-MemoryFormat = Literal["contiguous", "channels_last"]
 
 
 class PrecisionUnavailable(SnnbenchError):

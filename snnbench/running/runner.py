@@ -1,18 +1,18 @@
 """Executes a suite's cells and records one row per cell and seed.
 
 :func:`run_cell` is a pure step from a cell to its row: seed every RNG,
-build the model (:func:`snnbench.assembly.assemble`), let the learning rule
-train it, evaluate and measure it (see :mod:`snnbench.metrics`). A cell that
+build the model (:func:`snnbench.running.assembly.assemble`), let the learning rule
+train it, evaluate and measure it (see :mod:`snnbench.running.metrics`). A cell that
 raises (bad shapes, NaN loss, out of memory, a metric that fails) becomes a
 failed row with its error and the suite goes on; a metric is never recorded
 as 0 in place of an error. The :class:`Runner` hands cells to an executor
-(:mod:`snnbench.executors`), records the rows it gets back, and tells the
-lifecycle hooks (:mod:`snnbench.lifecycle`). Cells already recorded as ok
+(:mod:`snnbench.running.executors`), records the rows it gets back, and tells the
+lifecycle hooks (:mod:`snnbench.running.lifecycle`). Cells already recorded as ok
 are skipped unless ``rerun`` is set, so a killed run resumes where it
 stopped.
 
 Runs of a suite on one store share its cells: each cell is claimed in the
-store before it runs (:mod:`snnbench.leases`), a cell another live process
+store before it runs (:mod:`snnbench.running.leases`), a cell another live process
 holds is left to it, and when its own cells are done a run waits for the
 ones others hold, taking over any whose process died, so that when it
 exits the suite is complete.
@@ -31,15 +31,24 @@ from typing import Any, Protocol
 
 import torch
 
-from snnbench import cell_detail
-from snnbench.assembly import assemble
-from snnbench.components import KINDS, DatasetInfo, DataSplit, LoadContext, iter_spiking_layers
+from snnbench.components import (
+    KINDS,
+    DatasetInfo,
+    DataSplit,
+    LoadContext,
+    iter_spiking_layers,
+)
+from snnbench.definition.metric_specs import METRIC_VERSIONS
+from snnbench.definition.plugins import PluginSet
+from snnbench.definition.suite import Cell, Choice, SkippedCombination, Suite
 from snnbench.errors import SnnbenchError
-from snnbench.executors import Executor, InProcess
-from snnbench.leases import DEFAULT_LEASE_SECONDS, CellKey, CellLeases, Outcome
-from snnbench.lifecycle import Lifecycle
-from snnbench.metric_specs import METRIC_VERSIONS
-from snnbench.metrics import (
+from snnbench.results.store import ResultRow, ResultStore, now
+from snnbench.running import cell_detail
+from snnbench.running.assembly import assemble
+from snnbench.running.executors import Executor, InProcess
+from snnbench.running.leases import DEFAULT_LEASE_SECONDS, CellKey, CellLeases, Outcome
+from snnbench.running.lifecycle import Lifecycle
+from snnbench.running.metrics import (
     chance_accuracy,
     evaluate,
     footprint_bytes,
@@ -47,12 +56,15 @@ from snnbench.metrics import (
     is_at_chance,
     parameter_count,
 )
-from snnbench.plugins import PluginSet
-from snnbench.progress import SuiteProgress
-from snnbench.runtime import device_name, git_commit, library_versions, machine, seed_everything
-from snnbench.store import ResultRow, ResultStore, now
-from snnbench.suite import Cell, Choice, SkippedCombination, Suite
-from snnbench.training import EpochStats, TrainingSession
+from snnbench.running.progress import SuiteProgress
+from snnbench.running.training import EpochStats, TrainingSession
+from snnbench.runtime import (
+    device_name,
+    git_commit,
+    library_versions,
+    machine,
+    seed_everything,
+)
 
 
 @dataclass
