@@ -86,9 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--seeds", type=_seeds, metavar="LIST",
                          help="seeds of the paired comparison instead of the suite's: 0-2, or 0,1,2 "
                               "(timings run the first)")
-    compare.add_argument("--repeats", type=_non_negative, default=5, metavar="N",
-                         help="timed repeats of each side, interleaved, after a warm-up round (default 5; "
-                              "0 compares a suite's deterministic metrics only)")
+    compare.add_argument("--repeats", type=_non_negative, default=6, metavar="N",
+                         help="timed rounds of each side after a warm-up round, interleaved in alternating "
+                              "order (base-head, head-base) and judged by pairs, so an even number (default "
+                              "6; 0 compares a suite's deterministic metrics only)")
     compare.add_argument("--tolerance", action="append", default=[], metavar="METRIC=abs:X|rel:X",
                          help="change a metric's tolerance (repeatable); defaults: "
                               + ", ".join(f"{k} {next(iter(v))} {next(iter(v.values())):g}"
