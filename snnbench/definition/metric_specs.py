@@ -47,6 +47,11 @@ class MetricSpec:
     #: what a gate flags: "worse" (a move the bad way) or "change" (any move:
     #: for what an encoder emits, where fewer spikes is no better, only other)
     fails_on: str = "worse"
+    #: the tolerance a new ``snnbench check`` baseline gets ({"abs": x} or {"rel": x});
+    #: None: the committed gate does not judge it
+    gate_tolerance: dict[str, float] | None = None
+    #: the tolerance ``snnbench compare`` fails it on; None: listed when it changes
+    compare_tolerance: dict[str, float] | None = None
 
     @property
     def heading(self) -> str:
@@ -74,19 +79,25 @@ class MetricSpec:
 
 
 METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("accuracy", "accuracy %", True, lambda v: f"{100 * v:.2f}", "accuracy"),
-    MetricSpec("sparsity", "sparsity", True, lambda v: f"{v:.4f}", "sparsity"),
+    # A baseline spans machines and seeds, so its gate allows more than an A/B of
+    # two commits on one machine with the same seeds, where any change is the code's.
+    MetricSpec("accuracy", "accuracy %", True, lambda v: f"{100 * v:.2f}", "accuracy",
+               gate_tolerance={"abs": 0.02}, compare_tolerance={"abs": 0.01}),
+    MetricSpec("sparsity", "sparsity", True, lambda v: f"{v:.4f}", "sparsity",
+               gate_tolerance={"abs": 0.05}, compare_tolerance={"abs": 0.02}),
     MetricSpec("encoder_density", "enc. density", False, lambda v: f"{v:.4f}", "encoder_density",
-           fails_on="change"),
+               fails_on="change", gate_tolerance={"abs": 0.05}, compare_tolerance={"abs": 0.01}),
     # for 0/1 spikes both equal the density; they tell analogue output apart
     MetricSpec("encoder_mean", "enc. mean", False, lambda v: f"{v:.4f}", "encoder_density", "encoder_density",
-           fails_on="change"),
+               fails_on="change"),
     MetricSpec("encoder_above_half", "enc. > 0.5", False, lambda v: f"{v:.4f}", "encoder_density",
-           "encoder_density", fails_on="change"),
-    MetricSpec("synops_ac", "ACs/sample", False, _si, "synops"),
+               "encoder_density", fails_on="change"),
+    MetricSpec("synops_ac", "ACs/sample", False, _si, "synops", compare_tolerance={"rel": 0.05}),
     MetricSpec("synops_mac", "MACs/sample", False, _si, "synops"),
-    MetricSpec("train_samples_per_s", "train samples/s", True, lambda v: f"{v:,.0f}", "throughput"),
-    MetricSpec("infer_samples_per_s", "infer samples/s", True, lambda v: f"{v:,.0f}", "throughput"),
+    MetricSpec("train_samples_per_s", "train samples/s", True, lambda v: f"{v:,.0f}", "throughput",
+               gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}),
+    MetricSpec("infer_samples_per_s", "infer samples/s", True, lambda v: f"{v:,.0f}", "throughput",
+               gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}),
     MetricSpec("parameters", "params", False, _si, "accuracy"),
     MetricSpec("peak_memory_mb", "peak MB", False, lambda v: f"{v:,.0f}", "memory"),
 )

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from snnbench.definition.metric_specs import METRIC_BY_KEY, metric
+from snnbench.definition.metric_specs import METRIC_BY_KEY, METRICS, metric
 from snnbench.errors import SnnbenchError
 from snnbench.results.leaderboard import aggregate
 from snnbench.results.statistics import Difference, welch
@@ -43,14 +43,9 @@ CELL_KEYS = ("suite", "label", "config_hash", "device_type")
 #: what identifies a machine for timings (see :func:`snnbench.runtime.machine`)
 MACHINE_KEYS = ("cpu", "isa", "threads", "gpu", "torch", "cuda")
 
-#: Defaults written into new baselines; each baseline file may change them.
-DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
-    "accuracy": {"abs": 0.02},
-    "sparsity": {"abs": 0.05},
-    "encoder_density": {"abs": 0.05},
-    "train_samples_per_s": {"rel": 0.25},
-    "infer_samples_per_s": {"rel": 0.25},
-}
+#: Defaults written into new baselines (each metric's record says its own); each
+#: baseline file may change them.
+DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {m.key: m.gate_tolerance for m in METRICS if m.gate_tolerance}
 
 
 @dataclass(frozen=True)
