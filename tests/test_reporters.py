@@ -217,7 +217,7 @@ def test_a_raising_reporter_is_switched_off_once_and_every_row_and_other_reporte
 
     suite = tmp_path / "flaky.toml"
     suite.write_text(TWO_CELLS)
-    code, out, err = cli(capsys, "--plugin", flaky_plugin, "run", suite, "--db", tmp_path / "r.db", "--no-progress",
+    code, _, err = cli(capsys, "--plugin", flaky_plugin, "run", suite, "--db", tmp_path / "r.db", "--no-progress",
                          "--report", "unbuildable")
     assert code == 0 and "Traceback" not in err
     assert err.count("reporter flaky") == 1 and "ConnectionError: tracker unreachable in epoch_closed" in err
@@ -249,10 +249,10 @@ def test_a_reporter_whose_library_is_missing_is_refused_at_validate_naming_what_
 @pytest.mark.parametrize(("table", "message"), [
     ('[report.mlflow]\ntracking_ur = "sqlite:///x.db"\n',
      "report.mlflow.tracking_ur = 'sqlite:///x.db': unknown key (did you mean 'tracking_uri'?)"),
-    ('[report.wandb]\nmode = "ofline"\n', "report.wandb.mode = 'ofline': must be one of 'offline', 'online' "
-                                          "(did you mean 'offline'?)"),
-    ("[report.tensorbord]\n", "[report.tensorbord]: no reporter is registered under this name "
-                              "(did you mean [report.tensorboard]?)"),
+    ('[report.wandb]\nmode = "ofline"\n',
+     "report.wandb.mode = 'ofline': must be one of 'offline', 'online' (did you mean 'offline'?)"),
+    ("[report.tensorbord]\n",
+     "[report.tensorbord]: no reporter is registered under this name (did you mean [report.tensorboard]?)"),
     ("[report]\nmlflow = 1\n", "report.mlflow = 1: must be a table of the reporter's params"),
 ])
 def test_bad_report_tables_are_errors_naming_the_key(tmp_path, capsys, table, message):

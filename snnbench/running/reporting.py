@@ -64,7 +64,7 @@ def reporting(choices: tuple[Choice, ...], plugins: PluginSet, lifecycle: Lifecy
             spec = plugins.registries["reporter"].get(choice.name).spec
             try:
                 registered[name] = ReporterPlugin(spec.build(choice.params))
-            except Exception as error:
+            except Exception as error:  # a tracker that cannot start is reported, never the run's failure
                 lifecycle.switch_off(name, "build", error)
                 continue
             plugins.manager.register(registered[name], name=name)
