@@ -18,6 +18,7 @@ import pytest
 from conftest import REPO, ok_rows, suite_toml
 
 from snnbench.cli import main
+from snnbench.results.store import ResultStore
 
 SMOKE = REPO / "suites" / "smoke.toml"
 #: a tracker's epoch values, from a row: its history and epoch_seconds, in order over the stages
@@ -267,3 +268,69 @@ def test_a_misspelt_report_flag_suggests_the_name(tmp_path, capsys):
     suite.write_text(suite_toml("ok"))
     code, _, err = cli(capsys, "run", suite, "--db", tmp_path / "r.db", "--report", "tensorbord")
     assert code == 2 and "--report 'tensorbord': unknown reporter 'tensorbord'; did you mean 'tensorboard'?" in err
+
+
+WRONG_WIDTH = '''
+import torch
+from snnbench import hookimpl
+from snnbench.components import ArchitectureSpec, NoParams
+
+def build_wrong_width(params, ctx):
+    return torch.nn.Sequential(torch.nn.Flatten(2), torch.nn.Linear(7, ctx.n_classes))  # 64 inputs, not 7
+
+@hookimpl
+def register_architectures(register):
+    register(ArchitectureSpec("wrong-width", NoParams, build_wrong_width, frozenset({"static"})))
+'''
+
+
+def test_a_failed_cell_is_a_failed_run_with_its_reason_where_the_report_tables_say(tmp_path, capsys, monkeypatch):
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (tmp_path / "wrong_width.py").write_text(WRONG_WIDTH)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")  # the tables say where the trackers write, not the working folder
+    store = f"sqlite:///{tmp_path / 'tracked.db'}"
+    suite = tmp_path / "failing.toml"
+    suite.write_text(suite_toml("failing", architecture=("wrong-width",), extra=f"""
+        [report.mlflow]
+        tracking_uri = "{store}"
+        experiment = "failing cells"
+        [report.tensorboard]
+        log_dir = "{tmp_path / 'events'}"
+        """))
+    code, _, _ = cli(capsys, "--plugin", "wrong_width", "run", suite, "--db", tmp_path / "r.db", "--no-progress")
+    assert code == 1
+    with ResultStore(tmp_path / "r.db") as results:
+        (row,) = results.rows()
+    assert row["status"] == "failed" and "RuntimeError" in row["reason"]
+
+    client = MlflowClient(tracking_uri=store)
+    runs = client.search_runs([client.get_experiment_by_name("failing cells").experiment_id])
+    (cell,) = [run for run in runs if "mlflow.parentRunId" in run.data.tags]
+    (suite_run,) = [run for run in runs if run is not cell]
+    assert cell.info.status == "FAILED" and cell.data.tags["snnbench.reason"] == row["reason"]
+    assert cell.data.metrics == {"wall_seconds": row["metrics"]["wall_seconds"]}  # no epoch, no made-up metric
+    assert suite_run.info.status == "FINISHED" and suite_run.data.metrics["failed"] == 1
+
+    (folder,) = (tmp_path / "events" / "failing").iterdir()
+    events = EventAccumulator(str(folder.joinpath(*row["label"].split("/"), "seed=0")))
+    events.Reload()
+    assert events.Tags()["scalars"] == ["final/wall_seconds"]
+    (text,) = events.Tensors("status/text_summary")
+    assert text.tensor_proto.string_val[0].decode() == f"failed: {row['reason']}"
+    assert not any((tmp_path / "work").iterdir())
+
+
+def test_no_report_leaves_out_the_suites_reporters_and_report_keeps_their_params(tmp_path, capsys, flaky_plugin):
+    import flaky_reporters
+
+    suite = tmp_path / "flaky.toml"
+    suite.write_text(TWO_CELLS.replace("seeds = [0, 1]", "seeds = [0]"))
+    code, _, err = cli(capsys, "--plugin", flaky_plugin, "run", suite, "--db", tmp_path / "r.db", "--no-progress",
+                       "--no-report", "--report", "steady")
+    assert code == 0 and "warning" not in err
+    assert {event[0] for event in flaky_reporters.EVENTS} == {"nothing"}  # steady, with the suite's fail_in
+    assert flaky_reporters.EVENTS[-1] == ("nothing", "close")
