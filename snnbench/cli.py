@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from snnbench import __version__
-from snnbench.components import COMPONENT_KINDS, KINDS
+from snnbench.components import COMPONENT_KINDS, PLUGIN_KINDS
 from snnbench.definition.params import describe_params
 from snnbench.definition.plugins import PluginSet, load_plugins
 from snnbench.errors import SnnbenchError, did_you_mean
@@ -27,6 +27,7 @@ from snnbench.results.store import DEFAULT_DB, ResultStore
 EPILOG = """examples:
   snnbench run suites/smoke.toml                 train and measure every cell, record to the leaderboard
   snnbench run suites/encoders.toml --limit 2000 --epochs 1    a reduced run for a CPU
+  snnbench run suites/smoke.toml --report mlflow --report tensorboard    also log to experiment trackers
   snnbench leaderboard --suite encoders --by encoder
   snnbench report --db leaderboard/snnbench.db --out report/    a static site: tables, trade-off plots, cells
   snnbench check --baseline leaderboard/baseline-smoke.json    exit 1 on a regression
@@ -59,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_seeds, metavar="LIST",
                      help="run these seeds instead of the suite's: 0-9, or 0,1,2 (a cell's config hash does "
                           "not include its seed, so the rows belong to the same cells)")
+    run.add_argument("--report", action="append", default=[], metavar="REPORTER",
+                     help="also report the run to this experiment tracker (repeatable): mlflow, tensorboard, "
+                          "wandb, or a plugin's (snnbench ls reporters); its params are the suite's "
+                          "[report.REPORTER] table if it has one, else the reporter's defaults")
+    run.add_argument("--no-report", action="store_true",
+                     help="leave out the reporters the suite's [report] tables name (--report still adds)")
     _add_run_arguments(run)
 
     compare = commands.add_parser(
@@ -122,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("suites", nargs="+", type=Path, metavar="SUITE")
 
     ls = commands.add_parser("ls", help="list registered components, their plugins and params")
-    ls.add_argument("kind", nargs="?", help=f"one of {', '.join(KINDS)} (plural works too)")
+    ls.add_argument("kind", nargs="?", help=f"one of {', '.join(PLUGIN_KINDS)} (plural works too)")
 
     board = commands.add_parser("leaderboard", help="print results as a table (mean ± std over seeds)")
     board.add_argument("--db", type=Path, default=DEFAULT_DB)
@@ -284,11 +291,14 @@ def _with_seeds(document, seeds: tuple[int, ...] | None, plugins: PluginSet):
 
 
 def cmd_run(args) -> int:
+    from snnbench.definition.reporters import with_reporters
     from snnbench.definition.suite import read_suite
     from snnbench.running.runner import Runner
 
     plugins = _plugins(args)
-    suites = [_with_seeds(read_suite(path), args.seeds, plugins) for path in args.suites]  # all validate first
+    suites = [with_reporters(_with_seeds(read_suite(path), args.seeds, plugins), args.report, plugins.registries,
+                             suite_tables=not args.no_report)
+              for path in args.suites]  # all validate first
     options = _run_options(args)
     exit_code = 0
     with ResultStore(args.db) as store:
@@ -308,13 +318,13 @@ def cmd_run(args) -> int:
 
 def cmd_ls(args) -> int:
     plugins = _plugins(args)
-    kinds = list(KINDS)
+    kinds = list(PLUGIN_KINDS)
     if args.kind:
         kind = KIND_ALIASES.get(args.kind, args.kind)
-        if kind not in KINDS:
-            suggestion = did_you_mean(args.kind, [*KINDS, *KIND_ALIASES])
+        if kind not in PLUGIN_KINDS:
+            suggestion = did_you_mean(args.kind, [*PLUGIN_KINDS, *KIND_ALIASES])
             raise SnnbenchError(f"unknown component kind {args.kind!r}" + (
-                f"; did you mean {suggestion!r}?" if suggestion else f"; choose from {', '.join(KINDS)}"))
+                f"; did you mean {suggestion!r}?" if suggestion else f"; choose from {', '.join(PLUGIN_KINDS)}"))
         kinds = [kind]
     for kind in kinds:
         print(f"{kind}s:")
@@ -331,6 +341,9 @@ def cmd_ls(args) -> int:
                 extra.append("trainable")
             if kind == "learning_rule":
                 extra.append("trains " + (", ".join(sorted(spec.architectures)) if spec.architectures else "any"))
+            if kind == "reporter" and spec.unavailable():
+                extra.append(f"not installed: pip install '{spec.install}'" if spec.install
+                             else spec.unavailable())
             print(f"  {entry.name:<18} {spec.summary}")
             print(f"  {'':<18} plugin {entry.plugin} ({entry.version})" + (f"; {'; '.join(extra)}" if extra else ""))
             for param in describe_params(spec.params):

@@ -10,6 +10,7 @@ Tensors are time-first: ``[T, B, ...]``.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -19,7 +20,10 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from snnbench.running.training import TrainingSession
+    from snnbench.definition.suite import Cell, Suite
+    from snnbench.results.store import ResultRow
+    from snnbench.running.runner import RunSummary
+    from snnbench.running.training import EpochStats, TrainingSession
 
 #: What one sample of a dataset is: a static image ``[C,H,W]`` in [0, 1],
 #: event ``frames`` ``[T,C,H,W]``, or a ``spikes`` raster ``[T,N]``. Event
@@ -243,22 +247,81 @@ class LearningRuleSpec:
     summary: str = ""
 
 
-ComponentSpec = DatasetSpec | EncoderSpec | NeuronSpec | ArchitectureSpec | LearningRuleSpec
+# --------------------------------------------------------------------------- reporters
+
+
+class Reporter:
+    """Tells an experiment tracker about a run as it happens; override the
+    events you need (each does nothing here). The store stays the source of
+    truth: a reporter only watches, and one that raises is reported once and
+    switched off for the run (:mod:`snnbench.running.reporting`).
+
+    Events come in this order: ``suite_started``; for each cell that runs,
+    ``epoch_closed`` per epoch then ``cell_finished``; ``suite_finished``
+    (not after an interrupt); then ``close``, always."""
+
+    def suite_started(self, suite: Suite, environment: dict[str, Any]) -> None:
+        """The suite's name, its cells as they will run (``suite.cells``), and
+        the provenance every row records (libraries, commit, machine)."""
+
+    def epoch_closed(self, cell: Cell, stats: EpochStats) -> None:
+        """An epoch closed: ``stats.loss`` (None for a rule without one),
+        ``.train_accuracy``, ``.stage``, ``.seconds``."""
+
+    def cell_finished(self, cell: Cell, row: ResultRow) -> None:
+        """The cell's row is in the store: ``row.status``, ``.reason``, ``.metrics``."""
+
+    def suite_finished(self, suite: Suite, summary: RunSummary) -> None:
+        """Every cell ran or was found recorded: ``summary.ok``, ``.failed``, ``.cached``, ``.skipped``."""
+
+    def close(self) -> None:
+        """The last call, also after an interrupt: end what is still open."""
+
+
+@dataclass(frozen=True)
+class ReporterSpec:
+    """``build(params)`` returns a :class:`Reporter` for one suite's run.
+
+    ``requires`` names the modules it imports (``("mlflow",)``), and
+    ``install`` what to ``pip install`` when one is missing
+    (``"snnbench[mlflow]"``): naming a reporter whose library is absent is
+    then an error at validate time, before anything trains. ``build`` and the
+    reporter import them, so ``snnbench ls`` and ``validate`` never do."""
+
+    name: str
+    params: type
+    build: Callable[[Any], Reporter]
+    requires: tuple[str, ...] = ()
+    install: str = ""
+    summary: str = ""
+
+    def unavailable(self) -> str | None:
+        """Why this reporter cannot run here (a module it requires is not installed), or None."""
+        missing = [module for module in self.requires if importlib.util.find_spec(module) is None]
+        if not missing:
+            return None
+        return (f"reporter {self.name!r} needs {', '.join(missing)}, which is not installed"
+                + (f": pip install '{self.install}'" if self.install else ""))
+
+
+ComponentSpec = DatasetSpec | EncoderSpec | NeuronSpec | ArchitectureSpec | LearningRuleSpec | ReporterSpec
 
 @dataclass(frozen=True)
 class ComponentKind:
-    """A kind of component: its name (a suite's matrix key), the spec its
-    plugins register, the hook they register it through, and the other
-    names people type for it (``snnbench ls neurons``)."""
+    """A kind of component: its name, the spec its plugins register, the hook
+    they register it through, the other names people type for it
+    (``snnbench ls neurons``), and whether every cell takes one from the
+    suite's matrix (a reporter watches the whole run instead: ``[report]``)."""
 
     name: str
     spec: type
     hook: str
     aliases: tuple[str, ...]
+    in_matrix: bool = True
 
 
-#: The five component kinds, in the order a suite's matrix names them: the one
-#: list every consumer (registries, hooks, suite matrix, store columns, CLI) reads.
+#: Every plugin kind, the five a suite's matrix names first, in its order: the
+#: one list every consumer (registries, hooks, suite matrix, store columns, CLI) reads.
 COMPONENT_KINDS: tuple[ComponentKind, ...] = (
     ComponentKind("dataset", DatasetSpec, "register_datasets", ("datasets",)),
     ComponentKind("encoder", EncoderSpec, "register_encoders", ("encoders",)),
@@ -266,8 +329,12 @@ COMPONENT_KINDS: tuple[ComponentKind, ...] = (
     ComponentKind("architecture", ArchitectureSpec, "register_architectures", ("architectures",)),
     ComponentKind("learning_rule", LearningRuleSpec, "register_learning_rules",
                   ("learning_rules", "learning-rules", "learning-rule", "rules")),
+    ComponentKind("reporter", ReporterSpec, "register_reporters", ("reporters", "trackers"), in_matrix=False),
 )
-KINDS: tuple[str, ...] = tuple(kind.name for kind in COMPONENT_KINDS)
+#: the kinds that make up a cell (its matrix keys, label, config and store columns)
+KINDS: tuple[str, ...] = tuple(kind.name for kind in COMPONENT_KINDS if kind.in_matrix)
+#: every kind plugins register (the registries, ``snnbench ls``)
+PLUGIN_KINDS: tuple[str, ...] = tuple(kind.name for kind in COMPONENT_KINDS)
 SPEC_TYPES: dict[str, type] = {kind.name: kind.spec for kind in COMPONENT_KINDS}
 
 

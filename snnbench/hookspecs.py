@@ -8,9 +8,11 @@ plugins both claim, and suggest the nearest name for a typo.
 
 **Lifecycle** (called while a suite runs, in this order): suite started,
 epoch closed (every epoch of every cell), cell finished (with its row), suite
-finished. Reporters (trackers, progress, ``snnbench tune``) implement these;
+finished. Watchers (progress, notifiers, ``snnbench tune``) implement these;
 they only watch: the results store is written by the runner whatever a hook
-does. Every implementation is called (no ``firstresult``), in pluggy's order
+does. An experiment tracker is better registered as a *reporter*
+(:func:`register_reporters`), which a suite names and configures, and which
+the run wires onto these hooks (:mod:`snnbench.running.reporting`). Every implementation is called (no ``firstresult``), in pluggy's order
 (last registered first); return values are ignored, and one that raises is
 reported once and switched off for the run (:mod:`snnbench.running.lifecycle`).
 
@@ -36,6 +38,7 @@ from snnbench.components import (
     EncoderSpec,
     LearningRuleSpec,
     NeuronSpec,
+    ReporterSpec,
 )
 
 if TYPE_CHECKING:
@@ -98,6 +101,21 @@ def register_learning_rules(register: Callable[[LearningRuleSpec], None]) -> Non
 
     ``build(params)`` returns an object with ``fit(model, train, session)``;
     see :class:`~snnbench.components.LearningRule`.
+    """
+
+
+@hookspec
+def register_reporters(register: Callable[[ReporterSpec], None]) -> None:
+    """Register reporters (experiment trackers): ``register(ReporterSpec(name,
+    params, build, requires=(), install=""))``.
+
+    ``build(params)`` returns a :class:`~snnbench.components.Reporter` for one
+    suite's run; it is told the run's events (suite started, epoch closed, cell
+    finished, suite finished) and closed at the end. A suite chooses reporters
+    in its ``[report.<name>]`` tables (their params), or ``snnbench run
+    --report <name>``. ``requires`` names the modules the reporter imports, so
+    a run naming it without them installed fails at validate time, saying to
+    ``pip install`` ``install``.
     """
 
 

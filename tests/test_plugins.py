@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from snnbench.components import KINDS
+from snnbench.components import PLUGIN_KINDS
 from snnbench.definition.plugins import ENTRY_POINT_GROUP, load_plugins
 from snnbench.errors import DuplicateComponentError, UnknownComponentError
 
@@ -36,9 +36,9 @@ def write_plugin(folder, name: str, body: str) -> str:
 def test_every_builtin_entry_point_loads_and_registers_components(plugins):
     assert BUILTIN_PLUGINS and not plugins.failures
     assert BUILTIN_PLUGINS <= set(plugins.versions), "a built-in entry point did not load"
-    supplying = {entry.plugin for kind in KINDS for entry in plugins.registries[kind]}
+    supplying = {entry.plugin for kind in PLUGIN_KINDS for entry in plugins.registries[kind]}
     assert BUILTIN_PLUGINS <= supplying, f"registering nothing: {sorted(BUILTIN_PLUGINS - supplying)}"
-    for kind in KINDS:
+    for kind in PLUGIN_KINDS:
         for entry in plugins.registries[kind]:
             if entry.plugin in BUILTIN_PLUGINS:
                 assert entry.plugin.startswith("snnbench-"), entry

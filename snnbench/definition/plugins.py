@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import pluggy
 
 from snnbench import hookspecs
-from snnbench.components import KINDS
+from snnbench.components import PLUGIN_KINDS
 from snnbench.definition.registry import Registries
 from snnbench.errors import DuplicateComponentError, did_you_mean
 
@@ -164,7 +164,7 @@ def load_plugins(extra_modules: Iterable[str] = ()) -> PluginSet:
 def _fill_registries(plugins: PluginSet) -> None:
     """Call each plugin's hooks one plugin at a time, so every registration is
     attributed to the plugin that made it."""
-    for kind in KINDS:
+    for kind in PLUGIN_KINDS:
         registry = plugins.registries[kind]
         hook = getattr(plugins.manager.hook, hookspecs.HOOK_FOR_KIND[kind])
         for impl in hook.get_hookimpls():  # in registration order

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from snnbench.components import KINDS, SPEC_TYPES
+from snnbench.components import PLUGIN_KINDS, SPEC_TYPES
 from snnbench.errors import DuplicateComponentError, UnknownComponentError
 
 S = TypeVar("S")
@@ -69,10 +69,10 @@ class Registry(Generic[S]):
 
 
 class Registries:
-    """The five registries, addressed by kind name (``"encoder"``, ...)."""
+    """A registry per plugin kind, addressed by kind name (``"encoder"``, ``"reporter"``, ...)."""
 
     def __init__(self):
-        self._by_kind = {kind: Registry(kind) for kind in KINDS}
+        self._by_kind = {kind: Registry(kind) for kind in PLUGIN_KINDS}
 
     def __getitem__(self, kind: str) -> Registry:
         return self._by_kind[kind]

@@ -37,6 +37,9 @@ A suite is a TOML file::
     value = 0.9912
     source = "Eshraghian et al., Proc. IEEE 2023"
 
+    [report.mlflow]               # report the run to a tracker: a reporter, its params
+    tracking_uri = "sqlite:///mlflow.db"
+
 The whole file validates before anything trains: every error names the
 file, the line where it can be found, the key and the bad value, and the
 nearest valid name. Combinations whose components cannot work together
@@ -69,7 +72,8 @@ from snnbench.errors import (
 )
 
 #: [tune] is the search space of `snnbench tune`, validated by snnbench.running.tune
-TOP_LEVEL = ("suite", "matrix", "params", "variants", "training", "include", "exclude", "reference", "tune")
+TOP_LEVEL = ("suite", "matrix", "params", "variants", "training", "include", "exclude", "reference", "report",
+             "tune")
 REFERENCE_KEYS = ("metric", "value", "source")
 #: metrics stored as fractions: a reference to one of them must lie in [0, 1]
 FRACTION_METRICS = ("accuracy", "sparsity", "encoder_density", "encoder_mean", "encoder_above_half")
@@ -174,6 +178,8 @@ class Suite:
     cells: list[Cell] = field(default_factory=list)
     skipped: list[SkippedCombination] = field(default_factory=list)
     references: list[Reference] = field(default_factory=list)
+    #: the reporters that watch its runs, with their params ([report.<name>] tables)
+    reporters: tuple[Choice, ...] = ()
 
 
 class _Source:
@@ -296,8 +302,8 @@ def _build_suite(data: dict, source: _Source, path: Path, registries: Registries
         if combination not in combinations:
             combinations.append(combination)
 
-    suite = Suite(name=name, path=path, description=description,
-                  seeds=tuple(seeds), training=training, references=_references(data, source, names))
+    suite = Suite(name=name, path=path, description=description, seeds=tuple(seeds), training=training,
+                  references=_references(data, source, names), reporters=_reporters(data, source, registries))
     for combination in combinations:
         choices = {kind: names.choice(kind, combination[kind], params, source) for kind in KINDS}
         reason = incompatibility(choices, registries)
@@ -484,6 +490,28 @@ def _component_params(data: dict, source: _Source, registries: Registries) -> di
             raise source.error("must be a table", f"params.{kind}", name, table)
         parsed[kind][name] = _parse(spec.params, table, source, where)
     return parsed
+
+
+def _reporters(data: dict, source: _Source, registries: Registries) -> tuple[Choice, ...]:
+    """``[report.<name>]``: a reporter to watch the suite's runs, and its params;
+    one whose library is not installed is refused here, saying what to install."""
+    chosen = []
+    for name, table in _table(data, "report", source).items():
+        where = f"report.{name}"
+        try:
+            spec = registries["reporter"].get(name).spec
+        except UnknownComponentError as error:
+            raise source.error("no reporter is registered under this name", where,
+                               hint=f"did you mean [report.{error.suggestion}]?" if error.suggestion
+                               else f"registered: {', '.join(registries['reporter'].names()) or 'none'}") from None
+        if not isinstance(table, dict):
+            raise source.error("must be a table of the reporter's params", "report", name, table)
+        params = _parse(spec.params, table, source, where)
+        missing = spec.unavailable()
+        if missing:
+            raise source.error(missing, where)
+        chosen.append(Choice(name, params))
+    return tuple(chosen)
 
 
 def _entries(data: dict, key: str, source: _Source) -> list[dict]:

@@ -47,7 +47,11 @@ class Lifecycle:
             try:
                 impl.function(*(arguments[argument] for argument in impl.argnames))
             except Exception as error:  # a reporter's failure is reported, never a cell's
-                reason = f"{type(error).__name__}: {error}"
-                self.switched_off[impl.plugin_name] = reason
-                self.warn(f"plugin {impl.plugin_name!r} raised in {name} ({reason}); it is switched off for "
-                          "the rest of this run, and every row is still recorded")
+                self.switch_off(impl.plugin_name, name, error)
+
+    def switch_off(self, plugin: str, where: str, error: Exception) -> None:
+        """Report that ``plugin`` raised ``error`` in ``where``, and call it no more this run."""
+        reason = f"{type(error).__name__}: {error}"
+        self.switched_off[plugin] = reason
+        self.warn(f"plugin {plugin!r} raised in {where} ({reason}); it is switched off for the rest of this "
+                  "run, and every row is still recorded")

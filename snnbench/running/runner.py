@@ -7,7 +7,8 @@ raises (bad shapes, NaN loss, out of memory, a metric that fails) becomes a
 failed row with its error and the suite goes on; a metric is never recorded
 as 0 in place of an error. The :class:`Runner` hands cells to an executor
 (:mod:`snnbench.running.executors`), records the rows it gets back, and tells the
-lifecycle hooks (:mod:`snnbench.running.lifecycle`). Cells already recorded as ok
+lifecycle hooks (:mod:`snnbench.running.lifecycle`), which the suite's
+reporters watch for the run (:mod:`snnbench.running.reporting`). Cells already recorded as ok
 are skipped unless ``rerun`` is set, so a killed run resumes where it
 stopped.
 
@@ -57,6 +58,7 @@ from snnbench.running.metrics import (
     parameter_count,
 )
 from snnbench.running.progress import SuiteProgress
+from snnbench.running.reporting import reporting
 from snnbench.running.training import EpochStats, TrainingSession
 from snnbench.runtime import (
     device_name,
@@ -298,6 +300,11 @@ class Runner:
         return self.executor.map(run, cells)
 
     def run(self, suite: Suite) -> RunSummary:
+        """Run ``suite``'s cells, watched by its reporters (``suite.reporters``)."""
+        with reporting(suite.reporters, self.plugins, self.lifecycle):
+            return self._run(suite)
+
+    def _run(self, suite: Suite) -> RunSummary:
         summary = RunSummary()
         cells = [with_caps(cell, self.options) for cell in suite.cells]
         self.lifecycle.suite_started(dataclasses.replace(suite, cells=cells), self.environment)
