@@ -15,8 +15,9 @@ $(BIN)/snnbench: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned to the builds this project is tested with
 	$(BIN)/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-	# report: snnbench report's Vega bundle and renderer, and the browser test's driver
-	$(BIN)/python -m pip install -q -e ".[test,report]"
+	# report: snnbench report's Vega bundle and renderer, and the browser test's driver;
+	# ray: --executor ray, whose tests start a local Ray cluster
+	$(BIN)/python -m pip install -q -e ".[test,report,ray]"
 	# NeuroBench is only for the test that checks our metrics agree with it; its
 	# declared torchaudio/numba requirements are not needed for that, hence --no-deps.
 	$(BIN)/python -m pip install -q --no-deps "neurobench==2.3.0"
