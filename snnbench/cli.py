@@ -28,6 +28,9 @@ EPILOG = """examples:
   snnbench run suites/smoke.toml                 train and measure every cell, record to the leaderboard
   snnbench run suites/encoders.toml --limit 2000 --epochs 1    a reduced run for a CPU
   snnbench leaderboard --suite encoders --by encoder
+  snnbench run suites/encoders.toml --executor ray             every GPU of this machine (or --address HEAD:PORT)
+  snnbench run suites/encoders.toml --shard 2/8 --db shard-2.db   one task of a job array; then:
+  snnbench merge shard-*.db --into all.db
   snnbench report --db leaderboard/snnbench.db --out report/    a static site: tables, trade-off plots, cells
   snnbench check --baseline leaderboard/baseline-smoke.json    exit 1 on a regression
   snnbench tune suites/tune-demo.toml --trials 6 --objective accuracy:max --objective encoder_density:min
@@ -75,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --executor ray: how often a cell whose worker died (killed, out of memory, "
                             "node lost) runs again before it is recorded as failed (default 1)")
     scale.add_argument("--shard", type=_shard, metavar="K/N",
-                       help="run only the K-th of N disjoint parts of the cells (1/N to N/N; stable: a cell's "
-                            "part depends on its identity alone); give each shard its own --db, then "
-                            "snnbench merge")
+                       help="run only the K-th of N disjoint parts of the cells (1/N to N/N), the same cells "
+                            "whatever the suite's order or what is done already, as long as every shard runs the "
+                            "same suite and flags; give each shard its own --db, then snnbench merge")
 
     compare = commands.add_parser(
         "compare", help="A/B on this machine: a suite (or the neuron benchmarks) at a base commit and at "

@@ -96,12 +96,12 @@ class RayExecutor:
 
     @classmethod
     def connect(cls, address: str | None, requested_device: str = "auto", cpus_per_cell: int = 1,
-                retries: int = 1, environment_variables: dict[str, str] | None = None) -> RayExecutor:
+                retries: int = 1) -> RayExecutor:
         """Join the cluster at ``address`` (or start Ray here) and choose the
         cells' device: CUDA when the cluster has GPUs, unless ``cpu`` is asked."""
         owns_ray = not ray.is_initialized()
         if owns_ray:
-            _init(address, environment_variables or {})
+            _init(address)
         try:
             gpus = int(ray.cluster_resources().get("GPU", 0))
             device = _cells_device(requested_device, gpus, address)
@@ -173,15 +173,13 @@ def _lost(error: ray.exceptions.RayError, retries: int) -> str:
     return f"the Ray worker running this cell was lost {tried}: {type(error).__name__}: {first}"
 
 
-def _init(address: str | None, environment_variables: dict[str, str]) -> None:
+def _init(address: str | None) -> None:
     """``ray.init``, joining ``address`` or starting Ray here; an address
     that does not answer is an error at once, not Ray's minutes of retries."""
-    runtime_env = {"env_vars": environment_variables} if environment_variables else None
     if address is not None:
         _check_reachable(address)
     try:
-        ray.init(address=address, runtime_env=runtime_env, include_dashboard=False, logging_level="WARNING",
-                 configure_logging=True)
+        ray.init(address=address, include_dashboard=False, logging_level="WARNING")
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"the Ray cluster at --address {address}" if address else "a Ray instance on this machine"
         raise SnnbenchError(f"could not start or join {where}: {error}") from None
