@@ -16,8 +16,9 @@ $(BIN)/snnbench: pyproject.toml
 	# torch first, pinned to the builds this project is tested with
 	$(BIN)/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
 	# report: snnbench report's Vega bundle and renderer, and the browser test's driver;
-	# mlflow, tensorboard, wandb: the trackers snnbench run --report logs to, whose tests read them back
-	$(BIN)/python -m pip install -q -e ".[test,report,mlflow,tensorboard,wandb]"
+	# mlflow, tensorboard, wandb: the trackers snnbench run --report logs to, whose tests read them back;
+	# ray: --executor ray, whose tests start a local Ray cluster
+	$(BIN)/python -m pip install -q -e ".[test,report,mlflow,tensorboard,wandb,ray]"
 	# NeuroBench is only for the test that checks our metrics agree with it; its
 	# declared torchaudio/numba requirements are not needed for that, hence --no-deps.
 	$(BIN)/python -m pip install -q --no-deps "neurobench==2.3.0"

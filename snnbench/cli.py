@@ -1,4 +1,4 @@
-"""The ``snnbench`` command: run | validate | ls | leaderboard | report | check | compare | tune.
+"""The ``snnbench`` command: run | merge | validate | ls | leaderboard | report | check | compare | tune.
 
 Bad input never ends in a traceback: every user error is one line naming
 the file, key and value, with a non-zero exit (2 for bad input, 1 for failed
@@ -29,6 +29,9 @@ EPILOG = """examples:
   snnbench run suites/encoders.toml --limit 2000 --epochs 1    a reduced run for a CPU
   snnbench run suites/smoke.toml --report mlflow --report tensorboard    also log to experiment trackers
   snnbench leaderboard --suite encoders --by encoder
+  snnbench run suites/encoders.toml --executor ray             every GPU of this machine (or --address HEAD:PORT)
+  snnbench run suites/encoders.toml --shard 2/8 --db shard-2.db   one task of a job array; then:
+  snnbench merge shard-*.db --into all.db
   snnbench report --db leaderboard/snnbench.db --out report/    a static site: tables, trade-off plots, cells
   snnbench check --baseline leaderboard/baseline-smoke.json    exit 1 on a regression
   snnbench tune suites/tune-demo.toml --trials 6 --objective accuracy:max --objective encoder_density:min
@@ -67,6 +70,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-report", action="store_true",
                      help="leave out the reporters the suite's [report] tables name (--report still adds)")
     _add_run_arguments(run)
+    scale = run.add_argument_group(
+        "beyond one process", "Run cells on a Ray cluster (needs pip install 'snnbench[ray]'), or only a "
+                              "shard of them, e.g. one task of a Slurm job array; README \"Beyond one machine\"")
+    scale.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="local (default): one cell after another in this process; ray: each cell on a Ray "
+                            "worker with a GPU of its own (CPUs without GPUs), rows written here")
+    scale.add_argument("--address", metavar="HOST:PORT",
+                       help="with --executor ray: the cluster's head (what `ray start --head` prints), "
+                            "ray://HOST:PORT or auto; default: start Ray here with this machine's CPUs and GPUs")
+    scale.add_argument("--cpus-per-cell", type=_positive, default=1, metavar="N",
+                       help="with --executor ray: CPUs (and torch threads) each cell gets (default 1)")
+    scale.add_argument("--retries", type=_non_negative, default=1, metavar="N",
+                       help="with --executor ray: how often a cell whose worker died (killed, out of memory, "
+                            "node lost) runs again before it is recorded as failed (default 1)")
+    scale.add_argument("--shard", type=_shard, metavar="K/N",
+                       help="run only the K-th of N disjoint parts of the cells (1/N to N/N), the same cells "
+                            "whatever the suite's order or what is done already, as long as every shard runs the "
+                            "same suite and flags; give each shard its own --db, then snnbench merge")
 
     compare = commands.add_parser(
         "compare", help="A/B on this machine: a suite (or the neuron benchmarks) at a base commit and at "
@@ -124,6 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--study", metavar="NAME", help="study name, and suite of its rows (default <suite>-tune)")
     tune.add_argument("--sampler", choices=("nsga2", "tpe", "random"), help="default: [tune] sampler (nsga2)")
     _add_run_arguments(tune)
+
+    merge = commands.add_parser(
+        "merge", help="combine results stores (shards, machines) into one, without duplicates",
+        description="Copy the rows of the stores into the store --into (created when missing), oldest first, "
+                    "in one transaction. A row already there is not copied again; stores of different snnbench "
+                    "versions are refused, with nothing written.",
+        epilog="example:\n  snnbench merge shard-1.db shard-2.db shard-3.db --into all.db",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    merge.add_argument("stores", nargs="+", type=Path, metavar="STORE", help="results stores to read")
+    merge.add_argument("--into", type=Path, required=True, metavar="STORE", help="the store to write")
 
     validate = commands.add_parser("validate", help="check suite files without running them")
     validate.add_argument("suites", nargs="+", type=Path, metavar="SUITE")
@@ -203,12 +234,13 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=_positive, metavar="N", help="train at most N epochs")
 
 
-def _run_options(args):
-    """The RunOptions the command line asks for; prints where the run goes."""
+def _run_options(args, device=None):
+    """The RunOptions the command line asks for (on ``device`` when an
+    executor chose it); prints where the run goes."""
     from snnbench.running.runner import RunOptions
     from snnbench.runtime import data_root, device_name, resolve_device
 
-    device = resolve_device(args.device)
+    device = device or resolve_device(args.device)
     options = RunOptions(device=device, data_dir=data_root(args.data_dir), download=not args.no_download,
                          rerun=getattr(args, "rerun", False), limit=args.limit, max_epochs=args.epochs,
                          progress=False if args.no_progress else None)
@@ -229,6 +261,15 @@ def _positive(text: str, minimum: int = 1) -> int:
     if value < minimum:
         raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}")
     return value
+
+
+def _shard(text: str):
+    from snnbench.running.shards import Shard
+
+    try:
+        return Shard.parse(text)
+    except SnnbenchError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -293,16 +334,47 @@ def _with_seeds(document, seeds: tuple[int, ...] | None, plugins: PluginSet):
 def cmd_run(args) -> int:
     from snnbench.definition.reporters import with_reporters
     from snnbench.definition.suite import read_suite
-    from snnbench.running.runner import Runner
 
+    if args.executor != "ray" and (args.address or args.cpus_per_cell != 1 or args.retries != 1):
+        raise SnnbenchError("--address, --cpus-per-cell and --retries are for --executor ray")
     plugins = _plugins(args)
     suites = [with_reporters(_with_seeds(read_suite(path), args.seeds, plugins), args.report, plugins.registries,
                              suite_tables=not args.no_report)
               for path in args.suites]  # all validate first
-    options = _run_options(args)
+    if args.shard:
+        parts = [args.shard.of(suite) for suite in suites]
+        for whole, part in zip(suites, parts):
+            print(f"shard {args.shard}: {len(part.cells)} of the suite's {len(whole.cells)} cells ({whole.name})")
+        suites = parts
+    executor = _ray_executor(args) if args.executor == "ray" else None
+    try:
+        return _run_suites(args, plugins, suites, executor)
+    finally:
+        if executor is not None:
+            executor.close()
+
+
+def _ray_executor(args):
+    """The Ray executor the command line asks for, connected (nothing is
+    recorded before an unreachable cluster is refused)."""
+    try:
+        from snnbench.running.ray_executor import RayExecutor
+    except ImportError as error:
+        if error.name != "ray" and not (error.name or "").startswith("ray."):
+            raise
+        raise SnnbenchError("--executor ray needs Ray: pip install 'snnbench[ray]'") from None
+    executor = RayExecutor.connect(args.address, args.device, args.cpus_per_cell, args.retries)
+    print(executor.describe())
+    return executor
+
+
+def _run_suites(args, plugins: PluginSet, suites, executor) -> int:
+    from snnbench.running.runner import Runner
+
+    options = _run_options(args, executor.device if executor else None)
     exit_code = 0
     with ResultStore(args.db) as store:
-        runner = Runner(plugins, store, options)
+        runner = Runner(plugins, store, options, executor=executor)
         for suite in suites:
             summary = runner.run(suite)
             print(f"suite {suite.name}: {summary.ok} ok, {summary.failed} failed, "
@@ -314,6 +386,16 @@ def cmd_run(args) -> int:
         print("some cells failed; their errors are recorded in the store "
               "(snnbench leaderboard lists them)", file=sys.stderr)
     return exit_code
+
+
+def cmd_merge(args) -> int:
+    from snnbench.results.merge import merge_stores
+
+    summary = merge_stores(args.stores, args.into)
+    for source in summary.sources:
+        print(f"{source.path}: {source.rows} rows, {source.added} new")
+    print(f"{summary.into}: {summary.total} rows")
+    return 0
 
 
 def cmd_ls(args) -> int:
@@ -559,7 +641,7 @@ def cmd_tune(args) -> int:
                 study_name=args.study, sampler=args.sampler)
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "ls": cmd_ls, "leaderboard": cmd_leaderboard,
+COMMANDS = {"run": cmd_run, "merge": cmd_merge, "validate": cmd_validate, "ls": cmd_ls, "leaderboard": cmd_leaderboard,
             "report": cmd_report,
             "check": cmd_check, "compare": cmd_compare, "tune": cmd_tune}
 

@@ -143,8 +143,10 @@ def snnbench_epoch_closed(cell: Cell, stats: EpochStats) -> None:
         stage's name for a rule that trains in stages, else None),
         ``stats.seconds`` (wall seconds of the epoch).
 
-    Called in the process that trains the cell, which with a distributed
-    executor is not the one that started the suite.
+    Called in the process that started the suite, like every lifecycle
+    hook: as each epoch closes when the cell trains there, and, for a cell
+    trained elsewhere (``--executor ray``), for each of its epochs in turn
+    when its row arrives, just before :func:`snnbench_cell_finished`.
     """
 
 

@@ -33,8 +33,11 @@ def resolve_device(requested: str = "auto") -> torch.device:
 
 
 def device_name(device: torch.device) -> str:
+    """The device's model. A Ray driver may have no GPU of its own while its
+    cells run on CUDA workers; the rows it writes itself (skips, lost cells)
+    then say so instead of naming a GPU."""
     if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
+        return torch.cuda.get_device_name(device) if torch.cuda.is_available() else "CUDA, none in this process"
     return _cpu_model() or platform.processor() or platform.machine() or "cpu"
 
 
@@ -56,13 +59,14 @@ def machine(device: torch.device | None = None) -> dict[str, Any]:
     ``ATEN_CPU_CAPABILITY``), threads, the GPU, torch and CUDA versions.
     Baselines keep it, so a gate can say when it is judged on another machine."""
     device = device or torch.device("cpu")
+    on_gpu = device.type == "cuda" and torch.cuda.is_available()
     return {
         "cpu": _cpu_model() or platform.processor() or platform.machine() or "cpu",
         "isa": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "gpu": torch.cuda.get_device_name(device) if on_gpu else None,
         "torch": torch.__version__,
-        "cuda": torch.version.cuda if device.type == "cuda" else None,
+        "cuda": torch.version.cuda if on_gpu else None,
     }
 
 

@@ -60,3 +60,31 @@ def suite_toml(name: str = "t", *, seeds=(0,), dataset=("digits",), encoder=("ra
             f"dataset = {names(dataset)}\nencoder = {names(encoder)}\nneuron = {names(neuron)}\n"
             f"architecture = {names(architecture)}\nlearning_rule = {names(learning_rule)}\n"
             + textwrap.dedent(extra))
+
+
+#: the smoke suite cut to one seed (eight cells): what the executor and shard tests run
+SMOKE_SEED_ARGS = ("--seeds", "0")
+#: the metrics a cell's row must repeat exactly when it runs again on this machine
+REPEATABLE_METRICS = ("accuracy", "sparsity", "encoder_density", "synops_ac", "synops_mac", "final_train_loss",
+                      "parameters", "confusion")
+
+
+@pytest.fixture(scope="session")
+def smoke_local(tmp_path_factory) -> Path:
+    """A store with the smoke suite's seed-0 cells run here, one after another."""
+    from snnbench.cli import main
+
+    db = tmp_path_factory.mktemp("smoke-local") / "local.db"
+    assert main(["run", str(REPO / "suites" / "smoke.toml"), *SMOKE_SEED_ARGS, "--db", str(db),
+                 "--no-progress"]) == 0
+    return db
+
+
+def rows_by_cell(db) -> dict[tuple, dict]:
+    """The newest row of each cell (and skip) in ``db``."""
+    with ResultStore(db, create=False) as store:
+        return {(row["suite"], row["config_hash"], row["seed"]): row for row in store.rows()}
+
+
+def repeatable_metrics(row: dict) -> dict:
+    return {key: row["metrics"].get(key) for key in REPEATABLE_METRICS}

@@ -18,10 +18,17 @@ from conftest import REPO, suite_toml
 
 from snnbench import _relocated, hookspecs
 from snnbench.cli import main
-from snnbench.definition.plugins import ENTRY_POINT_GROUP
+from snnbench.definition.plugins import ENTRY_POINT_GROUP, load_plugins
 from snnbench.definition.suite import load_suite
 from snnbench.results.store import ResultStore
 from snnbench.running.assembly import assemble
+from snnbench.running.runner import (
+    DatasetCache,
+    Runner,
+    RunOptions,
+    run_cell,
+    run_environment,
+)
 
 SPEC_MANAGER = pluggy.PluginManager(ENTRY_POINT_GROUP)
 SPEC_MANAGER.add_hookspecs(hookspecs)
@@ -175,6 +182,44 @@ def test_lifecycle_hooks_see_the_run_in_order(tmp_path, monkeypatch, capsys):
             assert event[5] == pytest.approx(rows[seed]["metrics"]["epoch_seconds"]["train"][epoch])
             if epoch == 1:
                 assert loss == rows[seed]["metrics"]["final_train_loss"]
+
+
+class RunsElsewhere:
+    """An executor whose cells run where no lifecycle hook does, as on a Ray
+    worker: only their rows come back."""
+
+    live_epochs = False
+
+    def __init__(self, plugins, options):
+        self.plugins, self.options = plugins, options
+
+    def map(self, work, cells):
+        data, environment = DatasetCache(self.plugins, self.options), run_environment(self.plugins, self.options)
+        for cell in cells:
+            yield run_cell(cell, self.plugins, data, self.options, environment)
+
+
+def test_cells_run_elsewhere_tell_the_hooks_their_epochs_from_their_rows(tmp_path, monkeypatch):
+    """The same events, in the same order, as a run in this process; each
+    epoch's values are its row's."""
+    watcher = plugin_module(tmp_path, monkeypatch, "meta_remote_watcher", WATCHER)
+    plugins = load_plugins(["meta_remote_watcher"])
+    path = tmp_path / "suite.toml"
+    path.write_text(suite_toml("watched", seeds=(0, 1), extra=TWO_EPOCHS))
+    options = RunOptions(device=torch.device("cpu"), data_dir=tmp_path, progress=False)
+    with ResultStore(tmp_path / "r.db") as store:
+        summary = Runner(plugins, store, options, executor=RunsElsewhere(plugins, options)).run(
+            load_suite(path, plugins.registries))
+    assert [event[0] for event in watcher.SEEN] == [
+        "suite_started", "epoch_closed", "epoch_closed", "cell_finished",
+        "epoch_closed", "epoch_closed", "cell_finished", "suite_finished"]
+    rows = {row.seed: row.metrics for row in summary.rows}
+    epochs = [event for event in watcher.SEEN if event[0] == "epoch_closed"]
+    assert [(seed, epoch) for _, seed, epoch, *_ in epochs] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    for _, seed, epoch, loss, accuracy, seconds in epochs:
+        history = rows[seed]["history"][epoch]
+        assert (loss, accuracy) == (history["loss"], history["train_accuracy"])
+        assert seconds == rows[seed]["epoch_seconds"]["train"][epoch] > 0
 
 
 def test_a_lifecycle_hook_that_raises_is_reported_once_and_every_row_is_kept(tmp_path, monkeypatch, capsys):

@@ -34,6 +34,9 @@ from snnbench.errors import DuplicateComponentError, did_you_mean
 
 ENTRY_POINT_GROUP = "snnbench"
 BUILTIN_DISTRIBUTION = "snnbench"
+#: the variables above that choose which plugins load: a distributed run's
+#: workers take the driver's values, so they load the same plugins
+PLUGIN_VARIABLES = ("SNNBENCH_DISABLE_PLUGIN_AUTOLOAD", "SNNBENCH_LOAD_PLUGINS")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class PluginSet:
     distributions: dict[str, str] = field(default_factory=dict)
     #: what loaded but is probably not what was meant (a misnamed hook)
     warnings: list[str] = field(default_factory=list)
+    #: the modules loaded by import path besides the entry points (``--plugin``)
+    extra_modules: tuple[str, ...] = ()
 
 
 def _normalized(name: str) -> str:
@@ -130,7 +135,8 @@ def load_plugins(extra_modules: Iterable[str] = ()) -> PluginSet:
     the registries from their hooks."""
     manager = pluggy.PluginManager(ENTRY_POINT_GROUP)
     manager.add_hookspecs(hookspecs)
-    plugins = PluginSet(manager, Registries())
+    extra_modules = tuple(extra_modules)
+    plugins = PluginSet(manager, Registries(), extra_modules=extra_modules)
 
     entry_points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
     plugins.warnings.extend(_unmatched_allowed_names(entry_points))
@@ -159,6 +165,11 @@ def load_plugins(extra_modules: Iterable[str] = ()) -> PluginSet:
     plugins.warnings.extend(_misnamed_hooks(manager))
     _fill_registries(plugins)
     return plugins
+
+
+def plugin_environment() -> dict[str, str | None]:
+    """This process's values of :data:`PLUGIN_VARIABLES` (None: unset)."""
+    return {name: os.environ.get(name) for name in PLUGIN_VARIABLES}
 
 
 def _fill_registries(plugins: PluginSet) -> None:

@@ -226,11 +226,9 @@ class ResultStore:
             "environment": json.dumps(row.environment, sort_keys=True),
             "started_at": row.started_at, "finished_at": row.finished_at,
         }
-        columns = ", ".join(values)
-        marks = ", ".join(f":{k}" for k in values)
 
         def insert(db: sqlite3.Connection) -> None:
-            db.execute(f"INSERT INTO results ({columns}) VALUES ({marks})", values)
+            insert_stored(db, values)
             if also is not None:
                 also(db)
 
@@ -264,9 +262,21 @@ class ResultStore:
             "AND status = 'ok' ORDER BY id DESC LIMIT 1", (suite, config_hash, seed, device_type)).fetchone())
         return None if found is None else ResultRow.from_stored(_decoded(dict(found)))
 
+    def stored_rows(self) -> list[dict[str, Any]]:
+        """Every row as stored (JSON columns as their text), without its id,
+        oldest first: for copying rows between stores unchanged."""
+        return [{key: record[key] for key in record.keys() if key != "id"}
+                for record in self.read("read it", lambda db: db.execute("SELECT * FROM results ORDER BY id")
+                                        .fetchall())]
+
     def suites(self) -> list[str]:
         return [r[0] for r in self.read("read it", lambda db: db.execute(
             "SELECT DISTINCT suite FROM results ORDER BY suite").fetchall())]
+
+
+def insert_stored(db: sqlite3.Connection, values: dict[str, Any]) -> None:
+    """Insert one row given as stored (column -> value, no id)."""
+    db.execute(f"INSERT INTO results ({', '.join(values)}) VALUES ({', '.join(f':{k}' for k in values)})", values)
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:

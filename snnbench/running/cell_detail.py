@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from snnbench.components import DataSplit, iter_spiking_layers
+from snnbench.running.training import EpochStats
 
 #: test samples whose spikes are kept (the first ones of the test split)
 RASTER_SAMPLES = 3
@@ -38,6 +39,16 @@ def history(epochs) -> list[dict[str, Any]]:
     that train in stages), from :attr:`snnbench.running.training.TrainingSession.history`."""
     return [{"epoch": e.epoch, "stage": e.stage, "loss": e.loss, "train_accuracy": e.train_accuracy}
             for e in epochs]
+
+
+def replayed_epochs(metrics: dict[str, Any]) -> list[EpochStats]:
+    """A finished row's epochs as they closed, from its ``history`` and
+    ``epoch_seconds``: what the lifecycle hooks are told of a cell that ran in
+    another process (see :attr:`snnbench.running.executors.Executor.live_epochs`)."""
+    seconds = metrics.get("epoch_seconds") or {}
+    return [EpochStats(e["epoch"], e["loss"], e["train_accuracy"], e["stage"],
+                       seconds.get(e["stage"] or "train", [])[e["epoch"]])
+            for e in metrics.get("history") or []]
 
 
 def _sampled(features: int) -> torch.Tensor:

@@ -44,18 +44,35 @@ class CellProgress:
 
 
 class SuiteProgress:
+    """The suite's bar: cells finished of all, and beside it how many failed
+    and, with an executor that runs several at once, how many are running."""
+
     def __init__(self, name: str, cells: int, enabled: bool | None = None):
         self.enabled = enabled
         self.bar = tqdm(total=cells, desc=f"suite {name}", unit="cell",
                         disable=not enabled if enabled is not None else None, position=0, dynamic_ncols=True)
+        self.failed = 0
+        self.in_flight: int | None = None
 
     def cell(self, label: str, samples_per_epoch: int) -> CellProgress:
         return CellProgress(label, samples_per_epoch, self.enabled)
 
-    def finished(self, line: str) -> None:
+    def finished(self, line: str, failed: bool = False) -> None:
         """Print a cell's outcome above the bars (or plainly without a terminal)."""
         self.note(line)
+        self.failed += failed
+        self._show_counts()
         self.bar.update(1)
+
+    def running(self, cells: int) -> None:
+        """How many cells are running now."""
+        self.in_flight = cells
+        self._show_counts()
+
+    def _show_counts(self) -> None:
+        counts = ([f"{self.in_flight} running"] if self.in_flight is not None else []) + (
+            [f"{self.failed} failed"] if self.failed else [])
+        self.bar.set_postfix_str(", ".join(counts), refresh=False)
 
     def note(self, line: str) -> None:
         """Print a line above the bars without counting a cell."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import socket
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -40,13 +41,13 @@ from snnbench.components import (
     iter_spiking_layers,
 )
 from snnbench.definition.metric_specs import METRIC_VERSIONS
-from snnbench.definition.plugins import PluginSet
+from snnbench.definition.plugins import PluginSet, plugin_environment
 from snnbench.definition.suite import Cell, Choice, SkippedCombination, Suite
 from snnbench.errors import SnnbenchError
 from snnbench.results.store import ResultRow, ResultStore, now
 from snnbench.running import cell_detail
 from snnbench.running.assembly import assemble
-from snnbench.running.executors import Executor, InProcess
+from snnbench.running.executors import CellWork, Executor, InProcess, WorkerSetup
 from snnbench.running.leases import DEFAULT_LEASE_SECONDS, CellKey, CellLeases, Outcome
 from snnbench.running.lifecycle import Lifecycle
 from snnbench.running.metrics import (
@@ -155,11 +156,13 @@ def with_caps(cell: Cell, options: RunOptions) -> Cell:
 
 def run_environment(plugins: PluginSet, options: RunOptions) -> dict[str, Any]:
     """What every row of a run records about where it ran: library versions,
-    git commit, plugin versions, the machine."""
+    git commit, plugin versions, the host and the machine (of the worker
+    that ran the cell, with a distributed executor)."""
     return {
         "libraries": library_versions(),
         "git_commit": git_commit(Path(__file__).resolve().parent),
         "plugin_versions": dict(plugins.versions),
+        "host": socket.gethostname(),
         "machine": machine(options.device),
     }
 
@@ -297,7 +300,14 @@ class Runner:
         nothing is recorded here."""
         run = functools.partial(run_cell, plugins=self.plugins, data=self.data, options=self.options,
                                 environment=self.environment, progress=self._progress, lifecycle=self.lifecycle)
-        return self.executor.map(run, cells)
+        setup = WorkerSetup(self.plugins.extra_modules, plugin_environment(),
+                            dataclasses.replace(self.options, data_dir=self.options.data_dir.absolute(),
+                                                progress=False))
+        return self.executor.map(CellWork(run, setup, self._lost_cell, self._progress), cells)
+
+    def _lost_cell(self, cell: Cell, reason: str) -> ResultRow:
+        """The failed row of a cell that never came back from its worker."""
+        return cell_row(cell, "failed", self.plugins, self.options, self.environment, reason=reason)
 
     def run(self, suite: Suite) -> RunSummary:
         """Run ``suite``'s cells, watched by its reporters (``suite.reporters``)."""
@@ -322,7 +332,10 @@ class Runner:
                 summary.ok += row.status == "ok"
                 summary.failed += row.status != "ok"
                 summary.rows.append(row)
-                self._progress.finished(describe(row))
+                self._progress.finished(describe(row), failed=row.status != "ok")
+                if not self.executor.live_epochs:
+                    for stats in cell_detail.replayed_epochs(row.metrics):
+                        self.lifecycle.epoch_closed(by_key[key], stats)
                 self.lifecycle.cell_finished(by_key[key], row)
         finally:
             self._progress.close()

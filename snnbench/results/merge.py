@@ -1,0 +1,97 @@
+"""snnbench merge: the stores of shards (or of several machines) into one.
+
+Rows are copied as they are stored, oldest first across all the stores (so
+the newest row of a cell stays the one the leaderboard reads), in one
+transaction: a merge that fails leaves the target as it was. A row already
+in the target, or in an earlier store of the same merge, is not copied
+again, so merging twice, or a store into itself, changes nothing. A row is
+the same row when every column but its id is equal; a skipped combination
+is the same skip when its suite and config hash are (as a run records a skip
+only once). Two runs of one cell are two rows, both kept, as in one store.
+
+Stores of different snnbench versions, or of another store schema, are not
+mixed: that is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from snnbench.errors import SnnbenchError
+from snnbench.results.store import ResultStore, insert_stored
+
+_VERSION = "json_extract(environment, '$.libraries.snnbench')"
+
+
+@dataclass
+class MergedSource:
+    path: Path
+    rows: int
+    added: int = 0
+
+
+@dataclass
+class MergeSummary:
+    into: Path
+    sources: list[MergedSource] = field(default_factory=list)
+    #: rows in the target after the merge
+    total: int = 0
+
+
+def merge_stores(sources: Sequence[Path], into: Path) -> MergeSummary:
+    """Copy the rows of ``sources`` into the store ``into`` (created when missing)."""
+    if not sources:
+        raise SnnbenchError("give the stores to merge, e.g. snnbench merge shard-*.db --into all.db")
+    found: list[tuple[Path, list[dict]]] = []
+    versions: dict[Path, set[str]] = {}
+    for path in sources:
+        with ResultStore(path, create=False) as source:
+            found.append((path, source.stored_rows()))
+            versions[path] = source.read("read its versions", _versions)
+    if into.exists() and into.stat().st_size:  # checked read-only first: a refused merge leaves it untouched
+        with ResultStore(into, create=False) as target:
+            versions.setdefault(into, target.read("read its versions", _versions))
+    _refuse_mixed_versions(versions)
+    summary = MergeSummary(into)
+    incoming = sorted(((row["finished_at"], index, order, row) for index, (_, rows) in enumerate(found)
+                       for order, row in enumerate(rows)), key=lambda item: item[:3])
+    counts = [MergedSource(path, len(rows)) for path, rows in found]
+
+    def copy(db: sqlite3.Connection) -> int:
+        _refuse_mixed_versions(versions | {into: _versions(db)})  # as it is now, in the writing transaction
+        seen = {_identity(dict(row)) for row in db.execute("SELECT * FROM results")}
+        for _, index, _, row in incoming:
+            identity = _identity(row)
+            if identity not in seen:
+                seen.add(identity)
+                insert_stored(db, row)
+                counts[index].added += 1
+        return db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+
+    with ResultStore(into) as target:
+        summary.total = target.write(f"merge {len(sources)} store(s) into it", copy)
+    summary.sources = counts
+    return summary
+
+
+def _versions(db: sqlite3.Connection) -> set[str]:
+    return {version for (version,) in db.execute(f"SELECT DISTINCT {_VERSION} FROM results") if version}
+
+
+def _identity(row: dict) -> tuple:
+    """What makes two stored rows the same row (see the module's docstring)."""
+    if row["status"] == "skipped":
+        return "skipped", row["suite"], row["config_hash"]
+    return tuple(sorted((key, value) for key, value in row.items() if key != "id"))
+
+
+def _refuse_mixed_versions(versions: dict[Path, set[str]]) -> None:
+    every = set().union(*versions.values())
+    if len(every) > 1:
+        held = "; ".join(f"{path}: {', '.join(sorted(found)) or 'none'}" for path, found in versions.items())
+        raise SnnbenchError(f"these stores hold rows of different snnbench versions ({held}); merging them would "
+                            "mix results of different code, so nothing was written. Merge stores of one version, "
+                            "or rerun the older ones with this snnbench")
