@@ -62,6 +62,12 @@ def epoch_values(stats: EpochStats) -> dict[str, float]:
     return values | ({"train_loss": stats.loss} if stats.loss is not None else {})
 
 
+def epoch_scalars(stats: EpochStats) -> dict[str, float]:
+    """The epoch's values under the scalar names of TensorBoard and W&B:
+    ``train/loss``, ``train/accuracy``, ``train/epoch_seconds``."""
+    return {"train/" + key.removeprefix("train_"): value for key, value in epoch_values(stats).items()}
+
+
 def final_metrics(row: ResultRow) -> dict[str, float]:
     """The row's metrics that are one finite number (accuracy, sparsity, SynOps,
     throughputs, seconds, ``at_chance`` as 0 or 1); per-layer tables, the history

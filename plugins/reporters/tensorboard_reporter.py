@@ -20,7 +20,7 @@ from pathlib import Path
 
 from snnbench import hookimpl
 from snnbench.components import Reporter, ReporterSpec
-from snnbench.tracking import OpenRuns, cell_params, epoch_values, final_metrics, path_part
+from snnbench.tracking import OpenRuns, cell_params, epoch_scalars, final_metrics, path_part
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,8 @@ class TensorBoardReporter(Reporter):
 
     def epoch_closed(self, cell, stats) -> None:
         writer, step = self.writers.get(cell), self.writers.next_step(cell)
-        for key, value in epoch_values(stats).items():
-            writer.add_scalar("train/" + key.removeprefix("train_"), value, step)
+        for tag, value in epoch_scalars(stats).items():
+            writer.add_scalar(tag, value, step)
 
     def cell_finished(self, cell, row) -> None:
         from torch.utils.tensorboard.summary import hparams

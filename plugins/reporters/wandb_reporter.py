@@ -17,7 +17,7 @@ from typing import Literal
 
 from snnbench import hookimpl
 from snnbench.components import Reporter, ReporterSpec
-from snnbench.tracking import OpenRuns, epoch_values, final_metrics, provenance, run_name
+from snnbench.tracking import OpenRuns, epoch_scalars, final_metrics, provenance, run_name
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,7 @@ class WandbReporter(Reporter):
 
     def epoch_closed(self, cell, stats) -> None:
         run, step = self.runs.get(cell), self.runs.next_step(cell)
-        run.log({"train/" + key.removeprefix("train_"): value for key, value in epoch_values(stats).items()},
-                step=step)
+        run.log(epoch_scalars(stats), step=step)
 
     def cell_finished(self, cell, row) -> None:
         run = self.runs.pop(cell)
