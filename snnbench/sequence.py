@@ -24,6 +24,29 @@ def is_constant_in_time(x: torch.Tensor) -> bool:
     return x.dim() > 1 and x.shape[0] > 1 and x.stride(0) == 0
 
 
+def repeat_in_time(step: torch.Tensor, steps: int) -> torch.Tensor:
+    """``step`` as a ``[T, ...]`` sequence constant in time: an expand (stride
+    0, no copy) that keeps a reference to ``step`` for :func:`constant_step`."""
+    sequence = step.unsqueeze(0).expand(steps, *step.shape)
+    sequence._snnbench_constant_step = step
+    return sequence
+
+
+def constant_step(x: torch.Tensor) -> torch.Tensor:
+    """The one step of a sequence :func:`is_constant_in_time` says is constant.
+
+    For a sequence made by :func:`repeat_in_time` this is the step it was made
+    from, so the gradient flows into that step directly. ``x[0]`` would give
+    the same values, but its backward writes the gradient into a zero-filled
+    tensor of the whole ``[T, ...]`` shape and then sums it over T: for the
+    CSNN's first convolution at T = 25, batch 64, that cost 24 ms of a 90 ms
+    training step on two cores (``x[0]`` and pooling, forward and backward,
+    against 1.7 ms on the step itself).
+    """
+    step = getattr(x, "_snnbench_constant_step", None)
+    return step if step is not None else x[0]
+
+
 class TimeDistributed(nn.Module):
     """Apply a stateless module to every timestep of ``[T, B, ...]`` at once."""
 
@@ -34,8 +57,7 @@ class TimeDistributed(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         steps = x.shape[0]
         if is_constant_in_time(x):
-            y = self.module(x[0])
-            return y.unsqueeze(0).expand(steps, *y.shape)
+            return repeat_in_time(self.module(constant_step(x)), steps)
         y = self.module(x.flatten(0, 1))
         return y.unflatten(0, (steps, x.shape[1]))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from snnbench.components import DatasetInfo, NoParams
-from snnbench.sequence import TimeDistributed, is_constant_in_time
+from snnbench.sequence import TimeDistributed, is_constant_in_time, repeat_in_time
 from snnbench_plugins.encoders.coding import (
     DeltaEncoder,
     DeltaParams,
@@ -107,3 +107,35 @@ def test_time_distributed_constant_path_matches_the_full_path():
     fast.square().sum().backward()
     slow.square().sum().backward()
     assert torch.allclose(frame.grad, copied.grad, atol=1e-4)
+
+
+def test_a_repeated_step_reaches_the_next_layers_as_itself_and_trains_as_the_full_path():
+    """Chained stateless layers on a sequence made by repeat_in_time see the step
+    they were made from, not a ``x[0]`` slice of it (whose backward fills a zero
+    tensor of the whole [T, ...] shape), and give the full path's gradients."""
+    torch.manual_seed(0)
+    conv, pool = TimeDistributed(torch.nn.Conv2d(1, 3, 3)), TimeDistributed(torch.nn.MaxPool2d(2))
+    frame = torch.rand(4, 1, 6, 6, requires_grad=True)
+    fast = pool(conv(repeat_in_time(frame, 7)))
+    assert is_constant_in_time(fast) and fast.shape == (7, 4, 3, 2, 2)
+    copied = frame.detach().clone().requires_grad_()
+    slow = pool(conv(copied.unsqueeze(0).repeat(7, 1, 1, 1, 1)))
+    assert torch.allclose(fast, slow, atol=1e-6)
+    (fast * torch.arange(7.0).view(7, 1, 1, 1, 1)).sum().backward()
+    (slow * torch.arange(7.0).view(7, 1, 1, 1, 1)).sum().backward()
+    assert torch.allclose(frame.grad, copied.grad, atol=1e-4)
+    assert not any("Select" in name for name in _graph_node_names(fast.grad_fn))
+    assert any("Select" in name for name in _graph_node_names(TimeDistributed(torch.nn.Identity())(
+        frame.unsqueeze(0).expand(7, *frame.shape)).grad_fn))  # a bare expand still takes x[0]
+
+
+def _graph_node_names(root) -> list[str]:
+    names, stack, visited = [], [root], set()
+    while stack:
+        node = stack.pop()
+        if node is None or node in visited:
+            continue
+        visited.add(node)
+        names.append(type(node).__name__)
+        stack.extend(parent for parent, _ in node.next_functions)
+    return names

@@ -26,6 +26,7 @@ from torch import nn
 
 from snnbench import hookimpl
 from snnbench.components import DatasetInfo, EncoderSpec, NoParams
+from snnbench.sequence import repeat_in_time
 
 
 def _check_timesteps(timesteps: int) -> None:
@@ -90,7 +91,7 @@ class DirectEncoder(nn.Module):
         self.timesteps = params.timesteps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.unsqueeze(0).expand(self.timesteps, *x.shape)
+        return repeat_in_time(x, self.timesteps)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from torch import nn
 
 from snnbench import hookimpl
 from snnbench.components import DatasetInfo, EncoderSpec, SpikingLayer
-from snnbench.sequence import TimeDistributed
+from snnbench.sequence import TimeDistributed, repeat_in_time
 from snnbench_plugins.encoders.coding import _check_timesteps as check_timesteps
 from snnbench_plugins.encoders.stal import OUTPUT_HELP, LearnableThresholds, Output
 from snnbench_plugins.neurons.spikingjelly_models import SJLIFParams, SpikingJellyLIF
@@ -116,7 +116,7 @@ class SPSEncoder(nn.Module):
         self.splitter = PatchSplitter(info.input_shape[0], params.dim, spikformer_lif, TimeDistributed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        direct = x.unsqueeze(0).expand(self.timesteps, *x.shape)
+        direct = repeat_in_time(x, self.timesteps)
         return _to_tokens(self.splitter(direct))
 
 

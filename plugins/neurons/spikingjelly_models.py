@@ -38,7 +38,7 @@ import torch
 from snnbench import hookimpl
 from snnbench.components import NeuronSpec, SpikingLayer
 from snnbench.errors import SnnbenchError
-from snnbench.sequence import is_constant_in_time
+from snnbench.sequence import constant_step, is_constant_in_time, repeat_in_time
 from snnbench_plugins.neurons.parameters import LIFParams, NeuronParams
 
 Backend = Literal["auto", "triton", "cuda", "torch"]
@@ -92,7 +92,7 @@ class SpikingJellyNeuron(SpikingLayer):
 
         functional.reset_net(self.node)
         if self.scale != 1.0:
-            current = (current[0] * self.scale).expand_as(current) if is_constant_in_time(current) \
+            current = repeat_in_time(constant_step(current) * self.scale, len(current)) if is_constant_in_time(current) \
                 else current * self.scale
         selection = self._selection()
         if current.device.type == "cuda":

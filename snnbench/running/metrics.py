@@ -35,7 +35,7 @@ from torch import nn
 
 from snnbench.components import DataSplit, iter_spiking_layers
 from snnbench.runtime import synchronize
-from snnbench.sequence import TimeDistributed, is_constant_in_time
+from snnbench.sequence import TimeDistributed, constant_step, is_constant_in_time
 
 CONNECTION_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
@@ -137,7 +137,7 @@ class ActivityMonitor:
     def _count_sequence_ops(self, wrapper: TimeDistributed, inputs) -> None:
         x = inputs[0].detach()
         if is_constant_in_time(x):
-            self._add_ops(wrapper.module, x[0], repeats=x.shape[0])
+            self._add_ops(wrapper.module, constant_step(x), repeats=x.shape[0])
         else:
             self._add_ops(wrapper.module, x.flatten(0, 1), repeats=1)
 
