@@ -41,12 +41,29 @@ def run_on(address: str, db: Path, *extra: str) -> int:
                  "--address", address, *extra])
 
 
-def test_rows_equal_a_local_run(cluster, smoke_local, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def smoke_local_one_thread(tmp_path_factory) -> Path:
+    """The smoke suite run here with one torch thread, as each Ray worker runs
+    its cells (--cpus-per-cell 1): on some CPUs (this project's AMD EPYC) the
+    thread count changes the order of float sums and so the trained numbers."""
+    import torch
+
+    db = tmp_path_factory.mktemp("smoke-one-thread") / "local.db"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["run", str(SMOKE), *SMOKE_SEED_ARGS, "--db", str(db), "--no-progress"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return db
+
+
+def test_rows_equal_a_local_run(cluster, smoke_local_one_thread, tmp_path, capsys):
     db = tmp_path / "ray.db"
     assert run_on(cluster, db) == 0
     out = capsys.readouterr().out
     assert "Ray: 2 node(s), 2 cell(s) at a time, each on 1 CPU(s)" in out
-    local, remote = rows_by_cell(smoke_local), rows_by_cell(db)
+    local, remote = rows_by_cell(smoke_local_one_thread), rows_by_cell(db)
     assert remote.keys() == local.keys() and len(remote) == 8 + 8  # eight cells, eight csnn skips
     for key, row in remote.items():
         assert row["status"] == local[key]["status"]

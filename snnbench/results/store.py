@@ -165,7 +165,7 @@ class ResultStore:
         if not fresh and (version == 0 or not _RESULT_COLUMNS <= columns):
             shown = ", ".join(sorted(tables)[:8]) + (", ..." if len(tables) > 8 else "")
             raise SnnbenchError(f"{self.path} is a SQLite file of another application (tables: {shown or 'none'}), "
-                                "not an snnbench results store; it was left unchanged. Pass --db a new file "
+                                "not an snnbench results store; it was left unchanged. Name a new file "
                                 "or an existing snnbench store")
         if not self.writable:
             if fresh:
