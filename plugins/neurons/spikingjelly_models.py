@@ -92,8 +92,8 @@ class SpikingJellyNeuron(SpikingLayer):
 
         functional.reset_net(self.node)
         if self.scale != 1.0:
-            current = repeat_in_time(constant_step(current) * self.scale, len(current)) if is_constant_in_time(current) \
-                else current * self.scale
+            current = repeat_in_time(constant_step(current) * self.scale, len(current)) \
+                if is_constant_in_time(current) else current * self.scale
         selection = self._selection()
         if current.device.type == "cuda":
             self._request(selection, current.device)
