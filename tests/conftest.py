@@ -69,15 +69,29 @@ REPEATABLE_METRICS = ("accuracy", "sparsity", "encoder_density", "synops_ac", "s
                       "parameters", "confusion")
 
 
+def run_smoke_here(db: Path, threads: int | None = None) -> Path:
+    """``db`` with the smoke suite's seed-0 cells run in this process, one after
+    another, with ``threads`` torch threads (default: as many as now). The
+    thread count matters: on some CPUs it changes the order of float sums and
+    so the trained numbers."""
+    import torch
+
+    from snnbench.cli import main
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        assert main(["run", str(REPO / "suites" / "smoke.toml"), *SMOKE_SEED_ARGS, "--db", str(db),
+                     "--no-progress"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    return db
+
+
 @pytest.fixture(scope="session")
 def smoke_local(tmp_path_factory) -> Path:
     """A store with the smoke suite's seed-0 cells run here, one after another."""
-    from snnbench.cli import main
-
-    db = tmp_path_factory.mktemp("smoke-local") / "local.db"
-    assert main(["run", str(REPO / "suites" / "smoke.toml"), *SMOKE_SEED_ARGS, "--db", str(db),
-                 "--no-progress"]) == 0
-    return db
+    return run_smoke_here(tmp_path_factory.mktemp("smoke-local") / "local.db")
 
 
 def rows_by_cell(db) -> dict[tuple, dict]:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SMOKE_SEED_ARGS, repeatable_metrics, rows_by_cell
+from conftest import REPO, SMOKE_SEED_ARGS, repeatable_metrics, rows_by_cell, run_smoke_here
 
 from snnbench.cli import main
 from snnbench.results.store import ResultStore
@@ -44,18 +44,9 @@ def run_on(address: str, db: Path, *extra: str) -> int:
 @pytest.fixture(scope="module")
 def smoke_local_one_thread(tmp_path_factory) -> Path:
     """The smoke suite run here with one torch thread, as each Ray worker runs
-    its cells (--cpus-per-cell 1): on some CPUs (this project's AMD EPYC) the
-    thread count changes the order of float sums and so the trained numbers."""
-    import torch
-
-    db = tmp_path_factory.mktemp("smoke-one-thread") / "local.db"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert main(["run", str(SMOKE), *SMOKE_SEED_ARGS, "--db", str(db), "--no-progress"]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return db
+    its cells (--cpus-per-cell 1): on this project's AMD EPYC two threads train
+    to other numbers."""
+    return run_smoke_here(tmp_path_factory.mktemp("smoke-one-thread") / "local.db", threads=1)
 
 
 def test_rows_equal_a_local_run(cluster, smoke_local_one_thread, tmp_path, capsys):
