@@ -8,6 +8,7 @@ Such a train ``[T, B, ...]`` is fully given by each neuron's firing step
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def first_true(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -29,3 +30,11 @@ def spikes_at(times: torch.Tensor, steps: int, dtype: torch.dtype) -> torch.Tens
     spikes = torch.zeros((steps + 1, *times.shape), dtype=dtype, device=times.device)
     spikes.scatter_(0, times.long().clamp(max=steps).unsqueeze(0), 1.0)
     return spikes[:steps]
+
+
+def earliest_in_window(times: torch.Tensor, size: int) -> torch.Tensor:
+    """Spike times ``[B, C, H, W]`` -> the earliest of each ``size`` x ``size``
+    window (stride ``size``, the remainder dropped): the step at which a C
+    layer, a max-pool followed by a neuron that fires on its first input,
+    fires."""
+    return (-F.max_pool2d(-times.float(), size)).to(times.dtype)

@@ -114,10 +114,14 @@ class SpikingJellyIFOnce(SpikingLayer):
     backend_used = "spikingjelly-torch"
     #: architectures built on single spikes check this
     fires_once = True
+    #: no leak, no reset: a conv feeding these neurons may be computed from
+    #: spike times instead (``snnbench_plugins.spike_time_conv``)
+    integrates_without_leak = True
 
     def __init__(self, params: IFOnceParams, features: tuple[int, ...] = ()):
         super().__init__()
         self.node = _single_spike_node_class()(params.threshold)
+        self.threshold = params.threshold
         self.record = False
         self.potentials: torch.Tensor | None = None
         self.spike_times: torch.Tensor | None = None
