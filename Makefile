@@ -8,7 +8,7 @@ BIN     := $(VENV)/bin
 SNNBENCH_DATA ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),$(abspath data))
 export SNNBENCH_DATA
 
-.PHONY: run test smoke baseline-smoke leaderboard bench bench-neurons bench-models clean
+.PHONY: run test smoke baseline-smoke leaderboard bench bench-neurons bench-models bench-rstdp clean
 
 $(BIN)/snnbench: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ bench-neurons: $(BIN)/snnbench
 bench-models: $(BIN)/snnbench
 	$(BIN)/python -m pip install -q "norse==1.1.0" || echo "norse did not install: its row is left out"
 	$(BIN)/python -W ignore benchmarks/model_speed.py
+
+## bench-rstdp: the R-STDP network's STDP and propagation stages with its hidden layers run by
+## events (the CPU path) and densely (the GPU path), side by side on real MNIST, one thread
+bench-rstdp: $(BIN)/snnbench
+	$(BIN)/python benchmarks/rstdp_layers.py --images 600 --threads 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks

@@ -115,3 +115,4 @@ def test_a_layer_whose_neurons_leak_stays_dense(monkeypatch):
 def test_refuses_tensors_off_the_cpu():
     with pytest.raises(ValueError, match="runs on the CPU"):
         fire_times(torch.zeros((1, 1, 4, 4), device="meta"), torch.ones(1, 1, 3, 3), 1, NEVER, 1.0)
+

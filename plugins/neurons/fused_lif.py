@@ -107,8 +107,9 @@ class NumbaKernels:
 
     def __init__(self):
         from snnbench_plugins.neurons import fused_lif_cpu
+        from snnbench_plugins.numba_threads import follow_torch
 
-        self.kernels = fused_lif_cpu
+        self.kernels, self.follow_torch = fused_lif_cpu, follow_torch
         self.buffers = BufferPool()
 
     @staticmethod
@@ -120,6 +121,7 @@ class NumbaKernels:
         spikes = self.buffers.take(work.shape, work.dtype)
         membrane = self.buffers.take(work.shape, work.dtype)
         scalar = work.dtype.type
+        self.follow_torch()
         self.kernels.forward(work, scalar(beta), scalar(threshold), subtract, spikes, membrane)
         return torch.from_numpy(spikes).to(current.dtype), torch.from_numpy(membrane)
 
@@ -128,6 +130,7 @@ class NumbaKernels:
         grad = grad_spikes.to(membrane.dtype).contiguous().numpy()
         grad_current = self.buffers.take(grad.shape, grad.dtype)
         scalar = saved.dtype.type
+        self.follow_torch()
         self.kernels.backward(grad, saved, scalar(beta), scalar(threshold), subtract, kind, scalar(slope),
                               grad_current)
         return torch.from_numpy(grad_current).to(grad_spikes.dtype)

@@ -1,0 +1,104 @@
+"""The R-STDP network's stages with its hidden layers run by events
+(``snnbench_plugins.spike_time_conv``, what the CPU uses) and densely (a conv
+over every step and the neurons, what a GPU uses), side by side in one
+process on real MNIST, at SpykeTorch's sizes.
+
+Both networks start from the same weights and learn from the same digits;
+each stage's chunks alternate between the two, so a burst of load on a shared
+machine hits them alike, and each figure is the median over chunks. The two
+must end with bit-equal weights and equal spike times, or the script fails.
+
+    python benchmarks/rstdp_layers.py --images 600 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from snnbench_plugins.architectures.mozafari import MozafariNetwork, MozafariParams
+from snnbench_plugins.datasets.vision import TorchvisionImagesParams, load_mnist
+from snnbench_plugins.encoders.dog_latency import DoGLatencyEncoder, DoGLatencyParams
+from snnbench_plugins.learning_rules.stdp import StdpRstdp, StdpRstdpParams
+from snnbench_plugins.neurons.if_once import IFOnceParams
+from snnbench_plugins.spike_times import first_spike_times
+from tabulate import tabulate
+
+from snnbench.components import DatasetInfo, LoadContext
+from snnbench.definition.plugins import load_plugins
+from snnbench.definition.suite import Choice
+from snnbench.running.assembly import architecture_context
+from snnbench.runtime import data_root, device_name
+
+STEPS, CHUNK = 15, 50
+
+
+def networks() -> dict[str, MozafariNetwork]:
+    torch.manual_seed(0)
+    ctx = architecture_context(load_plugins().registries, "mozafari", Choice("spikingjelly-if-once", IFOnceParams()),
+                               (6, 28, 28), 10, STEPS)
+    events = MozafariNetwork(MozafariParams(), ctx)
+    dense = copy.deepcopy(events)
+    dense._by_events = lambda layer, times: False  # this copy never takes the event path
+    return {"events": events, "dense": dense}
+
+
+def timed(run) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=600, help="training digits (a multiple of 100)")
+    parser.add_argument("--threads", type=int, default=1, help="threads for torch, and so for numba (the suites run on one)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="where MNIST lies (default $SNNBENCH_DATA)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    train, _ = load_mnist(TorchvisionImagesParams(download=False),
+                          LoadContext(data_root(args.data_dir), download=False))
+    encoder = DoGLatencyEncoder(DoGLatencyParams(threshold=50.0, normalization_radius=8),
+                                DatasetInfo("mnist", "static", (1, 28, 28), 10))
+    rule = StdpRstdp(StdpRstdpParams())
+    nets, seconds = networks(), {}
+    with torch.no_grad():
+        times = first_spike_times(encoder(train.inputs[:args.images])).to(torch.uint8)
+        inputs = {name: times for name in nets}
+        for layer, stage in ((0, "layer 1 STDP"), (1, "layer 2 STDP")):
+            if layer:
+                for name, network in nets.items():
+                    def propagate(network=network, name=name):
+                        inputs[name] = torch.cat([network.propagate(0, inputs[name][i:i + 100])
+                                                  for i in range(0, args.images, 100)])
+                    seconds[name, "layer 2 input"] = [timed(propagate) / args.images]
+            for start in range(0, args.images, CHUNK):
+                for name, network in nets.items():
+                    def learn(network=network, name=name):
+                        for i in range(start, start + CHUNK):
+                            rule.hidden_step(network, layer, inputs[name][i:i + 1], i)
+                    seconds.setdefault((name, stage), []).append(timed(learn) / CHUNK)
+        for name, network in nets.items():
+            seconds[name, "layer 3 input"] = [timed(lambda: [network.propagate(1, inputs[name][i:i + 100])
+                                                             for i in range(0, args.images, 100)]) / args.images]
+    for layer in (0, 1):
+        if not torch.equal(nets["events"].weight(layer), nets["dense"].weight(layer)):
+            raise SystemExit(f"layer {layer + 1}'s weights differ between the event and the dense path")
+    if not torch.equal(inputs["events"], inputs["dense"]):
+        raise SystemExit("layer 2's input spike times differ between the event and the dense path")
+    rows = []
+    for stage in ("layer 1 STDP", "layer 2 input", "layer 2 STDP", "layer 3 input"):
+        dense, events = (statistics.median(seconds[name, stage]) * 1e3 for name in ("dense", "events"))
+        rows.append([stage, f"{dense:.2f}", f"{events:.2f}", f"{dense / events:.1f}x"])
+    print(f"{device_name(torch.device('cpu'))}, {args.threads} thread(s), {args.images} digits "
+          f"(STDP at batch 1, propagation at batch 100); weights bit-equal after both layers' STDP")
+    print(tabulate(rows, ["stage", "dense ms/image", "events ms/image", "speed-up"], tablefmt="github"))
+
+
+if __name__ == "__main__":
+    main()
