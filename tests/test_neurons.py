@@ -83,6 +83,26 @@ def assert_fused_lif_equals_snntorch_leaky(surrogate: str, reset: str, backend: 
     assert layer.backend_used == f"lif-fused-{backend}"
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_lif_numba_blocks_cover_a_layer_they_do_not_divide(threads):
+    """21,007 neurons a step: several blocks and a partial last one, on one
+    thread and on two (the block size follows the thread count)."""
+    from snnbench_plugins.neurons.fused_lif_cpu import block_size
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0)
+        current = torch.rand(25, 7, 3001) * 0.8
+        reference = spikes_and_gradient(SnnTorchLIF(LIFParams(beta=0.8)), current)
+        spikes, grad = spikes_and_gradient(FusedLIF(FusedLIFParams(beta=0.8, backend="numba")), current)
+        assert 21007 % block_size(21007) and 21007 // block_size(21007) >= 4
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(spikes, reference[0])
+    assert torch.allclose(grad, reference[1], rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 @pytest.mark.parametrize("backend", ["numba", "compile", "torch"])
 def test_fused_lif_spikes_equal_snntorch_leaky_at_benchmark_size(reset, backend):

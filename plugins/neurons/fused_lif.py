@@ -122,7 +122,8 @@ class NumbaKernels:
         membrane = self.buffers.take(work.shape, work.dtype)
         scalar = work.dtype.type
         self.follow_torch()
-        self.kernels.forward(work, scalar(beta), scalar(threshold), subtract, spikes, membrane)
+        self.kernels.forward(work, scalar(beta), scalar(threshold), subtract, spikes, membrane,
+                             self.kernels.block_size(work.shape[1]))
         return torch.from_numpy(spikes).to(current.dtype), torch.from_numpy(membrane)
 
     def backward(self, grad_spikes, membrane, beta, threshold, subtract, kind, slope):
@@ -132,7 +133,7 @@ class NumbaKernels:
         scalar = saved.dtype.type
         self.follow_torch()
         self.kernels.backward(grad, saved, scalar(beta), scalar(threshold), subtract, kind, scalar(slope),
-                              grad_current)
+                              grad_current, self.kernels.block_size(grad.shape[1]))
         return torch.from_numpy(grad_current).to(grad_spikes.dtype)
 
 

@@ -4,7 +4,11 @@ calls (forward, backward) instead of several PyTorch ops per timestep.
 
 Neurons are processed in blocks: the inner loop runs over one row slice of
 a block at one timestep, the block's state stays in cache across all
-timesteps, and blocks run on separate threads. The inner loops index 1-D
+timesteps, and blocks run on separate threads. Blocks are as large as
+leaves every thread four of them, from 2,048 up to 65,536 neurons
+(:func:`block_size`): long row slices stream from memory in long runs, and
+at T=25, B=64, N=4096 on the 2-core AMD EPYC the kernels took 1.2x less
+time at 32,768-65,536 than at the former fixed 2,048. The inner loops index 1-D
 row slices, not the 2-D arrays: that alone took the backward from 18 to 7 ms
 on one thread (T=25, B*N=262144, AVX2), as LLVM then vectorises it; the
 forward, which also recomputes the previous spike instead of keeping it in
@@ -22,7 +26,7 @@ import math
 import numba
 import numpy as np
 
-BLOCK = 2048
+SMALLEST_BLOCK, LARGEST_BLOCK = 2048, 65536
 FAST_SIGMOID, ATAN, SIGMOID = 0, 1, 2
 
 
@@ -38,8 +42,15 @@ def _surrogate(u, kind, slope):
     return slope * s * (1 - s)
 
 
+def block_size(neurons: int) -> int:
+    """Neurons per block for a layer of ``neurons`` (module docstring): a
+    multiple of 64, so each row slice starts on a cache line."""
+    per_thread = neurons // (4 * numba.get_num_threads())
+    return min(LARGEST_BLOCK, max(SMALLEST_BLOCK, per_thread // 64 * 64))
+
+
 @numba.njit(parallel=True, cache=True)
-def forward(current, beta, threshold, subtract, spikes, membrane):
+def forward(current, beta, threshold, subtract, spikes, membrane, block_neurons):
     """current [T, N] -> spikes and membrane [T, N], both written in place.
 
     The previous spike is recomputed from the previous membrane rather than
@@ -49,9 +60,9 @@ def forward(current, beta, threshold, subtract, spikes, membrane):
     """
     steps, size = current.shape
     one, zero = current.dtype.type(1), current.dtype.type(0)
-    for block in numba.prange((size + BLOCK - 1) // BLOCK):
-        start = block * BLOCK
-        stop = min(size, start + BLOCK)
+    for block in numba.prange((size + block_neurons - 1) // block_neurons):
+        start = block * block_neurons
+        stop = min(size, start + block_neurons)
         mem = np.zeros(stop - start, current.dtype)
         for t in range(steps):
             current_t, membrane_t, spikes_t = current[t, start:stop], membrane[t, start:stop], spikes[t, start:stop]
@@ -67,7 +78,7 @@ def forward(current, beta, threshold, subtract, spikes, membrane):
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
-def backward(grad_spikes, membrane, beta, threshold, subtract, kind, slope, grad_current):
+def backward(grad_spikes, membrane, beta, threshold, subtract, kind, slope, grad_current, block_neurons):
     """d loss / d current [T, N] from d loss / d spikes and the saved membrane.
 
     d mem_t / d current_t = 1 and d mem_{t+1} / d mem_t = beta (subtract) or
@@ -75,9 +86,9 @@ def backward(grad_spikes, membrane, beta, threshold, subtract, kind, slope, grad
     """
     steps, size = grad_spikes.shape
     zero = grad_spikes.dtype.type(0)
-    for block in numba.prange((size + BLOCK - 1) // BLOCK):
-        start = block * BLOCK
-        stop = min(size, start + BLOCK)
+    for block in numba.prange((size + block_neurons - 1) // block_neurons):
+        start = block * block_neurons
+        stop = min(size, start + block_neurons)
         carried = np.zeros(stop - start, grad_spikes.dtype)  # beta * d loss / d mem_{t+1}
         for t in range(steps - 1, -1, -1):
             grad_spikes_t, membrane_t = grad_spikes[t, start:stop], membrane[t, start:stop]
