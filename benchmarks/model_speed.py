@@ -28,6 +28,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from snnbench_plugins.architectures.feedforward import CSNNParams
@@ -40,6 +41,7 @@ from snnbench.components import LoadContext, SpikingModel
 from snnbench.definition.plugins import load_plugins
 from snnbench.definition.suite import Choice
 from snnbench.definition.training_config import MemoryFormat, Precision
+from snnbench.errors import SnnbenchError
 from snnbench.running import execution
 from snnbench.running.assembly import build_network
 from snnbench.runtime import data_root, device_name, synchronize
@@ -182,7 +184,10 @@ def build(factories: dict[str, Callable[[], Step]]) -> dict[str, Step]:
 
 
 def mnist_batches(data_dir, batch_size: int, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    train, _test = load_mnist(TorchvisionImagesParams(), LoadContext(data_root(data_dir), download=False))
+    try:
+        train, _test = load_mnist(TorchvisionImagesParams(), LoadContext(data_root(data_dir), download=False))
+    except SnnbenchError as error:  # no MNIST there: say where to put it, without a traceback
+        raise SystemExit(f"{Path(__file__).name}: {error}") from None
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
     return [(train.inputs[order[i:i + batch_size]], train.targets[order[i:i + batch_size]])
             for i in range(0, count * batch_size, batch_size)]
@@ -218,6 +223,16 @@ def profile(step: Step, batches, rows: int) -> None:
     print(f"| everything else | {rest / 1e3 / steps:.1f} | {rest / total:.0%} | |")
 
 
+def contender_named(part: str, factories: dict[str, Callable[[], Step]]) -> str:
+    """The one contender whose name (backticks aside) contains ``part``."""
+    found = [name for name in factories if part.replace("`", "") in name.replace("`", "")]
+    if len(found) != 1:
+        listing = "\n  ".join(factories)
+        raise SystemExit(f"--profile {part!r} names {'no' if not found else len(found)} contenders; "
+                         f"give part of one of:\n  {listing}")
+    return found[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None)
@@ -232,10 +247,11 @@ def main() -> None:
 
     factories = contenders(args.timesteps)
     if args.profile is not None:
+        name = contender_named(args.profile, factories)
         batches = mnist_batches(args.data_dir, args.batch_size, args.batches + 2)
-        print(f"profiling {args.profile!r} on {device_name(torch.device('cpu'))}, "
+        print(f"profiling {name!r} on {device_name(torch.device('cpu'))}, "
               f"load {os.getloadavg()[0]:.2f}")
-        profile(build({args.profile: factories[args.profile]})[args.profile], batches, args.profile_rows)
+        profile(build({name: factories[name]})[name], batches, args.profile_rows)
         return
     if args.only:
         factories = {k: v for k, v in factories.items() if any(part in k for part in args.only)}

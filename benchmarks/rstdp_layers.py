@@ -31,6 +31,7 @@ from tabulate import tabulate
 from snnbench.components import DatasetInfo, LoadContext
 from snnbench.definition.plugins import load_plugins
 from snnbench.definition.suite import Choice
+from snnbench.errors import SnnbenchError
 from snnbench.running.assembly import architecture_context
 from snnbench.runtime import data_root, device_name
 
@@ -61,8 +62,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    train, _ = load_mnist(TorchvisionImagesParams(download=False),
-                          LoadContext(data_root(args.data_dir), download=False))
+    try:
+        train, _ = load_mnist(TorchvisionImagesParams(download=False),
+                              LoadContext(data_root(args.data_dir), download=False))
+    except SnnbenchError as error:  # no MNIST there: say where to put it, without a traceback
+        raise SystemExit(f"{Path(__file__).name}: {error}") from None
     encoder = DoGLatencyEncoder(DoGLatencyParams(threshold=50.0, normalization_radius=8),
                                 DatasetInfo("mnist", "static", (1, 28, 28), 10))
     rule = StdpRstdp(StdpRstdpParams())
