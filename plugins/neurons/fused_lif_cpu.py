@@ -12,10 +12,13 @@ time at 32,768-65,536 than at the former fixed 2,048. The inner loops index 1-D
 row slices, not the 2-D arrays: that alone took the backward from 18 to 7 ms
 on one thread (T=25, B*N=262144, AVX2), as LLVM then vectorises it; the
 forward, which also recomputes the previous spike instead of keeping it in
-arrays, went from 8.5 to 5.4 ms. The ``subtract`` and ``kind`` branches are
-loop-invariant and cost nothing measurable against kernels specialised per
-case. Scalars arrive in the arrays' dtype, so float32 work stays
-float32. Dynamics and surrogates are documented in
+arrays, went from 8.5 to 5.4 ms. The ``subtract`` branch is loop-invariant
+and LLVM hoists it; the surrogate's ``kind`` is resolved outside the row
+loop (one inlined copy of the loop per kind), since with bf16 I/O the loop
+grew past what LLVM unswitches and ran unvectorised, 5x slower. Scalars
+arrive in the state's dtype, so float32 work stays float32; bf16 currents,
+spikes and gradients are read and written as their bits
+(:mod:`snnbench_plugins.neurons.numba_bf16`), the membrane staying float32. Dynamics and surrogates are documented in
 :mod:`snnbench_plugins.neurons.fused_lif`.
 """
 
@@ -25,6 +28,7 @@ import math
 
 import numba
 import numpy as np
+from snnbench_plugins.neurons.numba_bf16 import narrow, widen
 
 SMALLEST_BLOCK, LARGEST_BLOCK = 2048, 65536
 FAST_SIGMOID, ATAN, SIGMOID = 0, 1, 2
@@ -51,7 +55,8 @@ def block_size(neurons: int) -> int:
 
 @numba.njit(parallel=True, cache=True)
 def forward(current, beta, threshold, subtract, spikes, membrane, block_neurons):
-    """current [T, N] -> spikes and membrane [T, N], both written in place.
+    """current [T, N] -> spikes and membrane [T, N], both written in place
+    (current and spikes float, or both bf16 bits; membrane float).
 
     The previous spike is recomputed from the previous membrane rather than
     stored. No fastmath here: the update is evaluated in snnTorch's order
@@ -59,22 +64,23 @@ def forward(current, beta, threshold, subtract, spikes, membrane, block_neurons)
     exactly on the threshold spikes as it does in snnTorch.
     """
     steps, size = current.shape
-    one, zero = current.dtype.type(1), current.dtype.type(0)
+    zero = membrane.dtype.type(0)
+    spike, no_spike = narrow(membrane.dtype.type(1), spikes), narrow(zero, spikes)
     for block in numba.prange((size + block_neurons - 1) // block_neurons):
         start = block * block_neurons
         stop = min(size, start + block_neurons)
-        mem = np.zeros(stop - start, current.dtype)
+        mem = np.zeros(stop - start, membrane.dtype)
         for t in range(steps):
             current_t, membrane_t, spikes_t = current[t, start:stop], membrane[t, start:stop], spikes[t, start:stop]
             for i in range(stop - start):
                 m = mem[i]
                 if subtract:
-                    m = beta * m + current_t[i] - (threshold if m > threshold else zero)
+                    m = beta * m + widen(current_t[i]) - (threshold if m > threshold else zero)
                 else:
-                    m = (zero if m > threshold else beta * m) + current_t[i]
+                    m = (zero if m > threshold else beta * m) + widen(current_t[i])
                 mem[i] = m
                 membrane_t[i] = m
-                spikes_t[i] = one if m > threshold else zero
+                spikes_t[i] = spike if m > threshold else no_spike
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
@@ -85,18 +91,28 @@ def backward(grad_spikes, membrane, beta, threshold, subtract, kind, slope, grad
     beta (1 - s_t) (zero): the reset is detached, as in snnTorch.
     """
     steps, size = grad_spikes.shape
-    zero = grad_spikes.dtype.type(0)
     for block in numba.prange((size + block_neurons - 1) // block_neurons):
         start = block * block_neurons
         stop = min(size, start + block_neurons)
-        carried = np.zeros(stop - start, grad_spikes.dtype)  # beta * d loss / d mem_{t+1}
+        carried = np.zeros(stop - start, membrane.dtype)  # beta * d loss / d mem_{t+1}
         for t in range(steps - 1, -1, -1):
-            grad_spikes_t, membrane_t = grad_spikes[t, start:stop], membrane[t, start:stop]
-            grad_current_t = grad_current[t, start:stop]
-            for i in range(stop - start):
-                u = membrane_t[i] - threshold
-                # a spike at t zeroes mem_t's share of mem_{t+1} under zero reset
-                through = carried[i] if subtract or u <= zero else zero
-                grad_mem = grad_spikes_t[i] * _surrogate(u, kind, slope) + through
-                grad_current_t[i] = grad_mem
-                carried[i] = beta * grad_mem
+            g_t, m_t, gc_t = grad_spikes[t, start:stop], membrane[t, start:stop], grad_current[t, start:stop]
+            # each call inlines with its kind a constant, so every row loop is branch-free
+            if kind == FAST_SIGMOID:
+                _backward_row(g_t, m_t, gc_t, carried, beta, threshold, subtract, FAST_SIGMOID, slope)
+            elif kind == ATAN:
+                _backward_row(g_t, m_t, gc_t, carried, beta, threshold, subtract, ATAN, slope)
+            else:
+                _backward_row(g_t, m_t, gc_t, carried, beta, threshold, subtract, SIGMOID, slope)
+
+
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _backward_row(grad_spikes_t, membrane_t, grad_current_t, carried, beta, threshold, subtract, kind, slope):
+    zero = membrane_t.dtype.type(0)
+    for i in range(len(carried)):
+        u = membrane_t[i] - threshold
+        # a spike at t zeroes mem_t's share of mem_{t+1} under zero reset
+        through = carried[i] if subtract or u <= zero else zero
+        grad_mem = widen(grad_spikes_t[i]) * _surrogate(u, kind, slope) + through
+        grad_current_t[i] = narrow(grad_mem, grad_current_t)
+        carried[i] = beta * grad_mem
