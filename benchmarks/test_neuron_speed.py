@@ -8,13 +8,15 @@ Each result's ``extra_info`` holds the sizes, the spike sparsity of the
 layer's output, the backend that ran, and the memory-bandwidth floor: the
 five ``[T, B, N]`` fp32 tensors a LIF must move at least (current and spikes
 forward; the saved state, the incoming and the outgoing gradient backward)
-divided by the device's copy bandwidth, measured in the same session.
+divided by the device's copy bandwidth, measured again right after each
+benchmark's rounds: on a shared host that bandwidth moved between 28 and 61
+GB/s within an hour, so a floor from the start of the session would not
+belong to a row measured minutes later.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 import typing
 
@@ -49,7 +51,6 @@ def neurons_and_backends() -> list[tuple[str, str | None]]:
     return cases
 
 
-@functools.cache
 def copy_bandwidth() -> float:
     """Bytes per second the device sustains for a large copy (read + write)."""
     source = torch.empty(64 * 2**20, device=DEVICE)  # 256 MiB of fp32
