@@ -10,10 +10,10 @@ instead: every spike adds one weight column ``w[:, c, ky, kx]`` to the step
 it arrived at, and one pass over the ``T`` steps of those sums gives the
 first threshold crossing. Nothing ``T``-fold is ever stored.
 
-Measured at batch 1 on one core of the 2-core AMD EPYC (README "Learning
-without backprop"), layer 2's STDP step fell from 12.4 to about 4 ms an image
-and propagating through S2 + C2 from 24 to under 2 ms: the dense path spends
-its time multiplying zeros.
+On one thread of the 2-core AMD EPYC (``make bench-rstdp``, README
+"Learning without backprop"), layer 2's STDP step fell from 11.0 to 4.0 ms
+an image and propagating through S2 + C2 from 12.2 to 1.3 ms: the dense
+path spends its time multiplying zeros.
 
 It is the same arithmetic as conv-then-cumsum, summed in another order, so
 potentials agree to rounding (a few ulps); a firing step can differ only

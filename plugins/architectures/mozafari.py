@@ -39,7 +39,7 @@ inference runs without it.
 On the CPU, ``propagate`` and ``compete`` run the hidden S and C layers from
 spike times by events (:mod:`snnbench_plugins.spike_time_conv`) when their
 neurons integrate without leak: the same spikes, potentials and winners as
-the dense layers (tested), 9-11x faster through a layer and 2x per STDP
+the dense layers (tested), 5-10x faster through a layer and 2-3x per STDP
 step, where the dense conv multiplied inputs that are over 99% zeros.
 Inference, whose metrics count every step's spikes, stays dense.
 """

@@ -34,7 +34,7 @@ suite's ``[training]`` one for the readout, ``stdp_batch_size`` for the hidden
 layers) trades that staleness for speed; 1, the default for the hidden
 layers, is SpykeTorch's per-sample loop. On a CPU it costs little (with the
 dense layers an image took 7 ms in layer 1 and about 20 ms in layer 2 at
-batch 1 and at 16; by events, 2 and 4 ms at batch 1); on a GPU, where small
+batch 1 and at 16; by events, 3 and 4 ms at batch 1); on a GPU, where small
 steps are launch-bound, 16 is faster. The k-WTA's k picks
 are sequential too (each excludes the next), but vectorised over the batch.
 
