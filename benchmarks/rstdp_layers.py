@@ -1,12 +1,15 @@
 """The R-STDP network's stages with its hidden layers run by events
 (``snnbench_plugins.spike_time_conv``, what the CPU uses) and densely (a conv
 over every step and the neurons, what a GPU uses), side by side in one
-process on real MNIST, at SpykeTorch's sizes.
+process on real MNIST, at SpykeTorch's sizes: layer 1 and 2 STDP, the passes
+that compute the next layer's input, and inference of the whole network on
+test digits, bare and with the activity metrics a row records.
 
 Both networks start from the same weights and learn from the same digits;
 each stage's chunks alternate between the two, so a burst of load on a shared
 machine hits them alike, and each figure is the median over chunks. The two
-must end with bit-equal weights and equal spike times, or the script fails.
+must end with bit-equal weights, equal spike times and equal outputs and
+metrics, or the script fails.
 
     python benchmarks/rstdp_layers.py --images 600 --threads 1
 """
@@ -28,14 +31,15 @@ from snnbench_plugins.neurons.if_once import IFOnceParams
 from snnbench_plugins.spike_times import first_spike_times
 from tabulate import tabulate
 
-from snnbench.components import DatasetInfo, LoadContext
+from snnbench.components import DatasetInfo, DataSplit, LoadContext, SpikingModel
 from snnbench.definition.plugins import load_plugins
 from snnbench.definition.suite import Choice
 from snnbench.errors import SnnbenchError
 from snnbench.running.assembly import architecture_context
+from snnbench.running.metrics import evaluate
 from snnbench.runtime import data_root, device_name
 
-STEPS, CHUNK = 15, 50
+STEPS, CHUNK, TEST_IMAGES = 15, 50, 200
 
 
 def networks() -> dict[str, MozafariNetwork]:
@@ -63,7 +67,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     try:
-        train, _ = load_mnist(TorchvisionImagesParams(download=False),
+        train, test = load_mnist(TorchvisionImagesParams(download=False),
                               LoadContext(data_root(args.data_dir), download=False))
     except SnnbenchError as error:  # no MNIST there: say where to put it, without a traceback
         raise SystemExit(f"{Path(__file__).name}: {error}") from None
@@ -72,7 +76,7 @@ def main() -> None:
     rule = StdpRstdp(StdpRstdpParams())
     nets, seconds = networks(), {}
     with torch.no_grad():
-        times = first_spike_times(encoder(train.inputs[:args.images])).to(torch.uint8)
+        times = first_spike_times(encoder(train.inputs[:args.images]))
         inputs = {name: times for name in nets}
         for layer, stage in ((0, "layer 1 STDP"), (1, "layer 2 STDP")):
             if layer:
@@ -90,18 +94,47 @@ def main() -> None:
         for name, network in nets.items():
             seconds[name, "layer 3 input"] = [timed(lambda: [network.propagate(1, inputs[name][i:i + 100])
                                                              for i in range(0, args.images, 100)]) / args.images]
+        inference_differs = inference(nets, encoder, test.head(TEST_IMAGES), seconds)
     for layer in (0, 1):
         if not torch.equal(nets["events"].weight(layer), nets["dense"].weight(layer)):
             raise SystemExit(f"layer {layer + 1}'s weights differ between the event and the dense path")
     if not torch.equal(inputs["events"], inputs["dense"]):
         raise SystemExit("layer 2's input spike times differ between the event and the dense path")
+    if inference_differs:
+        raise SystemExit(f"inference's {inference_differs} differ between the event and the dense path")
     rows = []
-    for stage in ("layer 1 STDP", "layer 2 input", "layer 2 STDP", "layer 3 input"):
+    for stage in ("layer 1 STDP", "layer 2 input", "layer 2 STDP", "layer 3 input",
+                  "inference, bare", "inference, with the metrics"):
         dense, events = (statistics.median(seconds[name, stage]) * 1e3 for name in ("dense", "events"))
         rows.append([stage, f"{dense:.2f}", f"{events:.2f}", f"{dense / events:.1f}x"])
     print(f"{device_name(torch.device('cpu'))}, {args.threads} thread(s), {args.images} digits "
-          f"(STDP at batch 1, propagation at batch 100); weights bit-equal after both layers' STDP")
+          f"(STDP at batch 1, propagation at batch 100), {TEST_IMAGES} test digits (inference at batch {CHUNK}); "
+          f"weights bit-equal after both layers' STDP, equal outputs and metrics in inference")
     print(tabulate(rows, ["stage", "dense ms/image", "events ms/image", "speed-up"], tablefmt="github"))
+
+
+def inference(nets: dict[str, MozafariNetwork], encoder, digits: DataSplit, seconds: dict) -> str | None:
+    """Time the whole network on ``digits`` in chunks, bare and under
+    ``evaluate`` (the row's metrics); what differs between the paths, if anything."""
+    models = {name: SpikingModel(encoder, network, STEPS) for name, network in nets.items()}
+    results = {}
+    for start in range(0, len(digits), CHUNK):
+        chunk = DataSplit(digits.inputs[start:start + CHUNK], digits.targets[start:start + CHUNK])
+        for name, model in models.items():
+            model.eval()
+            started = time.perf_counter()
+            results[name, "outputs", start] = model(chunk.inputs)
+            seconds.setdefault((name, "inference, bare"), []).append((time.perf_counter() - started) / CHUNK)
+            started = time.perf_counter()
+            results[name, "metrics", start] = evaluate(model, chunk, CHUNK, torch.device("cpu")).activity
+            seconds.setdefault((name, "inference, with the metrics"), []).append(
+                (time.perf_counter() - started) / CHUNK)
+    for start in range(0, len(digits), CHUNK):
+        if not torch.equal(results["events", "outputs", start], results["dense", "outputs", start]):
+            return "outputs"
+        if results["events", "metrics", start] != results["dense", "metrics", start]:
+            return "activity metrics"
+    return None
 
 
 if __name__ == "__main__":

@@ -11,6 +11,11 @@ import torch
 import torch.nn.functional as F
 
 
+def spike_time_dtype(steps: int) -> torch.dtype:
+    """The smallest integer type that holds the steps 0..``steps`` (``steps``: never)."""
+    return torch.uint8 if steps < 256 else torch.int32
+
+
 def first_true(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Boolean ``[T, B, ...]`` -> whether each neuron's is ever true, and the
     first step it is (0 where never), both ``[B, ...]``."""
@@ -20,9 +25,11 @@ def first_true(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def first_spike_times(spikes: torch.Tensor) -> torch.Tensor:
-    """``[T, B, ...]`` spikes -> the step of each neuron's first spike ``[B, ...]``, T where none."""
+    """``[T, B, ...]`` spikes -> the step of each neuron's first spike ``[B, ...]``,
+    T where none, in :func:`spike_time_dtype`."""
     fired, first = first_true(spikes > 0)
-    return torch.where(fired, first, spikes.shape[0])
+    steps = spikes.shape[0]
+    return torch.where(fired, first, steps).to(spike_time_dtype(steps))
 
 
 def spikes_at(times: torch.Tensor, steps: int, dtype: torch.dtype) -> torch.Tensor:

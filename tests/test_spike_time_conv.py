@@ -21,7 +21,8 @@ from snnbench_plugins.learning_rules.stdp import StdpRstdp, StdpRstdpParams
 from snnbench_plugins.spike_time_conv import fire_times
 from snnbench_plugins.spike_times import earliest_in_window, first_spike_times, spikes_at
 
-from snnbench.components import LoadContext
+from snnbench.components import LoadContext, SpikingModel
+from snnbench.running.metrics import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +117,33 @@ def test_refuses_tensors_off_the_cpu():
     with pytest.raises(ValueError, match="runs on the CPU"):
         fire_times(torch.zeros((1, 1, 4, 4), device="meta"), torch.ones(1, 1, 3, 3), 1, NEVER, 1.0)
 
+
+
+def test_inference_by_events_decides_and_measures_as_the_dense_network(mnist_dir, monkeypatch):
+    """Inference over real digits with learnt-looking weights, by events and
+    densely (the path a GPU takes): the same outputs, and the same sparsity
+    per layer and synaptic operations in the activity metrics, which the
+    event path reports itself."""
+    train, _ = load_mnist(TorchvisionImagesParams(download=False), LoadContext(mnist_dir, download=False))
+    digits = train.head(24)
+    network = tiny_network(channels=(8, 16, 10))
+    with torch.no_grad():
+        for layer in range(network.plastic_layers):
+            weight = network.weight(layer)
+            weight.copy_(learnt_weights(*weight.shape[:3], seed=layer))
+    model = SpikingModel(DoGLatencyEncoder(DoGLatencyParams(), MNIST_INFO), network, NEVER)
+    results = {}
+    for path in ("events", "dense"):
+        if path == "dense":
+            monkeypatch.setattr(MozafariNetwork, "_by_events", lambda self, layer, times: False)
+        with torch.no_grad():
+            results[path, "output"] = model(digits.inputs)
+        results[path, "metrics"] = evaluate(model, digits, 10, torch.device("cpu"))
+    assert torch.equal(results["events", "output"], results["dense", "output"])
+    assert results["dense", "output"].sum() > 0  # the readout decided
+    events, dense = results["events", "metrics"], results["dense", "metrics"]
+    assert events.accuracy == dense.accuracy
+    per_layer = dense.activity.sparsity_per_layer
+    assert len(per_layer) == 5 and all(0.0 < sparsity < 1.0 for sparsity in per_layer.values())  # all fire
+    assert events.activity == dense.activity
+    assert events.activity.synops_ac > 0

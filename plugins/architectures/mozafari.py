@@ -36,12 +36,16 @@ hidden layers, point-wise lateral inhibition, then k-winners-take-all within
 one winner and no point-wise inhibition. Point-wise inhibition shapes learning only: as in SpykeTorch,
 inference runs without it.
 
-On the CPU, ``propagate`` and ``compete`` run the hidden S and C layers from
-spike times by events (:mod:`snnbench_plugins.spike_time_conv`) when their
-neurons integrate without leak: the same spikes, potentials and winners as
-the dense layers (tested), 5-10x faster through a layer and 2-3x per STDP
-step, where the dense conv multiplied inputs that are over 99% zeros.
-Inference, whose metrics count every step's spikes, stays dense.
+On the CPU, ``propagate``, ``compete`` and inference run the hidden S and C
+layers from spike times by events (:mod:`snnbench_plugins.spike_time_conv`)
+when their neurons integrate without leak: the same spikes, potentials and
+winners as the dense layers (tested), 5-10x faster through a layer and 2-3x
+per STDP step, where the dense conv multiplied inputs that are over 99%
+zeros. Inference by events reports the spikes and synaptic operations the
+dense layers would have shown to the activity metrics
+(:mod:`snnbench.activity`), so a row's sparsity and ACs are the same either
+way (tested); its input must then be single binary spikes, as the DoG
+latency encoder's, else it runs densely.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ import torch
 from torch import nn
 
 from snnbench import hookimpl
+from snnbench.activity import listening, report_spikes, report_synapse_input
 from snnbench.components import ArchitectureContext, ArchitectureSpec, DatasetInfo, SpikingLayer
 from snnbench.sequence import TimeDistributed
 from snnbench_plugins.competition import (
@@ -64,7 +69,7 @@ from snnbench_plugins.competition import (
     receptive_times,
 )
 from snnbench_plugins.spike_time_conv import fire_times
-from snnbench_plugins.spike_times import earliest_in_window, spikes_at
+from snnbench_plugins.spike_times import earliest_in_window, first_spike_times, spikes_at
 
 #: threshold of a C-layer neuron: below one input spike, so it fires on the first
 POOL_THRESHOLD = 0.5
@@ -243,8 +248,14 @@ class MozafariNetwork(nn.Module):
         return layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for simple, pool in zip(self.simple, self.complex):
-            x = pool(simple(x))
+        times = self._single_spike_times(x)
+        if times is not None:
+            for layer in range(len(self.complex)):
+                times = self.propagate(layer, times)
+            x = spikes_at(times, self.steps, x.dtype)
+        else:
+            for simple, pool in zip(self.simple, self.complex):
+                x = pool(simple(x))
         readout = self.simple[-1]
         readout(x)
         return self.readout(readout.neuron.spike_times, readout.neuron.potentials)
@@ -262,7 +273,11 @@ class MozafariNetwork(nn.Module):
     def propagate(self, layer: int, times: torch.Tensor) -> torch.Tensor:
         """Spike times of hidden S layer ``layer``'s input -> those of its C layer's output."""
         if self._by_events(layer, times):
-            return earliest_in_window(self._fire(layer, times)[0], self.params.pools[layer])
+            fired = self._fire(layer, times)[0]
+            pooled = earliest_in_window(fired, self.params.pools[layer])
+            if listening():
+                self._report_activity(layer, times, fired, pooled)
+            return pooled
         pool = self.complex[layer]
         with recording(pool.neuron):
             pool(self.simple[layer](spikes_at(times, self.steps, self.weight(layer).dtype)))
@@ -281,6 +296,24 @@ class MozafariNetwork(nn.Module):
                                 self.params.inhibition_radius[layer], self.steps)
         return Competition(winners, receptive_times(times, winners, self.params.kernel_sizes[layer],
                                                     self.params.paddings[layer], self.steps))
+
+    def _single_spike_times(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The spike times of input ``x`` ``[T, B, C, H, W]`` where every hidden
+        layer can run from them by events: on the CPU, and ``x`` single
+        binary spikes (at most one per position); else None."""
+        if not all(self._by_events(layer, x) for layer in range(len(self.complex))):
+            return None
+        if not bool(((x == 0) | (x == 1)).all()) or int((x != 0).sum(0).max()) > 1:
+            return None
+        return first_spike_times(x)
+
+    def _report_activity(self, layer: int, times: torch.Tensor, fired: torch.Tensor, pooled: torch.Tensor) -> None:
+        """Tell the activity metrics what hidden layer ``layer``'s modules would
+        have seen run densely: its conv's input spikes, its S and C neurons' spikes."""
+        steps = self.steps
+        report_synapse_input(self.simple[layer].conv, (times < steps).to(self.weight(layer).dtype), steps)
+        for neuron, out in ((self.simple[layer].neuron, fired), (self.complex[layer].neuron, pooled)):
+            report_spikes(neuron, (out < steps).sum(), steps * out.numel())
 
     def _by_events(self, layer: int, times: torch.Tensor) -> bool:
         """Whether hidden S layer ``layer`` (and its C layer) can run from spike

@@ -163,7 +163,7 @@ class StdpRstdp:
             raise SnnbenchError(f"stdp_epochs has {len(self.params.stdp_epochs)} entries; the network has "
                                 f"{hidden} hidden layers to train by STDP")
         with torch.no_grad():
-            times = self._encode(model.encoder, network.steps, train, session)
+            times = self._encode(model.encoder, train, session)
             for layer in range(network.plastic_layers):
                 if layer > 0:
                     times = self._pass(f"layer {layer + 1} input", times, session,
@@ -175,9 +175,8 @@ class StdpRstdp:
 
     # -- stages ---------------------------------------------------------------------
 
-    def _encode(self, encoder: nn.Module, steps: int, train: DataSplit, session: TrainingSession) -> DataSplit:
-        dtype = torch.uint8 if steps < 256 else torch.int32
-        return self._pass("layer 1 input", train, session, lambda batch: first_spike_times(encoder(batch)).to(dtype))
+    def _encode(self, encoder: nn.Module, train: DataSplit, session: TrainingSession) -> DataSplit:
+        return self._pass("layer 1 input", train, session, lambda batch: first_spike_times(encoder(batch)))
 
     @staticmethod
     def _pass(stage: str, split: DataSplit, session: TrainingSession, compute) -> DataSplit:

@@ -2,8 +2,10 @@
 
 Counting is streaming: forward hooks add to per-layer counters that stay on
 the device, so no activation of a run is kept in memory and the loop never
-waits on a host sync. The definitions follow NeuroBench where it defines the
-same metric (a test runs both on the same snnTorch model and data):
+waits on a host sync. A layer that runs without per-step tensors (from spike
+times, by events) reports the same counts itself (:mod:`snnbench.activity`).
+The definitions follow NeuroBench where it defines the same metric (a test
+runs both on the same snnTorch model and data):
 
 - *activation sparsity*: share of (neuron, timestep, sample) slots without a
   spike, over the outputs of all spiking layers (NeuroBench
@@ -33,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snnbench.activity import listened_by
 from snnbench.components import DataSplit, iter_spiking_layers
 from snnbench.runtime import synchronize
 from snnbench.sequence import TimeDistributed, constant_step, is_constant_in_time
@@ -41,17 +44,26 @@ CONNECTION_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
 
 
+def _count_dtype(device: torch.device) -> torch.dtype:
+    """Counts are exact integers in float64 on the CPU; in float32 on a GPU,
+    where float64 convolutions are slow (exact up to 2**24 an output)."""
+    return torch.float64 if device.type == "cpu" else torch.float32
+
+
 def _nonzero(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return (x != 0).to(dtype)
 
 
 def _operations(layer: nn.Module, binary_input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Multiplications of a batch of 0/1 inputs with a 0/1 weight mask
-    (NeuroBench's binary copy of the layer); bias and zero padding count nothing."""
+    (NeuroBench's binary copy of the layer); bias and zero padding count nothing.
+    Only the total is wanted, so the output channels are summed first (in the
+    weights, per group): the same integer, for 1/out_channels of the work."""
     if isinstance(layer, nn.Linear):
         return binary_input.reshape(-1, layer.in_features).sum(0) @ weight.sum(0)
     conv = _CONV[type(layer)]
-    return conv(binary_input, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups).sum()
+    per_group = weight.unflatten(0, (layer.groups, -1)).sum(1)
+    return conv(binary_input, per_group, None, layer.stride, layer.padding, layer.dilation, layer.groups).sum()
 
 
 @dataclass
@@ -79,19 +91,23 @@ class ActivitySummary:
 
 class ActivityMonitor:
     """Hooks that count spikes, encoder output and synaptic operations while a
-    model runs. Use as a context manager around evaluation batches."""
+    model runs, and the listener of what layers report themselves
+    (:mod:`snnbench.activity`). Use as a context manager around evaluation
+    batches."""
 
     def __init__(self, model: nn.Module, device: torch.device):
         self.model = model
         self.device = device
         self.samples = 0
         self._spiking: dict[str, _Counter] = {}
+        self._counter_of: dict[int, _Counter] = {}  # id(spiking layer) -> its counter, for reports
         self._encoder = self._new_counter(with_sum=True)
         self._ac = torch.zeros((), device=device, dtype=torch.float64)
         self._mac = torch.zeros((), device=device, dtype=torch.float64)
         self._dense = 0.0
         self._dense_cache: dict[tuple, float] = {}
         self._handles: list = []
+        self._listening = None
 
     def _new_counter(self, with_sum: bool = False) -> _Counter:
         zero = lambda: torch.zeros((), device=self.device, dtype=torch.float64)  # noqa: E731
@@ -105,6 +121,7 @@ class ActivityMonitor:
             self._handles.append(encoder.register_forward_hook(self._count_output(self._encoder)))
         for name, layer in iter_spiking_layers(self.model):
             counter = self._spiking.setdefault(name, self._new_counter())
+            self._counter_of[id(layer)] = counter
             self._handles.append(layer.register_forward_hook(self._count_output(counter)))
         wrapped = set()
         for module in self.model.modules():
@@ -114,9 +131,12 @@ class ActivityMonitor:
         for module in self.model.modules():
             if isinstance(module, CONNECTION_LAYERS) and id(module) not in wrapped:
                 self._handles.append(module.register_forward_pre_hook(self._count_ops))
+        self._listening = listened_by(self)
+        self._listening.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
+        self._listening.__exit__(*exc)
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
@@ -146,17 +166,39 @@ class ActivityMonitor:
 
     @torch.no_grad()
     def _add_ops(self, layer: nn.Module, x: torch.Tensor, repeats: int) -> None:
-        dtype = torch.float64 if x.device.type == "cpu" else torch.float32
-        binary = _nonzero(x, dtype)
+        dtype = _count_dtype(x.device)
         is_spiking = ~((x != 0) & (x != 1) & (x != -1)).any()
-        operations = _operations(layer, binary, _nonzero(layer.weight, dtype)).to(torch.float64) * repeats
+        operations = _operations(layer, _nonzero(x, dtype), _nonzero(layer.weight, dtype)).to(torch.float64)
+        self._add_operations(layer, operations * repeats, is_spiking, x.shape[1:], x.shape[0] * repeats)
+
+    def _add_operations(self, layer: nn.Module, operations: torch.Tensor, is_spiking: torch.Tensor,
+                        input_shape: torch.Size, applications: int) -> None:
+        """Add ``operations`` (ACs where ``is_spiking``, else MACs) and the
+        dense count of ``applications`` of ``layer`` to inputs of ``input_shape``."""
         self._ac += torch.where(is_spiking, operations, 0.0)
         self._mac += torch.where(is_spiking, 0.0, operations)
-        key = (id(layer), tuple(x.shape[1:]))
+        key = (id(layer), tuple(input_shape))
         if key not in self._dense_cache:
-            ones = torch.ones((1, *x.shape[1:]), device=x.device, dtype=dtype)
+            dtype = _count_dtype(operations.device)
+            ones = torch.ones((1, *input_shape), device=operations.device, dtype=dtype)
             self._dense_cache[key] = float(_operations(layer, ones, torch.ones_like(layer.weight, dtype=dtype)))
-        self._dense += self._dense_cache[key] * x.shape[0] * repeats
+        self._dense += self._dense_cache[key] * applications
+
+    # -- what layers report themselves (snnbench.activity) -----------------------
+
+    def add_spikes(self, layer: nn.Module, spikes: torch.Tensor, slots: int) -> None:
+        counter = self._counter_of.get(id(layer))
+        if counter is None:
+            raise RuntimeError(f"{type(layer).__name__} reported spikes but is not a spiking layer of the model")
+        counter.nonzero += spikes
+        counter.total += slots
+
+    @torch.no_grad()
+    def add_synapse_input(self, layer: nn.Module, spike_counts: torch.Tensor, steps: int) -> None:
+        dtype = _count_dtype(spike_counts.device)
+        operations = _operations(layer, spike_counts.to(dtype), _nonzero(layer.weight, dtype)).to(torch.float64)
+        self._add_operations(layer, operations, torch.ones((), dtype=torch.bool, device=operations.device),
+                             spike_counts.shape[1:], spike_counts.shape[0] * steps)
 
     # -- results ----------------------------------------------------------------
 
