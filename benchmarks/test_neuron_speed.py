@@ -25,7 +25,7 @@ import torch
 
 from snnbench.definition.plugins import load_plugins
 from snnbench.errors import SnnbenchError
-from snnbench.runtime import synchronize
+from snnbench.runtime import machine, synchronize
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 #: (neurons, timesteps, batch); the largest is DESIGN.md's GPU reference size
@@ -97,4 +97,5 @@ def test_forward_backward(benchmark, name, backend, size):
         "neurons": neurons, "timesteps": steps, "batch": batch,
         "sparsity": 1.0 - spiking / elements,
         "bandwidth_bound_s": TENSORS_MOVED * elements * 4 / copy_bandwidth(),
+        "machine": machine(DEVICE),  # torch's threads and kernels in this process, not its caller's
     })

@@ -160,10 +160,20 @@ def test_a_neuron_made_30_percent_slower_fails(monkeypatch, capsys, repo):
     # N4096: calls of ~90 ms, steadier than N1024's ~25 ms; timings this steady allow a 5% tolerance.
     # One thread: a two-thread process on two busy cores waits at every barrier for its descheduled
     # thread, and its timings spread threefold; one thread is only slowed by the others' share.
-    code, out, err, report = compare(monkeypatch, capsys, repo, "--neurons", "-k", "snntorch-lif and N4096",
-                                     "--base", "HEAD~1", "--repeats", "8",
-                                     "--tolerance", "neuron_calls_per_s=rel:0.05", env={"OMP_NUM_THREADS": "1"})
-    assert code == 1, out + err
+    # Eight repeats are four pairs of rounds, and the interval's upper end is about the slowest
+    # pair's ratio: one pair hit by the shared host's load can hide the regression (CI measured
+    # 0.837 [0.716, 1.170] so). A miss earns a second, independent A/B: a working compare misses
+    # both only if noise hides the regression twice; a broken one misses both always.
+    outputs = []
+    for _ in range(2):
+        code, out, err, report = compare(monkeypatch, capsys, repo, "--neurons", "-k", "snntorch-lif and N4096",
+                                         "--base", "HEAD~1", "--repeats", "8",
+                                         "--tolerance", "neuron_calls_per_s=rel:0.05", env={"OMP_NUM_THREADS": "1"})
+        outputs.append(out + err)
+        if code == 1:
+            break
+    assert code == 1, "\n".join(outputs)
+    assert report["machine"]["threads"] == 1  # the benchmarks' own processes, not this one's two threads
     slowed = next(f for f in report["timing"] if "snntorch-lif" in f["cell"])
     assert slowed["verdict"] == "REGRESSED" and slowed["metric"] == "neuron_calls_per_s"
     # 0.82 measured on a quiet machine: the sleeps add 30% to the layer's own forward and backward,

@@ -351,6 +351,8 @@ def _neuron_workload(sides: list[Side], options: CompareOptions, runs: _Runs, co
                 continue
             for bench in json.loads(report.read_text())["benchmarks"]:
                 timings[side.name][(bench["name"], NEURON_RATE)].append(1.0 / bench["stats"]["median"])
+                if side.name == "head":  # where the benchmarks really ran (a base from before this has no record)
+                    comparison.machine = bench["extra_info"].get("machine", comparison.machine)
     if not timings["base"] or not timings["head"]:
         raise SnnbenchError("no neuron benchmark ran on both sides"
                             + (f" (-k {options.select!r} selects none?)" if options.select else ""))
