@@ -118,7 +118,6 @@ def test_refuses_tensors_off_the_cpu():
         fire_times(torch.zeros((1, 1, 4, 4), device="meta"), torch.ones(1, 1, 3, 3), 1, NEVER, 1.0)
 
 
-
 def test_inference_by_events_decides_and_measures_as_the_dense_network(mnist_dir, monkeypatch):
     """Inference over real digits with learnt-looking weights, by events and
     densely (the path a GPU takes): the same outputs, and the same sparsity
