@@ -116,12 +116,11 @@ def main() -> None:
 def inference(nets: dict[str, MozafariNetwork], encoder, digits: DataSplit, seconds: dict) -> str | None:
     """Time the whole network on ``digits`` in chunks, bare and under
     ``evaluate`` (the row's metrics); what differs between the paths, if anything."""
-    models = {name: SpikingModel(encoder, network, STEPS) for name, network in nets.items()}
+    models = {name: SpikingModel(encoder, network, STEPS).eval() for name, network in nets.items()}
     results = {}
     for start in range(0, len(digits), CHUNK):
         chunk = DataSplit(digits.inputs[start:start + CHUNK], digits.targets[start:start + CHUNK])
         for name, model in models.items():
-            model.eval()
             started = time.perf_counter()
             results[name, "outputs", start] = model(chunk.inputs)
             seconds.setdefault((name, "inference, bare"), []).append((time.perf_counter() - started) / CHUNK)
