@@ -21,13 +21,13 @@ from snnbench_plugins.architectures.feedforward import CSNNParams
 from snnbench_plugins.datasets.vision import TorchvisionImagesParams
 from snnbench_plugins.encoders.coding import DirectParams
 from snnbench_plugins.learning_rules.bptt import BPTTParams
-from snnbench_plugins.losses import ce_count
+from snnbench_plugins.learning_rules.losses import ce_count
 
+from snnbench.api.records import Cell, Choice
+from snnbench.api.training_config import TrainingConfig
 from snnbench.definition.plugins import load_plugins
-from snnbench.definition.suite import Cell, Choice
 from snnbench.running.assembly import assemble
 from snnbench.running.runner import DatasetCache, RunOptions, train_and_measure
-from snnbench.running.training import TrainingConfig
 from snnbench.runtime import data_root, device_name, resolve_device, synchronize
 
 LEARNING_RATE = 2e-3  # the same for both loops

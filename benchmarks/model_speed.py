@@ -34,14 +34,14 @@ import torch
 from snnbench_plugins.architectures.feedforward import CSNNParams
 from snnbench_plugins.datasets.vision import TorchvisionImagesParams, load_mnist
 from snnbench_plugins.encoders.coding import DirectEncoder, DirectParams
-from snnbench_plugins.losses import ce_rate
+from snnbench_plugins.learning_rules.losses import ce_rate
 from torch import nn
 
-from snnbench.components import LoadContext, SpikingModel
+from snnbench.api.contracts import LoadContext, SpikingModel
+from snnbench.api.errors import SnnbenchError
+from snnbench.api.records import Choice
+from snnbench.api.training_config import MemoryFormat, Precision
 from snnbench.definition.plugins import load_plugins
-from snnbench.definition.suite import Choice
-from snnbench.definition.training_config import MemoryFormat, Precision
-from snnbench.errors import SnnbenchError
 from snnbench.running import execution
 from snnbench.running.assembly import build_network
 from snnbench.runtime import data_root, device_name, synchronize

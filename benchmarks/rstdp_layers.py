@@ -1,5 +1,5 @@
 """The R-STDP network's stages with its hidden layers run by events
-(``snnbench_plugins.spike_time_conv``, what the CPU uses) and densely (a conv
+(``snnbench_plugins.rstdp.spike_time_conv``, what the CPU uses) and densely (a conv
 over every step and the neurons, what a GPU uses), side by side in one
 process on real MNIST, at SpykeTorch's sizes: layer 1 and 2 STDP, the passes
 that compute the next layer's input, and inference of the whole network on
@@ -23,18 +23,18 @@ import time
 from pathlib import Path
 
 import torch
-from snnbench_plugins.architectures.mozafari import MozafariNetwork, MozafariParams
 from snnbench_plugins.datasets.vision import TorchvisionImagesParams, load_mnist
-from snnbench_plugins.encoders.dog_latency import DoGLatencyEncoder, DoGLatencyParams
-from snnbench_plugins.learning_rules.stdp import StdpRstdp, StdpRstdpParams
-from snnbench_plugins.neurons.if_once import IFOnceParams
-from snnbench_plugins.spike_times import first_spike_times
+from snnbench_plugins.rstdp.dog_latency import DoGLatencyEncoder, DoGLatencyParams
+from snnbench_plugins.rstdp.if_once import IFOnceParams
+from snnbench_plugins.rstdp.mozafari import MozafariNetwork, MozafariParams
+from snnbench_plugins.rstdp.spike_times import first_spike_times
+from snnbench_plugins.rstdp.stdp import StdpRstdp, StdpRstdpParams
 from tabulate import tabulate
 
-from snnbench.components import DatasetInfo, DataSplit, LoadContext, SpikingModel
+from snnbench.api.contracts import DatasetInfo, DataSplit, LoadContext, SpikingModel
+from snnbench.api.errors import SnnbenchError
+from snnbench.api.records import Choice
 from snnbench.definition.plugins import load_plugins
-from snnbench.definition.suite import Choice
-from snnbench.errors import SnnbenchError
 from snnbench.running.assembly import architecture_context
 from snnbench.running.metrics import evaluate
 from snnbench.runtime import data_root, device_name

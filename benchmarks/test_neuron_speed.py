@@ -23,8 +23,8 @@ import typing
 import pytest
 import torch
 
+from snnbench.api.errors import SnnbenchError
 from snnbench.definition.plugins import load_plugins
-from snnbench.errors import SnnbenchError
 from snnbench.runtime import machine, synchronize
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")

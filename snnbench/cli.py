@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from snnbench import __version__
-from snnbench.components import COMPONENT_KINDS, PLUGIN_KINDS
+from snnbench.api.contracts import COMPONENT_KINDS, PLUGIN_KINDS
+from snnbench.api.errors import SnnbenchError, did_you_mean
+from snnbench.comparison.compare import DEFAULT_TOLERANCES as COMPARE_TOLERANCES
 from snnbench.definition.params import describe_params
 from snnbench.definition.plugins import PluginSet, load_plugins
-from snnbench.errors import SnnbenchError, did_you_mean
-from snnbench.results.compare import DEFAULT_TOLERANCES as COMPARE_TOLERANCES
 from snnbench.results.gate import DEFAULT_TOLERANCES as GATE_TOLERANCES
 from snnbench.results.leaderboard import DEFAULT_ALPHA as LEADERBOARD_ALPHA
 from snnbench.results.store import DEFAULT_DB, ResultStore
@@ -582,9 +582,8 @@ def cmd_check(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from snnbench.definition.suite import load_suite
-    from snnbench.results.checkout import repository_root
-    from snnbench.results.compare import (
+    from snnbench.comparison.checkout import repository_root
+    from snnbench.comparison.compare import (
         NEURON_RATE,
         CompareOptions,
         progress_to_stderr,
@@ -592,6 +591,7 @@ def cmd_compare(args) -> int:
         run_comparison,
         write_json,
     )
+    from snnbench.definition.suite import load_suite
     from snnbench.results.gate import parse_tolerance
     from snnbench.runtime import data_root, resolve_device
 

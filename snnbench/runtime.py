@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from snnbench.errors import SnnbenchError
+from snnbench.api.errors import SnnbenchError
 
 #: Libraries whose versions every leaderboard row records.
 RECORDED_LIBRARIES = ("snnbench", "torch", "torchvision", "snntorch", "spikingjelly", "numpy")

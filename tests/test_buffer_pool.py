@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
-from snnbench_plugins.neurons.buffer_pool import BufferPool
-from snnbench_plugins.neurons.fused_lif import FusedLIF, FusedLIFParams
+from snnbench_plugins.neurons.lif_fused import FusedLIF, FusedLIFParams
+from snnbench_plugins.neurons.lif_fused.buffer_pool import BufferPool
 from snnbench_plugins.neurons.parameters import LIFParams
 from snnbench_plugins.neurons.snntorch_models import SnnTorchLIF
 

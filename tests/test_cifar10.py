@@ -9,9 +9,9 @@ import pickle
 import pytest
 import torch
 
-from snnbench.components import LoadContext
+from snnbench.api.contracts import LoadContext
+from snnbench.api.errors import DataUnavailableError
 from snnbench.definition.plugins import load_plugins
-from snnbench.errors import DataUnavailableError
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 

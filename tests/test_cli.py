@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import REPO, suite_toml
 
+from snnbench.api.contracts import KINDS
+from snnbench.api.records import ResultRow
 from snnbench.cli import main
-from snnbench.components import KINDS
 from snnbench.definition.metric_specs import METRIC_VERSIONS
-from snnbench.results.store import ResultRow, ResultStore
+from snnbench.results.store import ResultStore
 
 COMMANDS = ("run", "validate", "ls", "leaderboard", "check")
 

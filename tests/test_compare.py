@@ -16,8 +16,8 @@ import pytest
 from conftest import REPO, suite_toml
 
 from snnbench.cli import main
-from snnbench.results.checkout import snapshot
-from snnbench.results.compare import judge_timing, order_of_round
+from snnbench.comparison.checkout import snapshot
+from snnbench.comparison.compare import judge_timing, order_of_round
 
 #: a suite that learns in a second per cell, with three seeds to pair
 AB_SUITE = suite_toml("ab", seeds=(0, 1, 2), extra="""

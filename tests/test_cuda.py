@@ -11,7 +11,7 @@ from snnbench_plugins.architectures.feedforward import CSNNParams
 from snnbench_plugins.datasets.vision import TorchvisionImagesParams
 from snnbench_plugins.encoders.coding import DirectParams, RateParams
 from snnbench_plugins.learning_rules.bptt import BPTTParams
-from snnbench_plugins.neurons.fused_lif import FusedLIFParams
+from snnbench_plugins.neurons.lif_fused import FusedLIFParams
 from snnbench_plugins.neurons.parameters import LIFParams
 from snnbench_plugins.neurons.spikingjelly_models import SJLIFParams
 from test_neurons import (
@@ -19,10 +19,10 @@ from test_neurons import (
     assert_fused_lif_spikes_equal_snntorch_leaky_at_benchmark_size,
 )
 
+from snnbench.api.records import Cell, Choice
+from snnbench.api.training_config import TrainingConfig
 from snnbench.cli import main
-from snnbench.definition.suite import Cell, Choice
 from snnbench.running.runner import DatasetCache, RunOptions, train_and_measure
-from snnbench.running.training import TrainingConfig
 
 pytestmark = pytest.mark.gpu
 

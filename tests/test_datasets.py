@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from snnbench_plugins.datasets.vision import (
+    DigitsParams,
+    TorchvisionImagesParams,
+    load_digits,
+    load_mnist,
+)
 
-from snnbench.components import LoadContext
-from snnbench.errors import DataUnavailableError
-from snnbench_plugins.datasets.vision import DigitsParams, TorchvisionImagesParams, load_digits, load_mnist
+from snnbench.api.contracts import LoadContext
+from snnbench.api.errors import DataUnavailableError
 
 # training-label counts of the original MNIST, digits 0..9
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import torch
-
-from snnbench.components import DatasetInfo, NoParams
-from snnbench.sequence import TimeDistributed, is_constant_in_time, repeat_in_time
 from snnbench_plugins.encoders.coding import (
     DeltaEncoder,
     DeltaParams,
@@ -17,6 +14,9 @@ from snnbench_plugins.encoders.coding import (
     RateEncoder,
     RateParams,
 )
+
+from snnbench.api.contracts import DatasetInfo, NoParams
+from snnbench.api.sequence import TimeDistributed, is_constant_in_time, repeat_in_time
 
 INFO = DatasetInfo("test", "static", (1, 2, 2), 10)
 IMAGE = torch.tensor([[[[0.0, 0.25], [0.5, 1.0]]]])  # [B=1, C=1, 2, 2]
@@ -52,8 +52,9 @@ def test_latency_codes_real_digits_one_spike_per_pixel_that_decodes_back():
     """On real images: every lit pixel fires once, at the step its intensity
     promises, so the code tells images apart as well as the images themselves
     (rounded to T levels) do."""
-    from snnbench.components import LoadContext
     from snnbench_plugins.datasets.vision import DigitsParams, load_digits
+
+    from snnbench.api.contracts import LoadContext
 
     images = load_digits(DigitsParams(), LoadContext(None))[0].inputs[:200]
     steps = 6

@@ -11,16 +11,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from snnbench.components import LoadContext
-from snnbench.errors import DataUnavailableError
+from conftest import shared_data_dir
+from event_data import (
+    decode_nmnist,
+    nmnist_bytes,
+    shd_recording,
+    write_fake_nmnist,
+    write_fake_shd,
+    write_shd_file,
+)
 from snnbench_plugins.datasets import event_cache
 from snnbench_plugins.datasets.nmnist import NMNISTParams, describe_nmnist, load_nmnist
 from snnbench_plugins.datasets.shd import SHDParams, describe_shd, load_shd
 
-from conftest import shared_data_dir
-from event_data import (decode_nmnist, nmnist_bytes, shd_recording, write_fake_nmnist, write_fake_shd,
-                        write_shd_file)
+from snnbench.api.contracts import LoadContext
+from snnbench.api.errors import DataUnavailableError
 
 SAMPLE = shared_data_dir() / "samples" / "sample_nmnist.bin"
 

@@ -10,15 +10,16 @@ import json
 import pytest
 import torch
 from conftest import REPO, ok_rows, suite_toml
-from snnbench_plugins.neurons.fused_lif import FusedLIF, FusedLIFParams
+from snnbench_plugins.neurons.lif_fused import FusedLIF, FusedLIFParams
 
+from snnbench.api.errors import SnnbenchError, SuiteError
+from snnbench.api.sequence import flatten_steps
+from snnbench.api.training_config import TrainingConfig
 from snnbench.cli import main
 from snnbench.definition.plugins import load_plugins
 from snnbench.definition.suite import load_suite
-from snnbench.errors import SnnbenchError, SuiteError
 from snnbench.running import execution
-from snnbench.running.training import TrainingConfig, TrainingSession
-from snnbench.sequence import flatten_steps
+from snnbench.running.training import CellTrainingSession
 
 
 def test_options_at_their_defaults_leave_the_committed_baseline_hashes_unchanged():
@@ -56,7 +57,7 @@ def test_bf16_without_bf16_kernels_is_an_error(monkeypatch):
 
 
 def test_a_rule_that_never_prepares_the_model_cannot_ignore_the_options():
-    session = TrainingSession(TrainingConfig(memory_format="channels_last"), torch.device("cpu"),
+    session = CellTrainingSession(TrainingConfig(memory_format="channels_last"), torch.device("cpu"),
                               torch.Generator())
     with pytest.raises(SnnbenchError, match="memory_format = 'channels_last'.*does not support"):
         next(session.epochs())

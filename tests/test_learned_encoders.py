@@ -11,7 +11,6 @@ import textwrap
 import pytest
 import torch
 from conftest import suite_toml
-from snnbench_plugins import losses
 from snnbench_plugins.datasets.vision import DigitsParams, load_digits
 from snnbench_plugins.encoders.patch_splitting import (
     ConvSTALPSEncoder,
@@ -26,6 +25,7 @@ from snnbench_plugins.encoders.stal import (
     STALEncoder,
     STALParams,
 )
+from snnbench_plugins.learning_rules import losses
 from snnbench_plugins.learning_rules.bptt import BPTT, BPTTParams
 from snnbench_plugins.learning_rules.encoder_pretraining import (
     EncoderPretraining,
@@ -33,19 +33,20 @@ from snnbench_plugins.learning_rules.encoder_pretraining import (
     FrozenEncoder,
 )
 
-from snnbench.cli import main
-from snnbench.components import (
+from snnbench.api.contracts import (
     DatasetInfo,
     LoadContext,
     SpikingLayer,
     SpikingModel,
     iter_spiking_layers,
 )
-from snnbench.definition.suite import Choice
+from snnbench.api.records import Choice
+from snnbench.api.training_config import TrainingConfig
+from snnbench.cli import main
 from snnbench.results.store import ResultStore
 from snnbench.running.assembly import build_network
 from snnbench.running.metrics import evaluate
-from snnbench.running.training import TrainingConfig, TrainingSession
+from snnbench.running.training import CellTrainingSession
 from snnbench.runtime import seed_everything
 
 MNIST = DatasetInfo("mnist", "static", (1, 28, 28), 10)
@@ -187,8 +188,8 @@ def _stal_mlp(plugins, encoder_params: STALParams) -> SpikingModel:
     return SpikingModel(encoder, network)
 
 
-def _fit(rule, model, train, epochs: int, seed: int = 0) -> TrainingSession:
-    session = TrainingSession(TrainingConfig(epochs=epochs, batch_size=64), CPU, seed_everything(seed))
+def _fit(rule, model, train, epochs: int, seed: int = 0) -> CellTrainingSession:
+    session = CellTrainingSession(TrainingConfig(epochs=epochs, batch_size=64), CPU, seed_everything(seed))
     rule.fit(model, train, session)
     return session
 

@@ -13,8 +13,9 @@ import pytest
 import torch
 from conftest import ok_rows, suite_toml
 
+from snnbench.api.records import ResultRow
 from snnbench.definition.suite import load_suite
-from snnbench.results.store import ResultRow, ResultStore
+from snnbench.results.store import ResultStore
 from snnbench.running.leases import CellKey, CellLeases, Outcome
 from snnbench.running.runner import Runner, RunOptions
 

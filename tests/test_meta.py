@@ -8,7 +8,6 @@ from __future__ import annotations
 import ast
 import importlib
 import textwrap
-from importlib import resources
 from pathlib import Path
 
 import pluggy
@@ -16,7 +15,7 @@ import pytest
 import torch
 from conftest import REPO, suite_toml
 
-from snnbench import _relocated, hookspecs
+from snnbench.api import hookspecs
 from snnbench.cli import main
 from snnbench.definition.plugins import ENTRY_POINT_GROUP, load_plugins
 from snnbench.definition.suite import load_suite
@@ -81,7 +80,7 @@ def test_every_suite_validates_and_builds_every_cell_at_its_real_shape(path, plu
 # --------------------------------------------------------------------------- the hooks, exercised
 
 WATCHER = '''
-from snnbench import hookimpl
+from snnbench.api import hookimpl
 
 SEEN = []
 
@@ -103,7 +102,7 @@ def snnbench_suite_finished(suite, summary):
 '''
 
 BROKEN_REPORTER = '''
-from snnbench import hookimpl
+from snnbench.api import hookimpl
 
 CALLS = []
 
@@ -115,8 +114,8 @@ def snnbench_epoch_closed(cell, stats):
 
 TINY_DATASET = '''
 import torch
-from snnbench import hookimpl
-from snnbench.components import DataSplit, DatasetInfo, DatasetSpec, NoParams
+from snnbench.api import hookimpl
+from snnbench.api.contracts import DataSplit, DatasetInfo, DatasetSpec, NoParams
 
 def describe(params):
     return DatasetInfo(name="blobs", kind="static", input_shape=(1, 8, 8), n_classes=2)
@@ -248,11 +247,12 @@ def test_a_third_party_dataset_registers_and_trains(tmp_path, monkeypatch, capsy
 # --------------------------------------------------------------------------- layout
 
 PACKAGE = REPO / "snnbench"
-STAGES = ("definition", "running", "results")
+STAGES = ("definition", "running", "results", "comparison")
 #: A stage may import the ones before it and the results store it writes;
-#: what may not be imported at run time, stage by stage.
-FORBIDDEN = {"definition": {"running", "results"}, "running": set(), "results": {"running"},
-             "api": set(STAGES)}
+#: what may not be imported at run time, stage by stage. ``comparison`` runs
+#: two commits' code and reads their stores, so it may import every stage.
+FORBIDDEN = {"definition": {"running", "results", "comparison"}, "running": {"comparison"},
+             "results": {"running", "comparison"}, "comparison": set(), "api": set(STAGES), "top": set(STAGES)}
 
 
 def _stage_of(module: str) -> str:
@@ -260,27 +260,34 @@ def _stage_of(module: str) -> str:
     return parts[1] if len(parts) > 1 and parts[1] in STAGES else "api"
 
 
-def _runtime_imports(path: Path) -> list[tuple[int, str]]:
-    """snnbench modules imported when ``path`` runs: those under
-    ``if TYPE_CHECKING:`` are annotations only and do not count."""
+def _imports(path: Path, *, typing_too: bool = False) -> list[tuple[int, str]]:
+    """The modules ``path`` imports; unless ``typing_too``, those under
+    ``if TYPE_CHECKING:`` (annotations only) do not count."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    typing_only = {id(sub) for node in ast.walk(tree)
-                   if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-                   for sub in ast.walk(node)}
+    typing_only = set() if typing_too else {
+        id(sub) for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test) for sub in ast.walk(node)}
     found = []
     for node in ast.walk(tree):
         if id(node) in typing_only:
             continue
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("snnbench."):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.append((node.lineno, node.module))
         elif isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names if alias.name.startswith("snnbench.")]
+            found += [(node.lineno, alias.name) for alias in node.names]
     return found
 
 
-def test_the_layout_has_the_three_stages_and_the_api_on_top():
+def _snnbench_imports(path: Path, *, typing_too: bool = False) -> list[tuple[int, str]]:
+    return [(line, module) for line, module in _imports(path, typing_too=typing_too)
+            if module == "snnbench" or module.startswith("snnbench.")]
+
+
+def test_the_layout_has_the_stages_and_the_api_on_top():
     assert all((PACKAGE / stage / "__init__.py").is_file() for stage in STAGES)
-    assert {"components.py", "hookspecs.py", "errors.py", "sequence.py"} <= {p.name for p in PACKAGE.glob("*.py")}
+    assert (PACKAGE / "api" / "__init__.py").is_file()
+    assert not [p.name for p in PACKAGE.glob("*.py")
+                if p.name not in ("__init__.py", "cli.py", "runtime.py")], "loose modules beside the stages"
 
 
 @pytest.mark.parametrize("path", sorted(p for p in PACKAGE.rglob("*.py") if p.name != "cli.py"),
@@ -288,30 +295,49 @@ def test_the_layout_has_the_three_stages_and_the_api_on_top():
 def test_imports_follow_the_flow_of_the_stages(path):
     """definition -> running -> results: a suite is defined without running
     anything, results are read without training, and the plugin API at the top
-    depends on no stage (the CLI, which wires them all, is the exception)."""
+    depends on no stage, not even for annotations (the CLI, which wires them
+    all, is the exception)."""
     relative = path.relative_to(PACKAGE).parts
-    stage = relative[0] if len(relative) > 1 else "api"
-    wrong = [f"line {line}: {module}" for line, module in _runtime_imports(path)
+    stage = relative[0] if len(relative) > 1 else "top"
+    wrong = [f"line {line}: {module}" for line, module in _snnbench_imports(path, typing_too=stage == "api")
              if _stage_of(module) in FORBIDDEN[stage]]
     assert not wrong, f"{path.relative_to(REPO)} ({stage}) imports {wrong}"
 
 
-@pytest.mark.parametrize("old", sorted(_relocated.RELOCATED))
-def test_the_old_flat_module_names_are_the_same_modules(old):
-    """Plugins written against ``snnbench.training`` or ``snnbench.store`` keep
-    working, and get the one module (so isinstance and mock.patch hold)."""
-    moved = importlib.import_module(f"{_relocated.RELOCATED[old]}.{old}")
-    assert importlib.import_module(f"snnbench.{old}") is moved
+PLUGIN_SOURCES = sorted([*(REPO / "plugins").rglob("*.py"), *(REPO / "examples").rglob("*.py")])
 
 
-def test_an_old_name_inside_a_moved_package_is_the_same_module():
-    assert importlib.import_module("snnbench.report.html") is importlib.import_module("snnbench.results.report.html")
+@pytest.mark.parametrize("path", PLUGIN_SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_plugins_and_examples_import_only_the_plugin_api(path):
+    """Built-ins are the API's first client: of snnbench they import
+    ``snnbench.api`` and nothing else, as a stranger's plugin must."""
+    wrong = [f"line {line}: {module}" for line, module in _snnbench_imports(path, typing_too=True)
+             if module != "snnbench.api"]
+    assert not wrong, f"{path.relative_to(REPO)} imports {wrong}"
+    if path.is_relative_to(REPO / "examples"):
+        assert not [m for _, m in _imports(path, typing_too=True) if m.startswith("snnbench_plugins")]
 
 
-def test_importing_an_old_name_leaves_the_module_its_own_spec():
-    """The import system stamps the name it imported on the module; left so,
-    the report package would stop being a package to importlib.resources."""
-    importlib.import_module("snnbench.report")
-    report = importlib.import_module("snnbench.results.report")
-    assert report.__spec__.name == "snnbench.results.report"
-    assert (resources.files("snnbench.results.report") / "assets").is_dir()
+def test_every_type_a_hook_or_a_spec_names_is_in_the_plugin_api():
+    """What a hook receives, and what a spec's callables and a reporter's
+    events are given, can be imported from ``snnbench.api`` (as pytest
+    re-exports its hook types); ``__all__`` lists exactly what it offers."""
+    import inspect
+    import re
+
+    import snnbench.api as api
+    from snnbench.api import contracts, records
+
+    annotated = [obj for module in (hookspecs, contracts, records) for obj in vars(module).values()
+                 if getattr(obj, "__module__", None) == module.__name__ and callable(obj)]
+    annotated += [method for cls in annotated if inspect.isclass(cls) for method in vars(cls).values()
+                  if callable(method)]
+    words = {word for obj in annotated for hint in getattr(obj, "__annotations__", {}).values()
+             for word in re.findall(r"[A-Za-z_]\w*", str(hint))}
+    ours = {word for word in words for module in (contracts, records)
+            if inspect.isclass(getattr(module, word, None))
+            and getattr(module, word).__module__.startswith("snnbench.api")}
+    assert {"Cell", "ResultRow", "RunSummary", "EpochStats", "Suite", "DataSplit", "LoadContext"} <= ours
+    assert not sorted(ours - set(api.__all__)), f"not in snnbench.api: {sorted(ours - set(api.__all__))}"
+    submodules = {name for name in dir(api) if inspect.ismodule(getattr(api, name))}
+    assert set(api.__all__) == {name for name in dir(api) if not name.startswith("_")} - submodules

@@ -47,12 +47,12 @@ from snnbench_plugins.encoders.coding import (  # noqa: E402
 from snnbench_plugins.neurons.parameters import LIFParams
 from snnbench_plugins.neurons.snntorch_models import SnnTorchLIF  # noqa: E402
 
-from snnbench.components import DatasetInfo, DataSplit, SpikingModel  # noqa: E402
+from snnbench.api.contracts import DatasetInfo, DataSplit, SpikingModel
+from snnbench.api.records import Choice
+from snnbench.api.sequence import TimeDistributed, is_constant_in_time
 from snnbench.definition.plugins import load_plugins  # noqa: E402
-from snnbench.definition.suite import Choice  # noqa: E402
 from snnbench.running.assembly import build_network  # noqa: E402
 from snnbench.running.metrics import evaluate  # noqa: E402
-from snnbench.sequence import TimeDistributed, is_constant_in_time  # noqa: E402
 
 TIMESTEPS = 10
 N_CLASSES = 10

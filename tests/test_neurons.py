@@ -18,7 +18,7 @@ import pytest
 import torch
 from conftest import REPO
 from snnbench_plugins.architectures.feedforward import CSNNParams, MLPParams
-from snnbench_plugins.neurons.fused_lif import (
+from snnbench_plugins.neurons.lif_fused import (
     BackendUnavailable,
     FusedLIF,
     FusedLIFParams,
@@ -34,7 +34,7 @@ from snnbench_plugins.neurons.spikingjelly_models import (
 )
 from snnbench_plugins.neurons.spikingjelly_models import SJLIFParams, SpikingJellyLIF
 
-from snnbench.definition.suite import Choice
+from snnbench.api.records import Choice
 from snnbench.running.assembly import build_network
 
 SURROGATES = ["fast_sigmoid", "atan", "sigmoid"]
@@ -87,7 +87,7 @@ def assert_fused_lif_equals_snntorch_leaky(surrogate: str, reset: str, backend: 
 def test_fused_lif_numba_blocks_cover_a_layer_they_do_not_divide(threads):
     """21,007 neurons a step: several blocks and a partial last one, on one
     thread and on two (the block size follows the thread count)."""
-    from snnbench_plugins.neurons.fused_lif_cpu import block_size
+    from snnbench_plugins.neurons.lif_fused.numba_loops import block_size
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -161,7 +161,7 @@ def test_triton_kernels_agree_with_the_torch_reference_in_the_interpreter():
     script = textwrap.dedent("""
         import torch
         from snnbench_plugins.neurons import fused_lif_triton as triton_kernels
-        from snnbench_plugins.neurons.fused_lif import TorchKernels
+        from snnbench_plugins.neurons.lif_fused import TorchKernels
         torch.manual_seed(0)
         current, grad = torch.rand(12, 2500) * 0.8, torch.randn(12, 2500)
         for subtract in (True, False):

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 import torch
-from snnbench_plugins.neurons.fused_lif import FusedLIF, FusedLIFParams
-from snnbench_plugins.neurons.numba_bf16 import narrow, widen
+from snnbench_plugins.neurons.lif_fused import FusedLIF, FusedLIFParams
+from snnbench_plugins.neurons.lif_fused.numba_bf16 import narrow, widen
 
 
 @numba.njit

@@ -10,8 +10,8 @@ import sys
 import numba
 import pytest
 import torch
-from snnbench_plugins.neurons.fused_lif import FusedLIF, FusedLIFParams
-from snnbench_plugins.spike_time_conv import fire_times
+from snnbench_plugins.neurons.lif_fused import FusedLIF, FusedLIFParams
+from snnbench_plugins.rstdp.spike_time_conv import fire_times
 
 
 def fused_lif():
@@ -43,7 +43,7 @@ def test_starting_numba_leaves_torchs_thread_count_alone():
     """In a fresh process on one torch thread (numba's pool starts there), the
     first kernel must not raise torch's count to numba's pool size."""
     script = ("import torch\n"
-              "from snnbench_plugins.spike_time_conv import fire_times\n"
+              "from snnbench_plugins.rstdp.spike_time_conv import fire_times\n"
               "fire_times(torch.randint(0, 6, (1, 2, 6, 6)), torch.rand(3, 2, 3, 3), 1, 5, 1.0)\n"
               "print(torch.get_num_threads())\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,

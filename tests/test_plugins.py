@@ -10,9 +10,9 @@ import textwrap
 
 import pytest
 
-from snnbench.components import PLUGIN_KINDS
+from snnbench.api.contracts import PLUGIN_KINDS
+from snnbench.api.errors import DuplicateComponentError, UnknownComponentError
 from snnbench.definition.plugins import ENTRY_POINT_GROUP, load_plugins
-from snnbench.errors import DuplicateComponentError, UnknownComponentError
 
 #: snnbench's own plugins: the entry points its distribution declares
 BUILTIN_PLUGINS = {entry_point.name for entry_point in metadata.distribution("snnbench").entry_points
@@ -54,8 +54,8 @@ def test_unknown_name_suggests_the_nearest(plugins):
 
 def test_duplicate_name_names_both_plugins(plugin_dir):
     write_plugin(plugin_dir, "tplug_dupe", """
-        from snnbench import hookimpl
-        from snnbench.components import EncoderSpec
+        from snnbench.api import hookimpl
+        from snnbench.api.contracts import EncoderSpec
         from snnbench_plugins.encoders.coding import RateParams, RateEncoder
 
         @hookimpl
@@ -70,15 +70,15 @@ def test_duplicate_name_names_both_plugins(plugin_dir):
 def test_broken_plugins_are_reported_and_the_rest_load(plugin_dir, plugins):
     write_plugin(plugin_dir, "tplug_import_error", "import a_module_that_does_not_exist\n")
     write_plugin(plugin_dir, "tplug_hook_error", """
-        from snnbench import hookimpl
+        from snnbench.api import hookimpl
 
         @hookimpl
         def register_encoders(register):
             raise RuntimeError("encoder table corrupt")
     """)
     write_plugin(plugin_dir, "tplug_good", """
-        from snnbench import hookimpl
-        from snnbench.components import EncoderSpec
+        from snnbench.api import hookimpl
+        from snnbench.api.contracts import EncoderSpec
         from snnbench_plugins.encoders.coding import RateParams, RateEncoder
 
         @hookimpl
@@ -95,8 +95,8 @@ def test_broken_plugins_are_reported_and_the_rest_load(plugin_dir, plugins):
 
 def test_a_spec_of_the_wrong_kind_is_refused(plugin_dir):
     write_plugin(plugin_dir, "tplug_wrong_kind", """
-        from snnbench import hookimpl
-        from snnbench.components import NeuronSpec
+        from snnbench.api import hookimpl
+        from snnbench.api.contracts import NeuronSpec
         from snnbench_plugins.neurons.parameters import LIFParams
         from snnbench_plugins.neurons.snntorch_models import SnnTorchLIF
 
@@ -111,8 +111,8 @@ def test_a_spec_of_the_wrong_kind_is_refused(plugin_dir):
 
 def test_a_misnamed_hook_is_reported_with_the_hook_it_was_meant_to_be(plugin_dir):
     write_plugin(plugin_dir, "tplug_misnamed", """
-        from snnbench import hookimpl
-        from snnbench.components import EncoderSpec
+        from snnbench.api import hookimpl
+        from snnbench.api.contracts import EncoderSpec
         from snnbench_plugins.encoders.coding import RateParams, RateEncoder
 
         @hookimpl

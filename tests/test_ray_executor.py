@@ -14,7 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SMOKE_SEED_ARGS, repeatable_metrics, rows_by_cell, run_smoke_here
+from conftest import (
+    REPO,
+    SMOKE_SEED_ARGS,
+    repeatable_metrics,
+    rows_by_cell,
+    run_smoke_here,
+)
 
 from snnbench.cli import main
 from snnbench.results.store import ResultStore

@@ -19,8 +19,8 @@ from conftest import REPO, suite_toml
 from test_cli import cli, user_error
 from test_store_and_leaderboard import make_row
 
+from snnbench.api.errors import SuiteError
 from snnbench.definition.suite import read_suite
-from snnbench.errors import SuiteError
 from snnbench.results.leaderboard import (
     GROUP_COLUMNS,
     aggregate,

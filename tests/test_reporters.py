@@ -150,8 +150,8 @@ def test_wandb_writes_an_offline_run_per_cell_with_history_and_summary(reported)
 
 FLAKY_REPORTERS = '''
 from dataclasses import dataclass
-from snnbench import hookimpl
-from snnbench.components import Reporter, ReporterSpec
+from snnbench.api import hookimpl
+from snnbench.api.contracts import Reporter, ReporterSpec
 
 EVENTS = []
 
@@ -272,8 +272,8 @@ def test_a_misspelt_report_flag_suggests_the_name(tmp_path, capsys):
 
 WRONG_WIDTH = '''
 import torch
-from snnbench import hookimpl
-from snnbench.components import ArchitectureSpec, NoParams
+from snnbench.api import hookimpl
+from snnbench.api.contracts import ArchitectureSpec, NoParams
 
 def build_wrong_width(params, ctx):
     return torch.nn.Sequential(torch.nn.Flatten(2), torch.nn.Linear(7, ctx.n_classes))  # 64 inputs, not 7

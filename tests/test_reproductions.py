@@ -16,9 +16,10 @@ from event_data import write_fake_nmnist, write_fake_shd
 from snnbench_plugins.neurons.snntorch_models import SnnTorchALIF, SnnTorchSynaptic
 from torch import nn
 
+from snnbench.api.contracts import iter_spiking_layers
+from snnbench.api.records import Choice
 from snnbench.cli import main
-from snnbench.components import iter_spiking_layers
-from snnbench.definition.suite import Choice, load_suite
+from snnbench.definition.suite import load_suite
 from snnbench.running.assembly import architecture_context
 
 SUITES = ("csnn_mnist", "csnn_mnist-cpu", "nmnist", "shd")

@@ -10,11 +10,11 @@ import pytest
 import torch
 from conftest import suite_toml
 
+from snnbench.api.contracts import SpikingLayer, iter_spiking_layers
+from snnbench.api.errors import SnnbenchError
+from snnbench.api.records import Choice
 from snnbench.cli import main
-from snnbench.components import SpikingLayer, iter_spiking_layers
 from snnbench.definition.params import parse_params
-from snnbench.definition.suite import Choice
-from snnbench.errors import SnnbenchError
 from snnbench.results.store import ResultStore
 from snnbench.running.assembly import architecture_context
 

@@ -12,36 +12,37 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import ok_rows, suite_toml
-from snnbench_plugins.architectures.mozafari import (
-    EarliestSpikeReadout,
-    MozafariNetwork,
-    MozafariParams,
-)
-from snnbench_plugins.competition import (
+from snnbench_plugins.datasets.vision import TorchvisionImagesParams, load_mnist
+from snnbench_plugins.rstdp.competition import (
     Competition,
     Winners,
     k_winners,
     pointwise_inhibition,
 )
-from snnbench_plugins.datasets.vision import TorchvisionImagesParams, load_mnist
-from snnbench_plugins.encoders.dog_latency import (
+from snnbench_plugins.rstdp.dog_latency import (
     DoGLatencyEncoder,
     DoGLatencyParams,
     dog_bank,
     dog_kernel,
     latency_times,
 )
-from snnbench_plugins.learning_rules.stdp import StdpRstdp, StdpRstdpParams, apply_stdp
-from snnbench_plugins.neurons.if_once import IFOnceParams, SpikingJellyIFOnce
-from snnbench_plugins.spike_times import first_spike_times
+from snnbench_plugins.rstdp.if_once import IFOnceParams, SpikingJellyIFOnce
+from snnbench_plugins.rstdp.mozafari import (
+    EarliestSpikeReadout,
+    MozafariNetwork,
+    MozafariParams,
+)
+from snnbench_plugins.rstdp.spike_times import first_spike_times
+from snnbench_plugins.rstdp.stdp import StdpRstdp, StdpRstdpParams, apply_stdp
 
+from snnbench.api.contracts import DatasetInfo, DataSplit, LoadContext
+from snnbench.api.errors import SnnbenchError
+from snnbench.api.records import Choice
+from snnbench.api.training_config import TrainingConfig
 from snnbench.cli import main
-from snnbench.components import DatasetInfo, DataSplit, LoadContext
 from snnbench.definition.plugins import load_plugins
-from snnbench.definition.suite import Choice
-from snnbench.errors import SnnbenchError
 from snnbench.running.assembly import architecture_context
-from snnbench.running.training import TrainingConfig, TrainingSession
+from snnbench.running.training import CellTrainingSession
 
 MNIST_INFO = DatasetInfo("mnist", "static", (1, 28, 28), 10)
 NEVER = 15
@@ -312,7 +313,7 @@ def test_rstdp_rewards_a_right_decision_and_punishes_a_wrong_one(digits):
 
 
 def test_session_times_each_stage_and_takes_no_loss():
-    session = TrainingSession(TrainingConfig(epochs=3, batch_size=10, warmup_batches=0), torch.device("cpu"),
+    session = CellTrainingSession(TrainingConfig(epochs=3, batch_size=10, warmup_batches=0), torch.device("cpu"),
                               torch.Generator().manual_seed(0))
     split = DataSplit(torch.zeros(30, 1), torch.arange(30) % 3)
     for _ in session.epochs(2, stage="layer 1 STDP"):

@@ -73,8 +73,8 @@ def test_leaderboard_of_the_smoke_run(smoke_db, capsys):
 
 BROKEN_PLUGIN = '''
 import torch
-from snnbench import hookimpl
-from snnbench.components import ArchitectureSpec, LearningRuleSpec, NoParams
+from snnbench.api import hookimpl
+from snnbench.api.contracts import ArchitectureSpec, LearningRuleSpec, NoParams
 from snnbench_plugins.architectures.feedforward import MLPParams, build_mlp
 
 def build_wrong_width(params, ctx):

@@ -11,9 +11,10 @@ import sqlite3
 import pytest
 from conftest import REPO, SMOKE_SEED_ARGS, repeatable_metrics, rows_by_cell
 
+from snnbench.api.records import ResultRow
 from snnbench.cli import main
 from snnbench.definition.suite import load_suite
-from snnbench.results.store import ResultRow, ResultStore
+from snnbench.results.store import ResultStore
 from snnbench.running.shards import Shard
 
 SMOKE = REPO / "suites" / "smoke.toml"

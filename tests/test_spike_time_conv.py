@@ -1,4 +1,4 @@
-"""The event-driven S layer (``snnbench_plugins.spike_time_conv``) against the
+"""The event-driven S layer (``snnbench_plugins.rstdp.spike_time_conv``) against the
 dense one it replaces on the CPU, a conv over every step followed by
 SpikingJelly single-spike IF neurons, on real DoG-encoded MNIST digits: the
 same firing steps and potentials, the same winners, and the same weights
@@ -11,17 +11,20 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from snnbench_plugins.datasets.vision import TorchvisionImagesParams, load_mnist
+from snnbench_plugins.rstdp.competition import potential_at
+from snnbench_plugins.rstdp.dog_latency import DoGLatencyEncoder, DoGLatencyParams
+from snnbench_plugins.rstdp.mozafari import MozafariNetwork
+from snnbench_plugins.rstdp.spike_time_conv import fire_times
+from snnbench_plugins.rstdp.spike_times import (
+    earliest_in_window,
+    first_spike_times,
+    spikes_at,
+)
+from snnbench_plugins.rstdp.stdp import StdpRstdp, StdpRstdpParams
 from test_rstdp import MNIST_INFO, NEVER, if_once, tiny_network
 
-from snnbench_plugins.architectures.mozafari import MozafariNetwork
-from snnbench_plugins.competition import potential_at
-from snnbench_plugins.datasets.vision import TorchvisionImagesParams, load_mnist
-from snnbench_plugins.encoders.dog_latency import DoGLatencyEncoder, DoGLatencyParams
-from snnbench_plugins.learning_rules.stdp import StdpRstdp, StdpRstdpParams
-from snnbench_plugins.spike_time_conv import fire_times
-from snnbench_plugins.spike_times import earliest_in_window, first_spike_times, spikes_at
-
-from snnbench.components import LoadContext, SpikingModel
+from snnbench.api.contracts import LoadContext, SpikingModel
 from snnbench.running.metrics import evaluate
 
 

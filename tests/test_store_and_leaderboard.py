@@ -12,8 +12,9 @@ import statistics
 import pandas as pd
 import pytest
 
+from snnbench.api.errors import SnnbenchError
+from snnbench.api.records import ResultRow
 from snnbench.definition.metric_specs import METRIC_VERSIONS
-from snnbench.errors import SnnbenchError
 from snnbench.results.gate import (
     DEFAULT_TOLERANCES,
     compare,
@@ -27,7 +28,7 @@ from snnbench.results.leaderboard import (
     latest_results,
     render,
 )
-from snnbench.results.store import ResultRow, ResultStore, has_result
+from snnbench.results.store import ResultStore, has_result
 from snnbench.results.store_lock import LockPolicy
 
 # ------------------------------------------------------------------ helpers

@@ -8,9 +8,9 @@ import textwrap
 import pytest
 from conftest import REPO, suite_toml
 
+from snnbench.api.errors import SuiteError
 from snnbench.cli import main
 from snnbench.definition.suite import load_suite
-from snnbench.errors import SuiteError
 from snnbench.results.store import ResultStore
 
 BASE = suite_toml(seeds=(0, 1), encoder=("rate", "latency"))
@@ -178,8 +178,8 @@ def test_an_unknown_variant_in_the_matrix_is_named(tmp_path, plugins):
 
 PLAIN_NEURON = '''
 from dataclasses import dataclass
-from snnbench import hookimpl
-from snnbench.components import NeuronSpec, SpikingLayer
+from snnbench.api import hookimpl
+from snnbench.api.contracts import NeuronSpec, SpikingLayer
 
 @dataclass(frozen=True)
 class PlainParams:  # no threshold, no slope

@@ -14,10 +14,11 @@ from conftest import suite_toml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from snnbench.api.contracts import KINDS
+from snnbench.api.errors import SuiteError
+from snnbench.api.records import Suite
 from snnbench.cli import main
-from snnbench.components import KINDS
-from snnbench.definition.suite import Suite, load_suite
-from snnbench.errors import SuiteError
+from snnbench.definition.suite import load_suite
 
 VALID = suite_toml("fuzz", encoder=("rate", "latency"))
 

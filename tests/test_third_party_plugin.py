@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO, suite_toml
 
 EXAMPLE = REPO / "examples" / "snnbench-phase-encoder"

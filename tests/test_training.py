@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from snnbench.components import DataSplit
-from snnbench.running.training import TrainingConfig, TrainingSession
+from snnbench.api.contracts import DataSplit
+from snnbench.api.training_config import TrainingConfig
+from snnbench.running.training import CellTrainingSession
 
 
 class RecordingProgress:
@@ -34,7 +35,7 @@ def test_session_times_after_warmup_and_reports_progress():
     split = DataSplit(torch.arange(1000.0).unsqueeze(1), torch.arange(1000) % 2)
     progress = RecordingProgress()
     config = TrainingConfig(epochs=2, batch_size=32, warmup_batches=3)
-    session = TrainingSession(config, torch.device("cpu"), torch.Generator().manual_seed(0), progress)
+    session = CellTrainingSession(config, torch.device("cpu"), torch.Generator().manual_seed(0), progress)
     seen = []
     for _ in session.epochs():
         for inputs, targets in session.batches(split):
@@ -55,7 +56,7 @@ def _learning_rates(config: TrainingConfig) -> list[float]:
     """The learning rate each epoch of a session trains with."""
     weight = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([weight], lr=1.0)
-    session = TrainingSession(config, torch.device("cpu"), torch.Generator().manual_seed(0))
+    session = CellTrainingSession(config, torch.device("cpu"), torch.Generator().manual_seed(0))
     session.schedule(optimizer)
     rates = []
     split = DataSplit(torch.zeros(4, 1), torch.zeros(4, dtype=torch.long))

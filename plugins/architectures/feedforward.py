@@ -17,9 +17,13 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from snnbench import hookimpl
-from snnbench.components import ArchitectureContext, ArchitectureSpec, DatasetInfo
-from snnbench.sequence import TimeDistributed
+from snnbench.api import (
+    ArchitectureContext,
+    ArchitectureSpec,
+    DatasetInfo,
+    TimeDistributed,
+    hookimpl,
+)
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from snnbench_plugins.architectures.feedforward import image_shape
 from torch import nn
 
-from snnbench import hookimpl
-from snnbench.components import ArchitectureContext, ArchitectureSpec, DatasetInfo
-from snnbench.sequence import TimeDistributed
-from snnbench_plugins.architectures.feedforward import image_shape
+from snnbench.api import (
+    ArchitectureContext,
+    ArchitectureSpec,
+    DatasetInfo,
+    TimeDistributed,
+    hookimpl,
+)
 
 
 def _check_dropout(dropout: float) -> None:

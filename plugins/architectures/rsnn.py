@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from snnbench_plugins.architectures.feedforward import MLPParams, build_mlp
 from torch import nn
 
-from snnbench import hookimpl
-from snnbench.components import ArchitectureContext, ArchitectureSpec
-from snnbench_plugins.architectures.feedforward import MLPParams, build_mlp
+from snnbench.api import ArchitectureContext, ArchitectureSpec, hookimpl
 
 
 @dataclass(frozen=True)

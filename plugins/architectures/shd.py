@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from snnbench_plugins.architectures.feedforward import MLPParams, build_mlp
 from torch import nn
 
-from snnbench import hookimpl
-from snnbench.components import ArchitectureContext, ArchitectureSpec, DatasetInfo
-from snnbench_plugins.architectures.feedforward import MLPParams, build_mlp
+from snnbench.api import ArchitectureContext, ArchitectureSpec, DatasetInfo, hookimpl
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snnbench import hookimpl
-from snnbench.components import ArchitectureContext, ArchitectureSpec
-from snnbench.errors import SnnbenchError
-from snnbench.sequence import TimeDistributed
+from snnbench.api import (
+    ArchitectureContext,
+    ArchitectureSpec,
+    SnnbenchError,
+    TimeDistributed,
+    hookimpl,
+)
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from snnbench.components import DataSplit
-from snnbench.errors import DataUnavailableError
+from snnbench.api import DataSplit, DataUnavailableError
 
 #: bump when the stored layout or the binning code changes meaning
 CACHE_FORMAT = 1

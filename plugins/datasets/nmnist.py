@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tonic
+from snnbench_plugins.datasets.event_cache import (
+    FixedFrames,
+    binned_split,
+    open_or_download,
+)
 
-from snnbench import hookimpl
-from snnbench.components import DataSplit, DatasetInfo, DatasetSpec, LoadContext
-from snnbench_plugins.datasets.event_cache import FixedFrames, binned_split, open_or_download
+from snnbench.api import DatasetInfo, DatasetSpec, DataSplit, LoadContext, hookimpl
 
 SENSOR = tonic.datasets.NMNIST.sensor_size  # (W, H, polarities) = (34, 34, 2)
 

@@ -29,9 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from snnbench import hookimpl
-from snnbench.components import DataSplit, DatasetInfo, DatasetSpec, LoadContext
-from snnbench.errors import DataUnavailableError
+from snnbench.api import (
+    DatasetInfo,
+    DatasetSpec,
+    DataSplit,
+    DataUnavailableError,
+    LoadContext,
+    hookimpl,
+)
 
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

@@ -6,7 +6,7 @@
   ``threshold``, at step ``round((T - 1) * (1 - x))``, so bright pixels fire first.
 - ``direct``: the analogue image itself as a constant current at every step.
   It is an ``expand`` (stride 0 over time), so the first stateless layer
-  computes once per image (see :mod:`snnbench.sequence`).
+  computes once per image (see :mod:`snnbench.api.sequence`).
 - ``delta``: temporal-contrast (send-on-delta) coding. A static image has no
   temporal change of its own, so it is faded in linearly over the T steps and
   a pixel emits an ON spike each time its intensity has grown by another
@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from snnbench import hookimpl
-from snnbench.components import DatasetInfo, EncoderSpec, NoParams
-from snnbench.sequence import repeat_in_time
+from snnbench.api import DatasetInfo, EncoderSpec, NoParams, hookimpl, repeat_in_time
 
 
 def _check_timesteps(timesteps: int) -> None:

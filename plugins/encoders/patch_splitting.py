@@ -7,7 +7,7 @@
   stage Conv -> BatchNorm -> LIF whose spikes are added to its input; the
   LIFs are Spikformer's (:func:`spikformer_lif`), fixed by the design. The
   image enters as direct input, the same at every step, so the first conv and
-  norm run once per image (:mod:`snnbench.sequence`); the LIFs make it vary in
+  norm run once per image (:mod:`snnbench.api.sequence`); the LIFs make it vary in
   time. The sum of two spike maps takes the values 0, 1 and 2.
 - ``convstal-ps``: the same stack with ReLU in place of every LIF, run once
   on the image; its tokens are repeated over T and compared with learnable
@@ -27,14 +27,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
-
-from snnbench import hookimpl
-from snnbench.components import DatasetInfo, EncoderSpec, SpikingLayer
-from snnbench.sequence import TimeDistributed, repeat_in_time
 from snnbench_plugins.encoders.coding import _check_timesteps as check_timesteps
 from snnbench_plugins.encoders.stal import OUTPUT_HELP, LearnableThresholds, Output
 from snnbench_plugins.neurons.spikingjelly_models import SJLIFParams, SpikingJellyLIF
+from torch import nn
+
+from snnbench.api import (
+    DatasetInfo,
+    EncoderSpec,
+    SpikingLayer,
+    TimeDistributed,
+    hookimpl,
+    repeat_in_time,
+)
 
 
 def spikformer_lif() -> SpikingLayer:

@@ -30,11 +30,10 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from snnbench_plugins.encoders.coding import _check_timesteps as check_timesteps
 from torch import nn
 
-from snnbench import hookimpl
-from snnbench.components import DatasetInfo, EncoderSpec
-from snnbench_plugins.encoders.coding import _check_timesteps as check_timesteps
+from snnbench.api import DatasetInfo, EncoderSpec, hookimpl
 
 #: sharpness of the sigmoid that stands in for the step (the thesis's alpha)
 ALPHA = 25.0

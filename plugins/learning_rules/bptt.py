@@ -4,7 +4,7 @@ The network's spiking layers carry surrogate gradients, so BPTT is plain
 autograd over the whole ``[T, B, ...]`` forward pass.
 
 ``sparsity_omega > 0`` adds the spike-sparsity term on the encoder's output
-(CE+SS of the ConvSTAL thesis, :func:`snnbench_plugins.losses.spike_sparsity`)
+(CE+SS of the ConvSTAL thesis, :func:`snnbench_plugins.learning_rules.losses.spike_sparsity`)
 to the loss, ramped in over the epochs; the encoder and the network then run
 as two calls so the term sees what the encoder emitted. With it off, the
 rule runs exactly as before.
@@ -17,12 +17,10 @@ from functools import partial
 from typing import Literal
 
 import torch
-from snnbench_plugins import losses
+from snnbench_plugins.learning_rules import losses
 from torch import nn
 
-from snnbench import hookimpl
-from snnbench.components import DataSplit, LearningRuleSpec
-from snnbench.running.training import TrainingSession
+from snnbench.api import DataSplit, LearningRuleSpec, TrainingSession, hookimpl
 
 
 @dataclass(frozen=True)

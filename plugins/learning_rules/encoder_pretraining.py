@@ -5,7 +5,7 @@ STAL (arXiv 2407.08362) trains its encoder first with an unsupervised loss
 of its own and only then the classifier on the frozen spike trains. Here:
 
 1. ``pretrain_epochs`` epochs of Adam (``pretrain_lr``) on the STAL encoder
-   loss (:func:`snnbench_plugins.losses.stal_encoder_loss`): mutual
+   loss (:func:`snnbench_plugins.learning_rules.losses.stal_encoder_loss`): mutual
    information between input and weighted spike sum, plus the gap between
    spike count and T times the input mass. Encoders that keep the image's
    ``[C, H, W]`` layout (ConvSTAL) get the per-channel variant, flat ones
@@ -30,14 +30,18 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-from snnbench_plugins import losses
+from snnbench_plugins.learning_rules import losses
 from snnbench_plugins.learning_rules.bptt import BPTT, BPTTParams
 from torch import nn
 
-from snnbench import hookimpl
-from snnbench.components import DataSplit, LearningRuleSpec
-from snnbench.errors import SnnbenchError
-from snnbench.running.training import TrainingDiverged, TrainingSession
+from snnbench.api import (
+    DataSplit,
+    LearningRuleSpec,
+    SnnbenchError,
+    TrainingDiverged,
+    TrainingSession,
+    hookimpl,
+)
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,2 @@
-"""Built-in neuron-model plugins; each module is its own entry point (see pyproject.toml)."""
+"""Built-in neuron models: snnTorch's and SpikingJelly's behind one layer
+interface, and ``lif_fused``, snnbench's own LIF with its kernel backends."""

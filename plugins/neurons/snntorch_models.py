@@ -18,9 +18,6 @@ from __future__ import annotations
 import math
 
 import torch
-
-from snnbench import hookimpl
-from snnbench.components import NeuronSpec, SpikingLayer
 from snnbench_plugins.neurons.parameters import (
     ALIFParams,
     AlphaParams,
@@ -28,6 +25,8 @@ from snnbench_plugins.neurons.parameters import (
     NeuronParams,
     SynapticParams,
 )
+
+from snnbench.api import NeuronSpec, SpikingLayer, hookimpl
 
 
 def spike_function(params: NeuronParams):

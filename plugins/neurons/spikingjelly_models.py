@@ -34,12 +34,17 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-
-from snnbench import hookimpl
-from snnbench.components import NeuronSpec, SpikingLayer
-from snnbench.errors import SnnbenchError
-from snnbench.sequence import constant_step, is_constant_in_time, repeat_in_time
 from snnbench_plugins.neurons.parameters import LIFParams, NeuronParams
+
+from snnbench.api import (
+    NeuronSpec,
+    SnnbenchError,
+    SpikingLayer,
+    constant_step,
+    hookimpl,
+    is_constant_in_time,
+    repeat_in_time,
+)
 
 Backend = Literal["auto", "triton", "cuda", "torch"]
 _BACKEND_HELP = ("CUDA implementation: triton, cuda (native ops, when built), torch (reference), "

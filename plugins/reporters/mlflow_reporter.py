@@ -15,9 +15,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from snnbench import hookimpl
-from snnbench.components import Reporter, ReporterSpec
-from snnbench.tracking import OpenRuns, cell_params, epoch_values, final_metrics, provenance, run_name
+from snnbench.api import (
+    OpenRuns,
+    Reporter,
+    ReporterSpec,
+    cell_params,
+    epoch_values,
+    final_metrics,
+    hookimpl,
+    provenance,
+    run_name,
+)
 
 #: MLflow's limit on a tag's value
 TAG_LIMIT = 8000

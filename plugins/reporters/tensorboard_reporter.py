@@ -18,9 +18,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from snnbench import hookimpl
-from snnbench.components import Reporter, ReporterSpec
-from snnbench.tracking import OpenRuns, cell_params, epoch_scalars, final_metrics, path_part
+from snnbench.api import (
+    OpenRuns,
+    Reporter,
+    ReporterSpec,
+    cell_params,
+    epoch_scalars,
+    final_metrics,
+    hookimpl,
+    path_part,
+)
 
 
 @dataclass(frozen=True)

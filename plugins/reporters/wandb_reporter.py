@@ -15,9 +15,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from snnbench import hookimpl
-from snnbench.components import Reporter, ReporterSpec
-from snnbench.tracking import OpenRuns, epoch_scalars, final_metrics, provenance, run_name
+from snnbench.api import (
+    OpenRuns,
+    Reporter,
+    ReporterSpec,
+    epoch_scalars,
+    final_metrics,
+    hookimpl,
+    provenance,
+    run_name,
+)
 
 
 @dataclass(frozen=True)

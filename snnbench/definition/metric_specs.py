@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from snnbench.errors import SnnbenchError, did_you_mean
+from snnbench.api.errors import SnnbenchError, did_you_mean
 
 #: The version of each metric family's definition (see :mod:`snnbench.running.metrics`).
 METRIC_VERSIONS: dict[str, int] = {

@@ -14,7 +14,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from snnbench.errors import did_you_mean
+from snnbench.api.errors import did_you_mean
+from snnbench.api.params import bounds_of, describe_bounds, out_of_bounds
 
 #: the largest float32: a param beyond it overflows as soon as torch uses it
 FLOAT32_MAX = 3.4028234663852886e38
@@ -100,15 +101,15 @@ def parse_params(cls: type, table: Mapping[str, object] | None) -> Any:
                and f.default_factory is dataclasses.MISSING]
     if missing:
         raise ParamError(missing[0], None, "is required")
+    for key, value in values.items():
+        bounds = bounds_of(fields[key])
+        if out_of_bounds(value, bounds):
+            raise ParamError(key, value, f"must lie in {describe_bounds(bounds)}" if len(bounds) > 1
+                             else f"must be {describe_bounds(bounds)}")
     try:
         return cls(**values)
     except (ValueError, TypeError) as error:
         raise ParamError(getattr(error, "key", None), None, str(error)) from None
-
-
-def params_to_dict(params: object) -> dict[str, object]:
-    """The TOML-shaped dict of a params instance (tuples as lists)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(params).items()}
 
 
 def describe_params(cls: type) -> list[dict[str, str]]:
@@ -121,7 +122,7 @@ def describe_params(cls: type) -> list[dict[str, str]]:
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else "required")
         rows.append({"name": f.name, "type": _type_name(hints[f.name]), "default": repr(default),
-                     "help": f.metadata.get("help", "")})
+                     "range": describe_bounds(bounds_of(f)), "help": f.metadata.get("help", "")})
     return rows
 
 

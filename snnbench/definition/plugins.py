@@ -27,16 +27,22 @@ from dataclasses import dataclass, field
 
 import pluggy
 
-from snnbench import hookspecs
-from snnbench.components import PLUGIN_KINDS
+from snnbench.api import hookspecs
+from snnbench import __version__
+from snnbench.api import API_VERSION
+from snnbench.api.contracts import PLUGIN_KINDS
+from snnbench.api.errors import DuplicateComponentError, SnnbenchError, did_you_mean
 from snnbench.definition.registry import Registries
-from snnbench.errors import DuplicateComponentError, did_you_mean
 
 ENTRY_POINT_GROUP = "snnbench"
 BUILTIN_DISTRIBUTION = "snnbench"
 #: the variables above that choose which plugins load: a distributed run's
 #: workers take the driver's values, so they load the same plugins
 PLUGIN_VARIABLES = ("SNNBENCH_DISABLE_PLUGIN_AUTOLOAD", "SNNBENCH_LOAD_PLUGINS")
+
+
+class PluginApiMismatch(SnnbenchError):
+    """A plugin needs a version of the plugin API this snnbench does not provide."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,7 @@ def load_plugins(extra_modules: Iterable[str] = ()) -> PluginSet:
         version = entry_point.dist.version if entry_point.dist else "?"
         try:
             module = entry_point.load()
+            check_api_version(module, entry_point.name)
             manager.register(module, name=entry_point.name)
         except Exception as error:  # a broken plugin must not take the others down
             plugins.failures.append(PluginFailure(entry_point.name, f"{type(error).__name__}: {error}"))
@@ -156,7 +163,9 @@ def load_plugins(extra_modules: Iterable[str] = ()) -> PluginSet:
 
     for module_name in extra_modules:
         try:
-            manager.register(importlib.import_module(module_name), name=module_name)
+            module = importlib.import_module(module_name)
+            check_api_version(module, module_name)
+            manager.register(module, name=module_name)
         except Exception as error:
             plugins.failures.append(PluginFailure(module_name, f"{type(error).__name__}: {error}"))
             continue
@@ -165,6 +174,27 @@ def load_plugins(extra_modules: Iterable[str] = ()) -> PluginSet:
     plugins.warnings.extend(_misnamed_hooks(manager))
     _fill_registries(plugins)
     return plugins
+
+
+def _api_version(text: str) -> tuple[int, int] | None:
+    match = re.fullmatch(r"(\d+)\.(\d+)", text.strip()) if isinstance(text, str) else None
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def check_api_version(module: object, plugin: str) -> None:
+    """Refuse a plugin that declares (``requires_api = "1.2"``) an API this
+    snnbench does not provide: a newer minor version, or another major one."""
+    wanted = getattr(module, "requires_api", None)
+    if wanted is None:
+        return
+    needed, have = _api_version(wanted), _api_version(API_VERSION)
+    if needed is None:
+        raise PluginApiMismatch(f"plugin {plugin!r} declares requires_api = {wanted!r}; "
+                                "write it as 'MAJOR.MINOR', e.g. '1.0'")
+    if needed[0] != have[0] or needed[1] > have[1]:
+        raise PluginApiMismatch(
+            f"plugin {plugin!r} needs snnbench plugin API {wanted}, but this snnbench ({__version__}) provides "
+            f"API {API_VERSION}: " + ("upgrade snnbench" if needed > have else "upgrade the plugin"))
 
 
 def plugin_environment() -> dict[str, str | None]:

@@ -8,11 +8,12 @@ name suggests the nearest registered one.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Generic, TypeVar
 
-from snnbench.components import PLUGIN_KINDS, SPEC_TYPES
-from snnbench.errors import DuplicateComponentError, UnknownComponentError
+from snnbench.api.contracts import PLUGIN_KINDS, SPEC_TYPES, NeuronSpec
+from snnbench.api.errors import DuplicateComponentError, UnknownComponentError
+from snnbench.api.neuron import REQUIRED_NEURON_PARAMS
 
 S = TypeVar("S")
 
@@ -41,6 +42,8 @@ class Registry(Generic[S]):
             raise TypeError(f"plugin {plugin!r} registered a {type(spec).__name__} "
                             f"as a {self.kind}; a {self.kind} must be registered as {expected.__name__}")
         name = spec.name  # type: ignore[attr-defined]
+        if isinstance(spec, NeuronSpec):
+            _check_neuron_contract(spec, plugin)
         if name in self._entries:
             first = self._entries[name]
             raise DuplicateComponentError(
@@ -66,6 +69,19 @@ class Registry(Generic[S]):
 
     def names(self) -> list[str]:
         return sorted(self._entries)
+
+
+def _check_neuron_contract(spec: NeuronSpec, plugin: str) -> None:
+    """Refuse a neuron model that lacks the params every neuron takes, so a
+    suite's ``threshold`` (or an architecture's override of it) means the same
+    on every model; one without a surrogate gradient needs only ``threshold``."""
+    required = REQUIRED_NEURON_PARAMS if spec.differentiable else REQUIRED_NEURON_PARAMS[:1]
+    has = {f.name for f in fields(spec.params)} if is_dataclass(spec.params) else set()
+    missing = [name for name in required if name not in has]
+    if missing:
+        raise TypeError(f"plugin {plugin!r}: neuron model {spec.name!r} (params {spec.params.__name__}) lacks "
+                        f"{', '.join(missing)}; every neuron model takes {', '.join(required)}: subclass "
+                        "snnbench.api.NeuronParams")
 
 
 class Registries:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from snnbench.api.errors import SnnbenchError
+from snnbench.api.records import Choice, Suite
 from snnbench.definition.params import ParamError, parse_params
 from snnbench.definition.registry import Registries
-from snnbench.definition.suite import Choice, Suite
-from snnbench.errors import SnnbenchError
 
 
 def named_reporter(name: str, registries: Registries) -> Choice:

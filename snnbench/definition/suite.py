@@ -16,7 +16,7 @@ A suite is a TOML file::
     [params.encoder.rate]         # params of one component, its dataclass's fields
     timesteps = 25
 
-    [training]                    # snnbench.definition.training_config.TrainingConfig
+    [training]                    # snnbench.api.training_config.TrainingConfig
     epochs = 1
 
     [variants.encoder.rate-low]   # a second configuration of a component,
@@ -49,27 +49,27 @@ skipped cells with the reason, not failures.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import re
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from snnbench.components import KINDS, DatasetInfo, missing_neuron_params
-from snnbench.definition.metric_specs import metric
-from snnbench.definition.params import ParamError, params_to_dict, parse_params
-from snnbench.definition.registry import Registries
-from snnbench.definition.training_config import TrainingConfig
-from snnbench.errors import (
+from snnbench.api.contracts import KINDS, DatasetInfo, missing_neuron_params
+from snnbench.api.errors import (
     SnnbenchError,
     SuiteError,
     UnknownComponentError,
     did_you_mean,
 )
+from snnbench.api.params import params_to_dict
+from snnbench.api.records import Cell, Choice, Reference, SkippedCombination, Suite
+from snnbench.api.training_config import TrainingConfig
+from snnbench.definition.metric_specs import metric
+from snnbench.definition.params import ParamError, parse_params
+from snnbench.definition.registry import Registries
 
 #: [tune] is the search space of `snnbench tune`, validated by snnbench.running.tune
 TOP_LEVEL = ("suite", "matrix", "params", "variants", "training", "include", "exclude", "reference", "report",
@@ -78,108 +78,6 @@ REFERENCE_KEYS = ("metric", "value", "source")
 #: metrics stored as fractions: a reference to one of them must lie in [0, 1]
 FRACTION_METRICS = ("accuracy", "sparsity", "encoder_density", "encoder_mean", "encoder_above_half")
 SUITE_KEYS = ("name", "description", "seeds")
-
-
-@dataclass(frozen=True)
-class Choice:
-    """One component of a cell: its name in the suite, its parsed params, and,
-    for a variant, the registered component it configures."""
-
-    name: str
-    params: Any
-    variant_of: str | None = None
-
-    @property
-    def component(self) -> str:
-        """The registered name to build from."""
-        return self.variant_of or self.name
-
-    def as_dict(self) -> dict[str, Any]:
-        described = {"name": self.name, "params": params_to_dict(self.params)}
-        return described | {"variant_of": self.variant_of} if self.variant_of else described
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One combination of components, trained and measured for one seed."""
-
-    suite: str
-    dataset: Choice
-    encoder: Choice
-    neuron: Choice
-    architecture: Choice
-    learning_rule: Choice
-    training: TrainingConfig
-    seed: int
-
-    def choice(self, kind: str) -> Choice:
-        return getattr(self, kind)
-
-    def config(self) -> dict[str, Any]:
-        """Everything that defines the cell except its seed (JSON-ready)."""
-        config = {kind: self.choice(kind).as_dict() for kind in KINDS}
-        config["training"] = self.training.as_config()
-        return config
-
-    @property
-    def config_hash(self) -> str:
-        return _hash(self.config())
-
-    @property
-    def label(self) -> str:
-        return "/".join(self.choice(kind).name for kind in KINDS)
-
-
-@dataclass(frozen=True)
-class SkippedCombination:
-    combination: dict[str, str]
-    reason: str
-
-    @property
-    def label(self) -> str:
-        return "/".join(self.combination[kind] for kind in KINDS)
-
-    @property
-    def config_hash(self) -> str:
-        return _hash(self.combination)
-
-
-def _hash(config: dict[str, Any]) -> str:
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A published value of one metric for the cells whose components match
-    ``match`` (kind -> name, any subset of the five kinds)."""
-
-    match: tuple[tuple[str, str], ...]
-    metric: str
-    value: float
-    source: str
-
-    def matches(self, components: dict[str, Any]) -> bool:
-        """Whether a row (or a leaderboard group) with these component names is
-        the one this reference is for; a kind the group does not name matches nothing."""
-        return all(components.get(kind) == name for kind, name in self.match)
-
-    def describe(self) -> str:
-        return ", ".join(f"{kind} {name}" for kind, name in self.match)
-
-
-@dataclass
-class Suite:
-    name: str
-    path: Path
-    description: str
-    seeds: tuple[int, ...]
-    training: TrainingConfig
-    cells: list[Cell] = field(default_factory=list)
-    skipped: list[SkippedCombination] = field(default_factory=list)
-    references: list[Reference] = field(default_factory=list)
-    #: the reporters that watch its runs, with their params ([report.<name>] tables)
-    reporters: tuple[Choice, ...] = ()
 
 
 class _Source:

@@ -32,8 +32,8 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
+from snnbench.api.errors import SnnbenchError
 from snnbench.definition.metric_specs import METRIC_BY_KEY, METRICS, metric
-from snnbench.errors import SnnbenchError
 from snnbench.results.leaderboard import aggregate
 from snnbench.results.statistics import Difference, welch
 

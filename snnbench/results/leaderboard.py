@@ -26,14 +26,14 @@ import pandas as pd
 from tabulate import tabulate
 
 from snnbench import __version__
-from snnbench.components import KINDS
+from snnbench.api.contracts import KINDS
+from snnbench.api.errors import SnnbenchError, did_you_mean
 from snnbench.definition.metric_specs import (
     METRIC_VERSIONS,
     METRICS,
     MetricSpec,
     metric,
 )
-from snnbench.errors import SnnbenchError, did_you_mean
 from snnbench.results.statistics import CONFIDENCE, welch
 
 GROUP_COLUMNS: tuple[str, ...] = (*KINDS, "device_type")

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from snnbench.errors import SnnbenchError
+from snnbench.api.errors import SnnbenchError
 from snnbench.results.store import ResultStore, insert_stored
 
 _VERSION = "json_extract(environment, '$.libraries.snnbench')"

@@ -19,14 +19,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from snnbench.components import KINDS
-from snnbench.errors import SnnbenchError
+from snnbench.api.errors import SnnbenchError
+from snnbench.api.records import ResultRow
 from snnbench.results.store_lock import LockPolicy, print_to_stderr, retry_while_locked
 
 T = TypeVar("T")
@@ -92,36 +90,6 @@ def sqlalchemy_url(path: str | Path) -> str:
     :func:`sqlite_uri`: SQLAlchemy percent-decodes the database part once,
     and Optuna runs ``str.format`` on the URL, so the URI is encoded again."""
     return f"sqlite:///{quote(sqlite_uri(path, 'rwc'))}?uri=true"
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass
-class ResultRow:
-    suite: str
-    label: str
-    config_hash: str
-    seed: int | None
-    device_type: str
-    device_name: str
-    status: str
-    components: dict[str, str]
-    config: dict[str, Any]
-    metrics: dict[str, Any] = field(default_factory=dict)
-    metric_versions: dict[str, int] = field(default_factory=dict)
-    environment: dict[str, Any] = field(default_factory=dict)
-    reason: str | None = None
-    started_at: str = field(default_factory=now)
-    finished_at: str = field(default_factory=now)
-
-    @classmethod
-    def from_stored(cls, stored: dict[str, Any]) -> ResultRow:
-        """The row as :meth:`ResultStore.rows` returns it, back as a ResultRow."""
-        names = {f.name for f in fields(cls)} - {"components"}
-        return cls(components={kind: stored[kind] for kind in KINDS},
-                   **{name: stored[name] for name in names})
 
 
 class ResultStore:

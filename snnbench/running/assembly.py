@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from snnbench.components import (
+from snnbench.api.contracts import (
     ArchitectureContext,
     DatasetInfo,
     DataSplit,
@@ -25,9 +25,9 @@ from snnbench.components import (
     SpikingModel,
     missing_neuron_params,
 )
+from snnbench.api.errors import SnnbenchError
+from snnbench.api.records import Cell, Choice
 from snnbench.definition.registry import Registries
-from snnbench.definition.suite import Cell, Choice
-from snnbench.errors import SnnbenchError
 
 
 def architecture_context(registries: Registries, architecture: str, neuron: Choice, input_shape: Sequence[int],

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from snnbench.components import DataSplit, iter_spiking_layers
-from snnbench.running.training import EpochStats
+from snnbench.api.contracts import DataSplit, iter_spiking_layers
+from snnbench.api.records import EpochStats
 
 #: test samples whose spikes are kept (the first ones of the test split)
 RASTER_SAMPLES = 3
@@ -36,7 +36,7 @@ DETAIL_VERSION = 1
 
 def history(epochs) -> list[dict[str, Any]]:
     """Loss and training accuracy of every epoch (and its stage, for rules
-    that train in stages), from :attr:`snnbench.running.training.TrainingSession.history`."""
+    that train in stages), from :attr:`snnbench.running.training.CellTrainingSession.history`."""
     return [{"epoch": e.epoch, "stage": e.stage, "loss": e.loss, "train_accuracy": e.train_accuracy}
             for e in epochs]
 

@@ -28,8 +28,8 @@ import contextlib
 import torch
 from torch import nn
 
-from snnbench.definition.training_config import MemoryFormat, Precision
-from snnbench.errors import SnnbenchError
+from snnbench.api.errors import SnnbenchError
+from snnbench.api.training_config import MemoryFormat, Precision
 
 
 class PrecisionUnavailable(SnnbenchError):

@@ -17,8 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from snnbench.definition.suite import Cell
-from snnbench.results.store import ResultRow
+from snnbench.api.records import Cell, ResultRow
 
 if TYPE_CHECKING:
     from snnbench.running.progress import SuiteProgress

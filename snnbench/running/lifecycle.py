@@ -1,4 +1,4 @@
-"""Calling the lifecycle hooks (see :mod:`snnbench.hookspecs`) so that no
+"""Calling the lifecycle hooks (see :mod:`snnbench.api.hookspecs`) so that no
 implementation can fail a cell or lose a row.
 
 Each implementation is called on its own. One that raises is reported once,

@@ -3,7 +3,7 @@
 Counting is streaming: forward hooks add to per-layer counters that stay on
 the device, so no activation of a run is kept in memory and the loop never
 waits on a host sync. A layer that runs without per-step tensors (from spike
-times, by events) reports the same counts itself (:mod:`snnbench.activity`).
+times, by events) reports the same counts itself (:mod:`snnbench.api.activity`).
 The definitions follow NeuroBench where it defines the same metric (a test
 runs both on the same snnTorch model and data):
 
@@ -35,10 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snnbench.activity import listened_by
-from snnbench.components import DataSplit, iter_spiking_layers
+from snnbench.api.activity import listened_by
+from snnbench.api.contracts import DataSplit, iter_spiking_layers
+from snnbench.api.sequence import TimeDistributed, constant_step, is_constant_in_time
 from snnbench.runtime import synchronize
-from snnbench.sequence import TimeDistributed, constant_step, is_constant_in_time
 
 CONNECTION_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
@@ -92,7 +92,7 @@ class ActivitySummary:
 class ActivityMonitor:
     """Hooks that count spikes, encoder output and synaptic operations while a
     model runs, and the listener of what layers report themselves
-    (:mod:`snnbench.activity`). Use as a context manager around evaluation
+    (:mod:`snnbench.api.activity`). Use as a context manager around evaluation
     batches."""
 
     def __init__(self, model: nn.Module, device: torch.device):
@@ -184,7 +184,7 @@ class ActivityMonitor:
             self._dense_cache[key] = float(_operations(layer, ones, torch.ones_like(layer.weight, dtype=dtype)))
         self._dense += self._dense_cache[key] * applications
 
-    # -- what layers report themselves (snnbench.activity) -----------------------
+    # -- what layers report themselves (snnbench.api.activity) -----------------------
 
     def add_spikes(self, layer: nn.Module, spikes: torch.Tensor, slots: int) -> None:
         counter = self._counter_of.get(id(layer))

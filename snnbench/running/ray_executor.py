@@ -33,10 +33,9 @@ import ray
 import ray.exceptions
 import torch
 
+from snnbench.api.errors import SnnbenchError
+from snnbench.api.records import Cell, ResultRow
 from snnbench.definition.plugins import load_plugins
-from snnbench.definition.suite import Cell
-from snnbench.errors import SnnbenchError
-from snnbench.results.store import ResultRow
 from snnbench.running.executors import CellWork, WorkerSetup
 from snnbench.running.runner import DatasetCache, run_cell, run_environment
 

@@ -1,6 +1,6 @@
 """The reporters a suite names, watching its run.
 
-Each reporter (:class:`snnbench.components.Reporter`) chosen by the suite's
+Each reporter (:class:`snnbench.api.contracts.Reporter`) chosen by the suite's
 ``[report]`` tables or ``snnbench run --report`` is built for the suite's
 run and registered with the plugin manager for as long as it lasts, as a
 plugin of its own implementing the lifecycle hooks. So the runner's
@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from snnbench import hookimpl
-from snnbench.components import Reporter
+from snnbench.api import hookimpl
+from snnbench.api.contracts import Reporter
+from snnbench.api.records import Choice
 from snnbench.definition.plugins import PluginSet
-from snnbench.definition.suite import Choice
 from snnbench.running.lifecycle import Lifecycle
 
 

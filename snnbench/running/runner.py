@@ -27,24 +27,33 @@ import socket
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
-from snnbench.components import (
+from snnbench.api.contracts import (
     KINDS,
     DatasetInfo,
     DataSplit,
     LoadContext,
     iter_spiking_layers,
 )
+from snnbench.api.errors import SnnbenchError
+from snnbench.api.records import (
+    Cell,
+    Choice,
+    EpochStats,
+    ResultRow,
+    RunSummary,
+    SkippedCombination,
+    Suite,
+    now,
+)
 from snnbench.definition.metric_specs import METRIC_VERSIONS
 from snnbench.definition.plugins import PluginSet, plugin_environment
-from snnbench.definition.suite import Cell, Choice, SkippedCombination, Suite
-from snnbench.errors import SnnbenchError
-from snnbench.results.store import ResultRow, ResultStore, now
+from snnbench.results.store import ResultStore
 from snnbench.running import cell_detail
 from snnbench.running.assembly import assemble
 from snnbench.running.executors import CellWork, Executor, InProcess, WorkerSetup
@@ -60,7 +69,7 @@ from snnbench.running.metrics import (
 )
 from snnbench.running.progress import SuiteProgress
 from snnbench.running.reporting import reporting
-from snnbench.running.training import EpochStats, TrainingSession
+from snnbench.running.training import CellTrainingSession
 from snnbench.runtime import (
     device_name,
     git_commit,
@@ -85,22 +94,6 @@ class RunOptions:
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     #: pause between looks at the cells other processes hold
     poll_seconds: float = 2.0
-
-
-@dataclass
-class RunSummary:
-    ok: int = 0
-    failed: int = 0
-    skipped: int = 0
-    cached: int = 0
-    #: cells another process sharing the store ran while this one did
-    elsewhere: int = 0
-    #: the row of every cell of the suite: run now, or found recorded
-    rows: list[ResultRow] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.failed else 0
 
 
 @dataclass(frozen=True)
@@ -198,7 +191,7 @@ def train_and_measure(cell: Cell, plugins: PluginSet, data: DataSource, options:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     cell_progress = progress.cell(cell.label, len(train)) if progress else None
-    session = TrainingSession(training, device, generator, cell_progress, model, on_epoch)
+    session = CellTrainingSession(training, device, generator, cell_progress, model, on_epoch)
     try:
         rule.fit(model, train, session)
     finally:

@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from snnbench.definition.suite import Suite
-from snnbench.errors import SnnbenchError
+from snnbench.api.errors import SnnbenchError
+from snnbench.api.records import Suite
 
 T = TypeVar("T")
 

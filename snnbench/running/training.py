@@ -13,19 +13,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import torch
 
-from snnbench.components import DataSplit
-from snnbench.definition.training_config import TrainingConfig
-from snnbench.errors import SnnbenchError
+from snnbench.api.contracts import DataSplit
+from snnbench.api.errors import SnnbenchError, TrainingDiverged
+from snnbench.api.records import EpochStats
+from snnbench.api.training_config import TrainingConfig
 from snnbench.running import execution
 from snnbench.runtime import synchronize
-
-
-class TrainingDiverged(SnnbenchError):
-    """The loss or the model's parameters became NaN or infinite."""
 
 
 def non_finite_parameters(model: torch.nn.Module) -> list[str]:
@@ -36,17 +32,6 @@ def non_finite_parameters(model: torch.nn.Module) -> list[str]:
         return []
     bad = torch.stack([(~torch.isfinite(p.detach())).sum() for _, p in named]).tolist()
     return [f"{name} ({count} of {p.numel()} values)" for (name, p), count in zip(named, bad) if count]
-
-
-@dataclass
-class EpochStats:
-    epoch: int
-    #: None for a rule that records no loss
-    loss: float | None
-    train_accuracy: float
-    stage: str | None = None
-    #: wall seconds of the epoch
-    seconds: float = 0.0
 
 
 class _RunningStats:
@@ -79,7 +64,7 @@ class _RunningStats:
         return loss_sum / self._samples_in_copy, hits / self._samples_in_copy
 
 
-class TrainingSession:
+class CellTrainingSession:
     """Batches, timing and progress for one cell's training."""
 
     #: batches between updates of the progress bar's running loss and accuracy

@@ -53,13 +53,14 @@ from typing import Any, Literal
 
 import torch
 
-from snnbench.components import KINDS, DataSplit
+from snnbench.api.contracts import KINDS, DataSplit
+from snnbench.api.errors import SnnbenchError, SuiteError, did_you_mean
+from snnbench.api.records import Choice, Suite
 from snnbench.definition.metric_specs import MetricSpec, metric
 from snnbench.definition.params import ParamError, parse_params
 from snnbench.definition.plugins import PluginSet
 from snnbench.definition.registry import Registries
-from snnbench.definition.suite import Choice, Suite, SuiteDocument
-from snnbench.errors import SnnbenchError, SuiteError, did_you_mean
+from snnbench.definition.suite import SuiteDocument
 from snnbench.results.store import ResultStore, sqlalchemy_url
 from snnbench.running.runner import DatasetCache, LoadedData, Runner, RunOptions
 

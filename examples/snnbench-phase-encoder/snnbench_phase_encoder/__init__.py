@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from snnbench import hookimpl
-from snnbench.components import DatasetInfo, EncoderSpec
+from snnbench.api import DatasetInfo, EncoderSpec, hookimpl
 
 __version__ = "0.1.0"
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from snnbench.api.errors import SnnbenchError
 from snnbench.definition.suite import SuiteDocument
-from snnbench.errors import SnnbenchError
 from snnbench.results.report import html
 from snnbench.results.report.model import SuiteView, suite_view
 from snnbench.results.store import ResultStore

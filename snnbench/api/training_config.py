@@ -13,7 +13,7 @@ from typing import Literal
 
 import torch
 
-from snnbench.definition.params import params_to_dict
+from snnbench.api.params import params_to_dict
 
 #: Numeric precision of the stateless layers (see :mod:`snnbench.running.execution`).
 Precision = Literal["fp32", "bf16"]

@@ -13,11 +13,12 @@ run went on with two torch threads and, on a busy machine, ten times slower.
 
 from __future__ import annotations
 
-import numba
 import torch
 
 
-def follow_torch() -> None:
+def follow_torch_threads() -> None:
+    import numba  # here, not at the top: importing the API must not start numba
+
     threads = torch.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     if torch.get_num_threads() != threads:

@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from snnbench.errors import SnnbenchError
+from snnbench.api.errors import SnnbenchError
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess:

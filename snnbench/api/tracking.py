@@ -1,6 +1,6 @@
 """What an experiment tracker is told about a run, the same for every tracker.
 
-Reporters (:class:`snnbench.components.Reporter`) hand a tracker a cell's
+Reporters (:class:`snnbench.api.contracts.Reporter`) hand a tracker a cell's
 config as flat params, each epoch's values, the row's final metrics and the
 run's provenance. Building those here, once, keeps the three built-in
 trackers (and a third party's) logging the same names and values, which the
@@ -15,9 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from snnbench.definition.suite import Cell
-    from snnbench.results.store import ResultRow
-    from snnbench.running.training import EpochStats
+    from snnbench.api.records import Cell, EpochStats, ResultRow
 
 Scalar = str | int | float | bool
 R = TypeVar("R")

@@ -26,11 +26,10 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+from snnbench_plugins.rstdp.contracts import RecordingNeuron
+from snnbench_plugins.rstdp.spike_times import first_true
 
-from snnbench import hookimpl
-from snnbench.components import NeuronSpec, SpikingLayer
-from snnbench.errors import SnnbenchError
-from snnbench_plugins.spike_times import first_true
+from snnbench.api import NeuronSpec, SnnbenchError, SpikingLayer, hookimpl
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ def _single_spike_node_class():
     return SingleSpikeIFNode
 
 
-class SpikingJellyIFOnce(SpikingLayer):
+class SpikingJellyIFOnce(SpikingLayer, RecordingNeuron):
     """The neuron as a snnbench layer. Set ``record`` to keep, from the next
     calls, the membrane of every step in ``potentials`` ``[T, B, ...]`` and each
     neuron's firing step in ``spike_times`` ``[B, ...]`` (T: none); learning
@@ -115,7 +114,7 @@ class SpikingJellyIFOnce(SpikingLayer):
     #: architectures built on single spikes check this
     fires_once = True
     #: no leak, no reset: a conv feeding these neurons may be computed from
-    #: spike times instead (``snnbench_plugins.spike_time_conv``)
+    #: spike times instead (``snnbench_plugins.rstdp.spike_time_conv``)
     integrates_without_leak = True
 
     def __init__(self, params: IFOnceParams, features: tuple[int, ...] = ()):

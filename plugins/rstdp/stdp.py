@@ -56,14 +56,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from snnbench_plugins.competition import Competition
-from snnbench_plugins.spike_times import first_spike_times
+from snnbench_plugins.rstdp.competition import Competition
+from snnbench_plugins.rstdp.contracts import PlasticNetwork
+from snnbench_plugins.rstdp.spike_times import first_spike_times
 from torch import nn
 
-from snnbench import hookimpl
-from snnbench.components import DataSplit, LearningRuleSpec
-from snnbench.errors import SnnbenchError
-from snnbench.running.training import TrainingSession
+from snnbench.api import (
+    DataSplit,
+    LearningRuleSpec,
+    SnnbenchError,
+    TrainingSession,
+    hookimpl,
+)
 
 
 def _pair(key: str, value: tuple[float, ...]) -> None:
@@ -158,6 +162,10 @@ class StdpRstdp:
 
     def fit(self, model: nn.Module, train: DataSplit, session: TrainingSession) -> None:
         network = model.network
+        if not isinstance(network, PlasticNetwork):
+            raise SnnbenchError(f"stdp-rstdp trains networks that learn layer by layer from spike times "
+                                f"(snnbench_plugins.rstdp.contracts.PlasticNetwork); {type(network).__name__} "
+                                "is not one")
         hidden = network.plastic_layers - 1
         if len(self.params.stdp_epochs) != hidden:
             raise SnnbenchError(f"stdp_epochs has {len(self.params.stdp_epochs)} entries; the network has "

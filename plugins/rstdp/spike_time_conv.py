@@ -31,7 +31,8 @@ import math
 import numba
 import numpy as np
 import torch
-from snnbench_plugins.numba_threads import follow_torch
+
+from snnbench.api import follow_torch_threads
 
 
 @numba.njit(parallel=True, cache=True)
@@ -96,7 +97,7 @@ def fire_times(times: torch.Tensor, weight: torch.Tensor, padding: int, steps: i
     out_shape = (batch, height + 2 * padding - kernel + 1, width + 2 * padding - kernel + 1, maps)
     out_times = torch.empty(out_shape, dtype=times.dtype)
     out_potentials = torch.empty(out_shape, dtype=weight.dtype)
-    follow_torch()
+    follow_torch_threads()
     _fire_times(times.permute(0, 2, 3, 1).contiguous().numpy(),
                 weight.detach().permute(2, 3, 1, 0).contiguous().numpy(),
                 padding, steps, math.inf if threshold is None else float(threshold), threshold is None,

@@ -2,7 +2,7 @@
 timesteps with the membrane in registers, so each of the five ``[T, N]``
 tensors (current and spikes forward, membrane saved for backward, incoming
 and outgoing gradient) crosses memory exactly once: the bandwidth floor.
-Dynamics and surrogates are documented in :mod:`snnbench_plugins.neurons.fused_lif`.
+Dynamics and surrogates are documented in :mod:`snnbench_plugins.neurons.lif_fused`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 **Registration** (called once, when plugins load): one hook per component
 kind. Each receives a ``register`` callback; call it once per component with
-the matching spec from :mod:`snnbench.components`. The core owns the
+the matching spec from :mod:`snnbench.api.contracts`. The core owns the
 registries, so it can say which plugin supplied what, refuse a name two
 plugins both claim, and suggest the nearest name for a typo.
 
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from snnbench.components import (
+from snnbench.api.contracts import (
     COMPONENT_KINDS,
     ArchitectureSpec,
     DatasetSpec,
@@ -42,12 +42,11 @@ from snnbench.components import (
 )
 
 if TYPE_CHECKING:
-    from snnbench.definition.suite import Cell, Suite
-    from snnbench.results.store import ResultRow
-    from snnbench.running.runner import RunSummary
-    from snnbench.running.training import EpochStats
+    from snnbench.api.records import Cell, EpochStats, ResultRow, RunSummary, Suite
 
 hookspec = pluggy.HookspecMarker("snnbench")
+#: Marker for plugin hook implementations: ``@hookimpl`` on a function named after a hook.
+hookimpl = pluggy.HookimplMarker("snnbench")
 
 # --------------------------------------------------------------------------- registration
 
@@ -56,13 +55,13 @@ hookspec = pluggy.HookspecMarker("snnbench")
 def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     """Register datasets: ``register(DatasetSpec(name, params, describe, load))``.
 
-    ``describe(params)`` returns the :class:`~snnbench.components.DatasetInfo`
+    ``describe(params)`` returns the :class:`~snnbench.api.contracts.DatasetInfo`
     (kind, input shape, classes) without reading data, so suites validate
     first. ``load(params, ctx)`` returns ``(train, test)``
-    :class:`~snnbench.components.DataSplit` tensors. It looks for files under
+    :class:`~snnbench.api.contracts.DataSplit` tensors. It looks for files under
     ``ctx.data_dir`` first and downloads only when they are missing and
     ``ctx.download`` allows it; when neither works it raises
-    :class:`~snnbench.errors.DataUnavailableError` saying which files to put where.
+    :class:`~snnbench.api.errors.DataUnavailableError` saying which files to put where.
     """
 
 
@@ -80,7 +79,7 @@ def register_neuron_models(register: Callable[[NeuronSpec], None]) -> None:
     """Register neuron models: ``register(NeuronSpec(name, params, build))``.
 
     ``build(params, features)`` returns a fresh
-    :class:`~snnbench.components.SpikingLayer` mapping currents ``[T, B,
+    :class:`~snnbench.api.contracts.SpikingLayer` mapping currents ``[T, B,
     *features]`` to spikes of the same shape in one call.
     """
 
@@ -100,7 +99,7 @@ def register_learning_rules(register: Callable[[LearningRuleSpec], None]) -> Non
     """Register learning rules: ``register(LearningRuleSpec(name, params, build))``.
 
     ``build(params)`` returns an object with ``fit(model, train, session)``;
-    see :class:`~snnbench.components.LearningRule`.
+    see :class:`~snnbench.api.contracts.LearningRule`.
     """
 
 
@@ -109,7 +108,7 @@ def register_reporters(register: Callable[[ReporterSpec], None]) -> None:
     """Register reporters (experiment trackers): ``register(ReporterSpec(name,
     params, build, requires=(), install=""))``.
 
-    ``build(params)`` returns a :class:`~snnbench.components.Reporter` for one
+    ``build(params)`` returns a :class:`~snnbench.api.contracts.Reporter` for one
     suite's run; it is told the run's events (suite started, epoch closed, cell
     finished, suite finished) and closed at the end. A suite chooses reporters
     in its ``[report.<name>]`` tables (their params), or ``snnbench run

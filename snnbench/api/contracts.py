@@ -20,10 +20,14 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from snnbench.definition.suite import Cell, Suite
-    from snnbench.results.store import ResultRow
-    from snnbench.running.runner import RunSummary
-    from snnbench.running.training import EpochStats, TrainingSession
+    from snnbench.api.records import (
+        Cell,
+        EpochStats,
+        ResultRow,
+        RunSummary,
+        Suite,
+        TrainingSession,
+    )
 
 #: What one sample of a dataset is: a static image ``[C,H,W]`` in [0, 1],
 #: event ``frames`` ``[T,C,H,W]``, or a ``spikes`` raster ``[T,N]``. Event

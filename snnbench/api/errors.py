@@ -70,6 +70,10 @@ class DuplicateComponentError(SnnbenchError):
     """Two plugins registered the same name for the same component kind."""
 
 
+class TrainingDiverged(SnnbenchError):
+    """The loss or the model's parameters became NaN or infinite."""
+
+
 class DataUnavailableError(SnnbenchError):
     """A dataset's files are missing and cannot be downloaded here."""
 

@@ -9,8 +9,8 @@ k-winners-take-all (winners by earliest spike, then potential; after each
 winner its map and every map within a radius of its position are out), and
 the winners' receptive fields give STDP the input times to learn from.
 
-The network (``snnbench_plugins.architectures.mozafari``) runs the
-competition, the learning rule (``snnbench_plugins.learning_rules.stdp``)
+The network (``snnbench_plugins.rstdp.mozafari``) runs the
+competition, the learning rule (``snnbench_plugins.rstdp.stdp``)
 applies STDP to its result; both import it from here.
 """
 

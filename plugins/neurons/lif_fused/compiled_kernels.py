@@ -7,14 +7,13 @@ Triton kernels on the same layer (``make bench-neurons`` times every backend).
 Unrolling is what lets Inductor fuse a sequential recurrence, and also its
 cost: compile time grows with T, and each new T, batch shape or parameter
 value compiles again (on the 2-core EPYC, 6-30 s a direction at T = 25).
-Dynamics and surrogates are documented in :mod:`snnbench_plugins.neurons.fused_lif`.
+Dynamics and surrogates are documented in :mod:`snnbench_plugins.neurons.lif_fused`.
 """
 
 from __future__ import annotations
 
 import torch
-
-from snnbench_plugins.neurons.fused_lif import surrogate
+from snnbench_plugins.neurons.lif_fused.kernels import surrogate
 
 
 @torch.compile

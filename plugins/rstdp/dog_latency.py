@@ -39,11 +39,10 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from snnbench_plugins.rstdp.spike_times import spikes_at
 from torch import nn
 
-from snnbench import hookimpl
-from snnbench.components import DatasetInfo, EncoderSpec
-from snnbench_plugins.spike_times import spikes_at
+from snnbench.api import DatasetInfo, EncoderSpec, hookimpl
 
 #: (size, sigma1, sigma2) of Mozafari et al.'s six DoG kernels
 MOZAFARI_DOG = ((3, 3 / 9, 6 / 9), (3, 6 / 9, 3 / 9), (7, 7 / 9, 14 / 9),

@@ -19,31 +19,31 @@ the weights times the sum of its input, so S3 convolves the window's summed
 input once instead of every step (15x less work, the same spikes).
 
 Layers run over whole ``[T, B, ...]`` sequences (stateless ones through
-:class:`~snnbench.sequence.TimeDistributed`), with the neurons in SpikingJelly's
+:class:`~snnbench.api.sequence.TimeDistributed`), with the neurons in SpikingJelly's
 multi-step mode. The hidden layers' conv weights are kept channels-last: oneDNN
 and cuDNN then run those convolutions channels-last (measured 1.3x faster on a
 CPU here).
 
-**What learning rules use** (see ``snnbench_plugins.learning_rules.stdp``):
+**What learning rules use** (see ``snnbench_plugins.rstdp.stdp``):
 a spike train in which each neuron fires at most once is fully given by each
 neuron's firing step, so rules move *spike times* ``[B, C, H, W]`` (T meaning
 never) between layers: :meth:`MozafariNetwork.propagate` runs one trained
 layer, :meth:`MozafariNetwork.compete` runs the layer being trained and picks
 its winners. The competition is SpykeTorch's, in
-:mod:`snnbench_plugins.competition` (shared with the learning rule): in the
+:mod:`snnbench_plugins.rstdp.competition` (shared with the learning rule): in the
 hidden layers, point-wise lateral inhibition, then k-winners-take-all within
 ``inhibition_radius``, so a map wins at most once per sample. The readout has
 one winner and no point-wise inhibition. Point-wise inhibition shapes learning only: as in SpykeTorch,
 inference runs without it.
 
 On the CPU, ``propagate``, ``compete`` and inference run the hidden S and C
-layers from spike times by events (:mod:`snnbench_plugins.spike_time_conv`)
+layers from spike times by events (:mod:`snnbench_plugins.rstdp.spike_time_conv`)
 when their neurons integrate without leak: the same spikes, potentials and
 winners as the dense layers (tested), 5-10x faster through a layer and 2-3x
 per STDP step, where the dense conv multiplied inputs that are over 99%
 zeros. Inference by events reports the spikes and synaptic operations the
 dense layers would have shown to the activity metrics
-(:mod:`snnbench.activity`), so a row's sparsity and ACs are the same either
+(:mod:`snnbench.api.activity`), so a row's sparsity and ACs are the same either
 way (tested); its input must then be single binary spikes, as the DoG
 latency encoder's, else it runs densely.
 """
@@ -55,21 +55,33 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
-
-from snnbench import hookimpl
-from snnbench.activity import listening, report_spikes, report_synapse_input
-from snnbench.components import ArchitectureContext, ArchitectureSpec, DatasetInfo, SpikingLayer
-from snnbench.sequence import TimeDistributed
-from snnbench_plugins.competition import (
+from snnbench_plugins.rstdp.competition import (
     Competition,
     k_winners,
     pointwise_inhibition,
     potential_at,
     receptive_times,
 )
-from snnbench_plugins.spike_time_conv import fire_times
-from snnbench_plugins.spike_times import earliest_in_window, first_spike_times, spikes_at
+from snnbench_plugins.rstdp.contracts import PlasticNetwork, RecordingNeuron
+from snnbench_plugins.rstdp.spike_time_conv import fire_times
+from snnbench_plugins.rstdp.spike_times import (
+    earliest_in_window,
+    first_spike_times,
+    spikes_at,
+)
+from torch import nn
+
+from snnbench.api import (
+    ArchitectureContext,
+    ArchitectureSpec,
+    DatasetInfo,
+    SpikingLayer,
+    TimeDistributed,
+    hookimpl,
+    listening,
+    report_spikes,
+    report_synapse_input,
+)
 
 #: threshold of a C-layer neuron: below one input spike, so it fires on the first
 POOL_THRESHOLD = 0.5
@@ -213,7 +225,7 @@ def recording(neuron: SpikingLayer) -> Iterator[None]:
         neuron.record = False
 
 
-class MozafariNetwork(nn.Module):
+class MozafariNetwork(nn.Module, PlasticNetwork):
     """S1-C1-S2-C2-S3 and the decision; ``[T, B, C, H, W] -> [T, B, n_classes]``."""
 
     def __init__(self, params: MozafariParams, ctx: ArchitectureContext):
@@ -241,7 +253,7 @@ class MozafariNetwork(nn.Module):
     @staticmethod
     def _neuron(ctx: ArchitectureContext, features: tuple[int, ...], threshold: float | None) -> SpikingLayer:
         layer = ctx.neuron(features, threshold=threshold)
-        if not getattr(layer, "fires_once", False) or not hasattr(layer, "record"):
+        if not isinstance(layer, RecordingNeuron) or not layer.fires_once:
             raise ValueError(f"mozafari needs neurons that fire at most once per sample and can record their "
                              f"spike times and potentials, such as spikingjelly-if-once; "
                              f"{type(layer).__name__} does not")

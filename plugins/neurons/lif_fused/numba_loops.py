@@ -18,8 +18,8 @@ loop (one inlined copy of the loop per kind), since with bf16 I/O the loop
 grew past what LLVM unswitches and ran unvectorised, 5x slower. Scalars
 arrive in the state's dtype, so float32 work stays float32; bf16 currents,
 spikes and gradients are read and written as their bits
-(:mod:`snnbench_plugins.neurons.numba_bf16`), the membrane staying float32. Dynamics and surrogates are documented in
-:mod:`snnbench_plugins.neurons.fused_lif`.
+(:mod:`snnbench_plugins.neurons.lif_fused.numba_bf16`), the membrane staying float32. Dynamics and surrogates are documented in
+:mod:`snnbench_plugins.neurons.lif_fused`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import math
 
 import numba
 import numpy as np
-from snnbench_plugins.neurons.numba_bf16 import narrow, widen
+from snnbench_plugins.neurons.lif_fused.numba_bf16 import narrow, widen
 
 SMALLEST_BLOCK, LARGEST_BLOCK = 2048, 65536
 FAST_SIGMOID, ATAN, SIGMOID = 0, 1, 2

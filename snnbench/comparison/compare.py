@@ -10,7 +10,7 @@ pair of rounds at a time, by the ratio of medians with a bootstrap 95%
 interval; a timing regresses only when the whole interval lies below
 ``1 - tolerance``.
 
-Each side runs its own code and entry points (see :mod:`snnbench.results.checkout`)
+Each side runs its own code and entry points (see :mod:`snnbench.comparison.checkout`)
 through its own command line, the interface every commit has, so a base
 from before a refactor still runs. Workloads:
 
@@ -41,9 +41,8 @@ import tomli_w
 from tabulate import tabulate
 from tqdm.auto import tqdm
 
-from snnbench.definition.metric_specs import METRIC_BY_KEY, METRICS
-from snnbench.errors import SnnbenchError
-from snnbench.results.checkout import (
+from snnbench.api.errors import SnnbenchError
+from snnbench.comparison.checkout import (
     Side,
     check_out,
     has_file,
@@ -53,6 +52,7 @@ from snnbench.results.checkout import (
     snapshot,
     uncommitted_files,
 )
+from snnbench.definition.metric_specs import METRIC_BY_KEY, METRICS
 from snnbench.results.gate import margin
 from snnbench.results.leaderboard import Results, latest_results
 from snnbench.results.statistics import Difference, Ratio, paired, ratio_of_medians
