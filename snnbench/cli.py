@@ -305,7 +305,7 @@ def _plugins(args) -> PluginSet:
 
 def cmd_validate(args) -> int:
     from snnbench.definition.suite import read_suite
-    from snnbench.running.tune import load_search
+    from snnbench.definition.tune_space import load_search
 
     plugins = _plugins(args)
     for path in args.suites:
@@ -606,6 +606,7 @@ def cmd_compare(args) -> int:
         raise SnnbenchError("--repeats 0 leaves the neuron benchmarks nothing to compare: give 1 or more")
     if args.suite is not None:
         load_suite(args.suite, _plugins(args).registries)  # the head's copy validates before anything runs
+        neuron_benchmarks_repository,
     resolve_device(args.device)
     tolerances = dict(COMPARE_TOLERANCES)
     tolerances.update(parse_tolerance(text, extra_keys=[NEURON_RATE]) for text in args.tolerance)
@@ -614,7 +615,8 @@ def cmd_compare(args) -> int:
     run_arguments += ["--limit", str(args.limit)] if args.limit else []
     run_arguments += ["--epochs", str(args.epochs)] if args.epochs else []
     options = CompareOptions(
-        repository=repository_root(Path.cwd()), base_ref=args.base,
+        repository=(neuron_benchmarks_repository if args.neurons else repository_root)(Path.cwd()),
+        base_ref=args.base,
         suite=args.suite, select=args.select, seeds=args.seeds, repeats=args.repeats, tolerances=tolerances,
         alpha=args.alpha,
         run_arguments=tuple(run_arguments), allow_dirty=args.allow_dirty, keep=args.keep,
@@ -633,7 +635,8 @@ def cmd_compare(args) -> int:
 
 def cmd_tune(args) -> int:
     from snnbench.definition.suite import read_suite
-    from snnbench.running.tune import load_search, tune
+    from snnbench.definition.tune_space import load_search
+    from snnbench.running.tune import tune
 
     plugins = _plugins(args)
     search = load_search(read_suite(args.suite), plugins.registries)  # validates before anything starts

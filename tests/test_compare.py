@@ -198,3 +198,23 @@ def test_bad_input_is_refused_before_anything_runs(monkeypatch, capsys, repo):
     assert "nothing to compare" in refused("--neurons", "--repeats", "0")
     assert os.listdir(repo.parent) == ["repo"]  # nothing written, no checkout left behind
     assert "head-src" not in git(repo, "worktree", "list")
+
+
+def test_neurons_outside_a_checkout_of_snnbench_says_it_needs_one(monkeypatch, capsys, tmp_path):
+    """An installed snnbench has no neuron benchmarks (a file of the repository):
+    --neurons says so, whether run outside any repository or in another one."""
+    elsewhere = tmp_path / "not-a-repository"
+    other = tmp_path / "another-project"
+    for folder in (elsewhere, other):
+        folder.mkdir()
+    git(other, "init", "-q")
+    for folder, where in ((elsewhere, f"{elsewhere} is not inside a git repository"),
+                          (other, f"the repository {other} has no benchmarks/test_neuron_speed.py")):
+        monkeypatch.chdir(folder)
+        assert main(["compare", "--neurons", "--no-progress"]) == 2
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err
+        assert err == (f"snnbench: error: --neurons compares snnbench's neuron benchmarks "
+                       "(benchmarks/test_neuron_speed.py) at two commits of the snnbench repository, so it needs "
+                       "a git checkout of snnbench (git clone it, pip install -e it, and run snnbench compare "
+                       f"inside it); {where}\n"), err

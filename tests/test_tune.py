@@ -13,9 +13,10 @@ from optuna.trial import TrialState
 from snnbench.cli import main
 from snnbench.definition.plugins import load_plugins
 from snnbench.definition.suite import read_suite
+from snnbench.definition.tune_space import load_search
 from snnbench.results.store import ResultStore, sqlalchemy_url
 from snnbench.running.runner import RunOptions
-from snnbench.running.tune import load_search, objectives_for, open_study
+from snnbench.running.tune import objectives_for, open_study
 
 PARAMS = """
 [params.encoder.rate]

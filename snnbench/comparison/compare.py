@@ -48,6 +48,7 @@ from snnbench.comparison.checkout import (
     has_file,
     install,
     remove_checkout,
+    repository_root,
     resolve_commit,
     snapshot,
     uncommitted_files,
@@ -385,6 +386,23 @@ def _sides(options: CompareOptions, base_commit: str, dirty: list[str], workdir:
     finally:
         for tree in checkouts:
             remove_checkout(root, tree)
+
+def neuron_benchmarks_repository(here: Path) -> Path:
+    """The repository whose neuron benchmarks ``--neurons`` compares: the git
+    checkout of snnbench that ``here`` lies in. The benchmarks are a file of
+    the repository, not of the installed package, and compare runs them at
+    two of its commits, so nothing else can stand in for a checkout."""
+    needed = (f"--neurons compares snnbench's neuron benchmarks ({NEURON_BENCHMARKS.as_posix()}) at two "
+              "commits of the snnbench repository, so it needs a git checkout of snnbench (git clone it, "
+              "pip install -e it, and run snnbench compare inside it)")
+    try:
+        root = repository_root(here)
+    except SnnbenchError:
+        raise SnnbenchError(f"{needed}; {here} is not inside a git repository") from None
+    if not (root / NEURON_BENCHMARKS).is_file():
+        raise SnnbenchError(f"{needed}; the repository {root} has no {NEURON_BENCHMARKS.as_posix()}")
+    return root
+
 
 
 def run_comparison(options: CompareOptions, say: Callable[[str], None] = print) -> Comparison:
