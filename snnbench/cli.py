@@ -385,9 +385,12 @@ def _run_suites(args, plugins: PluginSet, suites, executor) -> int:
     if exit_code:
         print("some cells failed; their errors are recorded in the store "
               "(snnbench leaderboard lists them)", file=sys.stderr)
+    from snnbench.running.preflight import check_datasets
     return exit_code
 
 
+    if not args.address:  # a cluster's nodes may hold data this machine lacks: each cell finds out there
+        check_datasets(suites, plugins.registries, options.data_dir, options.download)
 def cmd_merge(args) -> int:
     from snnbench.results.merge import merge_stores
 

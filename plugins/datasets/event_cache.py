@@ -118,6 +118,17 @@ def _bin(dataset, shape: tuple[int, ...], name: str) -> tuple[torch.Tensor, torc
     return inputs, targets
 
 
+#: why absent files are an error rather than a download
+DOWNLOAD_OFF = "downloading is off (download = false or --no-download)"
+
+
+def offline_shortfall(missing: Iterable[str], may_download: bool) -> str | None:
+    """A dataset's ``requires`` answer: the messages of its ``missing`` files,
+    or None when there are none or they may be downloaded."""
+    missing = list(missing)
+    return None if may_download or not missing else f"{'; '.join(missing)}; {DOWNLOAD_OFF}"
+
+
 def open_or_download(open_dataset: Callable[[], object], present: bool, may_download: bool,
                      missing: str) -> object:
     """The tonic dataset from ``open_dataset``, which downloads when the files
@@ -128,7 +139,7 @@ def open_or_download(open_dataset: Callable[[], object], present: bool, may_down
     if present:
         return open_dataset()
     if not may_download:
-        raise DataUnavailableError(f"{missing}; downloading is off (download = false or --no-download)")
+        raise DataUnavailableError(f"{missing}; {DOWNLOAD_OFF}")
     try:
         return open_dataset()
     except Exception as error:  # tonic raises URLError, HTTPError, OSError, RuntimeError, zip errors

@@ -19,6 +19,7 @@ import tonic
 from snnbench_plugins.datasets.event_cache import (
     FixedFrames,
     binned_split,
+    offline_shortfall,
     open_or_download,
 )
 
@@ -88,6 +89,19 @@ def frame_transform(params: NMNISTParams) -> tonic.transforms.Compose:
     denoise = [tonic.transforms.Denoise(filter_time=params.denoise)] if params.denoise > 0 else []
     return tonic.transforms.Compose([*denoise, to_frame,
                                      FixedFrames(describe_nmnist(params).input_shape, params.binary)])
+def missing_recordings(root: Path, folder: str) -> str:
+    return (f"nmnist: no N-MNIST recordings in {root / folder} (want {folder}/0/*.bin ... {folder}/9/*.bin "
+            f"under {root}, as extracted from tonic's train.zip/test.zip of the N-MNIST release; or point "
+            f"--data-dir / SNNBENCH_DATA at a folder holding NMNIST/)")
+
+
+def requires_nmnist(params: NMNISTParams, ctx: LoadContext) -> str | None:
+    root = ctx.data_dir / "NMNIST"
+    folders = (tonic.datasets.NMNIST.train_folder, tonic.datasets.NMNIST.test_folder)
+    return offline_shortfall((missing_recordings(root, folder) for folder in folders
+                              if not recordings_present(root / folder)), params.download and ctx.download)
+
+
 
 
 def load_nmnist(params: NMNISTParams, ctx: LoadContext) -> tuple[DataSplit, DataSplit]:
@@ -99,7 +113,8 @@ def load_nmnist(params: NMNISTParams, ctx: LoadContext) -> tuple[DataSplit, Data
                    f"under {root}, as extracted from tonic's train.zip/test.zip of the N-MNIST release; or point "
                    f"--data-dir / SNNBENCH_DATA at a folder holding NMNIST/)")
         dataset = open_or_download(lambda: NMNIST(str(ctx.data_dir), train=train, transform=transform),
-                                   recordings_present(root / folder), params.download and ctx.download, missing)
+                                   recordings_present(root / folder), params.download and ctx.download,
+                                   missing_recordings(root, folder))
         splits.append(binned_split(dataset, name=f"nmnist-{folder.lower()}", source=root,
                                    files=dataset.data, binning=params.binning,
                                    shape=describe_nmnist(params).input_shape))
@@ -110,4 +125,4 @@ def load_nmnist(params: NMNISTParams, ctx: LoadContext) -> tuple[DataSplit, Data
 def register_datasets(register):
     register(DatasetSpec("nmnist", NMNISTParams, describe_nmnist, load_nmnist,
                          "N-MNIST event recordings (tonic), denoised and binned into [T,2,34,34] frames; "
-                         "60k/10k, from DATA/NMNIST/{Train,Test}/<digit>/*.bin"))
+                         "60k/10k, from DATA/NMNIST/{Train,Test}/<digit>/*.bin", requires=requires_nmnist))

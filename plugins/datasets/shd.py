@@ -20,6 +20,7 @@ import tonic
 from snnbench_plugins.datasets.event_cache import (
     FixedFrames,
     binned_split,
+    offline_shortfall,
     open_or_download,
 )
 
@@ -83,6 +84,22 @@ def raster_transform(params: SHDParams) -> tonic.transforms.Compose:
             if params.channels != CHANNELS else [])
     return tonic.transforms.Compose([*pool, to_frame,
                                      FixedFrames(describe_shd(params).input_shape, params.binary)])
+def shd_filename(train: bool) -> str:
+    return (tonic.datasets.SHD.train_zip if train else tonic.datasets.SHD.test_zip).removesuffix(".zip")
+
+
+def missing_file(root: Path, filename: str) -> str:
+    return (f"shd: {root / filename} is missing (the Spiking Heidelberg Digits file, unzipped from "
+            f"{tonic.datasets.SHD.base_url}{filename}.zip; or point --data-dir / SNNBENCH_DATA at a "
+            f"folder holding SHD/{filename})")
+
+
+def requires_shd(params: SHDParams, ctx: LoadContext) -> str | None:
+    root = ctx.data_dir / "SHD"
+    return offline_shortfall((missing_file(root, shd_filename(train)) for train in (True, False)
+                              if not (root / shd_filename(train)).is_file()), params.download and ctx.download)
+
+
 
 
 def load_shd(params: SHDParams, ctx: LoadContext) -> tuple[DataSplit, DataSplit]:
@@ -90,12 +107,10 @@ def load_shd(params: SHDParams, ctx: LoadContext) -> tuple[DataSplit, DataSplit]
     transform = raster_transform(params)
     splits = []
     for train in (True, False):
-        filename = (tonic.datasets.SHD.train_zip if train else tonic.datasets.SHD.test_zip).removesuffix(".zip")
-        missing = (f"shd: {root / filename} is missing (the Spiking Heidelberg Digits file, unzipped from "
-                   f"{tonic.datasets.SHD.base_url}{filename}.zip; or point --data-dir / SNNBENCH_DATA at a "
-                   f"folder holding SHD/{filename})")
+        filename = shd_filename(train)
         dataset = open_or_download(lambda: SHD(str(ctx.data_dir), train=train, transform=transform),
-                                   (root / filename).is_file(), params.download and ctx.download, missing)
+                                   (root / filename).is_file(), params.download and ctx.download,
+                                   missing_file(root, filename))
         splits.append(binned_split(dataset, name=f"shd-{'train' if train else 'test'}", source=root,
                                    files=[root / filename], binning=params.binning,
                                    shape=describe_shd(params).input_shape))
@@ -106,4 +121,5 @@ def load_shd(params: SHDParams, ctx: LoadContext) -> tuple[DataSplit, DataSplit]
 def register_datasets(register):
     register(DatasetSpec("shd", SHDParams, describe_shd, load_shd,
                          "Spiking Heidelberg Digits (tonic): 700 channels (or fewer, pooled), 20 classes, "
-                         "8,156/2,264, binned into [T, channels] spikes; from DATA/SHD/shd_{train,test}.h5"))
+                         "8,156/2,264, binned into [T, channels] spikes; from DATA/SHD/shd_{train,test}.h5",
+                         requires=requires_shd))

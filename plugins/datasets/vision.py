@@ -48,15 +48,41 @@ class TorchvisionImagesParams:
         "help": "download when the files are missing from the data directory"})
 
 
-def _idx_files_present(raw: Path) -> bool:
-    return all((raw / name).exists() or (raw / f"{name}.gz").exists() for name in _IDX_FILES)
+def _may_download(params: TorchvisionImagesParams, ctx: LoadContext) -> bool:
+    return params.download and ctx.download
+
+
+def _idx_files_missing(raw: Path) -> list[str]:
+    """The unpacked files torchvision reads that are not in ``raw`` (it reads
+    no .gz without its download step)."""
+    return [name for name in _IDX_FILES if not (raw / name).exists()]
+
+
+def _idx_requires(folder: str, name: str):
+    """``requires`` of an MNIST-format dataset kept under ``DATA/<folder>/raw``."""
+    def requires(params: TorchvisionImagesParams, ctx: LoadContext) -> str | None:
+        raw = ctx.data_dir / folder / "raw"
+        missing = _idx_files_missing(raw)
+        if not missing or _may_download(params, ctx):
+            return None
+        packed = [f"{file}.gz" for file in missing if (raw / f"{file}.gz").exists()]
+        return (f"{name}: put {', '.join(missing)} in {raw}"
+                + (f" (gunzip {', '.join(packed)} there)" if packed else "")
+                + f", or point --data-dir / SNNBENCH_DATA at a folder holding {folder}/raw/; "
+                  "downloading is off (--no-download or download = false)")
+    return requires
 
 
 def _load_idx_dataset(torchvision_class, folder: str, name: str,
                       params: TorchvisionImagesParams, ctx: LoadContext) -> tuple[DataSplit, DataSplit]:
-    """Load an MNIST-format dataset through torchvision, offline when the files are there."""
+    """Load an MNIST-format dataset through torchvision, offline when the files
+    are there. Missing files with downloading off are refused here, in our
+    words: torchvision's own error would advise download=True."""
+    missing = _idx_requires(folder, name)(params, ctx)
+    if missing:
+        raise DataUnavailableError(missing)
     raw = ctx.data_dir / folder / "raw"
-    download = params.download and ctx.download and not _idx_files_present(raw)
+    download = _may_download(params, ctx) and bool(_idx_files_missing(raw))
     splits = []
     for train in (True, False):
         try:
@@ -143,23 +169,42 @@ def load_cifar10(params: TorchvisionImagesParams, ctx: LoadContext) -> tuple[Dat
     folder = ctx.data_dir / CIFAR10.base_folder
     train_names = [name for name, _ in CIFAR10.train_list]
     test_names = [name for name, _ in CIFAR10.test_list]
-    missing = [name for name in (*train_names, *test_names) if not (folder / name).exists()]
-    if missing and params.download and ctx.download:
+    missing = _cifar10_missing(ctx)
+    if missing and _may_download(params, ctx):
         try:
             CIFAR10(root=str(ctx.data_dir), train=True, download=True)
         except Exception as error:  # torchvision raises RuntimeError/URLError/OSError
             raise DataUnavailableError(f"cifar10: download into {ctx.data_dir} failed ({type(error).__name__}: "
                                        f"{error}); put {CIFAR10.filename}'s contents in {folder}") from None
-        missing = [name for name in missing if not (folder / name).exists()]
+        missing = _cifar10_missing(ctx)
     if missing:
-        raise DataUnavailableError(
-            f"cifar10: {', '.join(missing)} missing from {folder}. Unpack {CIFAR10.filename} there "
-            f"(it holds {CIFAR10.base_folder}/), or point --data-dir / SNNBENCH_DATA at a folder holding "
-            f"{CIFAR10.base_folder}/")
+        raise DataUnavailableError(_cifar10_missing_message(ctx, missing))
     return _read_cifar_batches(folder, train_names), _read_cifar_batches(folder, test_names)
 
 
 @dataclass(frozen=True)
+def _cifar10_missing(ctx: LoadContext) -> list[str]:
+    from torchvision.datasets import CIFAR10
+
+    folder = ctx.data_dir / CIFAR10.base_folder
+    return [name for name, _ in (*CIFAR10.train_list, *CIFAR10.test_list) if not (folder / name).exists()]
+
+
+def _cifar10_missing_message(ctx: LoadContext, missing: list[str]) -> str:
+    from torchvision.datasets import CIFAR10
+
+    return (f"cifar10: {', '.join(missing)} missing from {ctx.data_dir / CIFAR10.base_folder}. Unpack "
+            f"{CIFAR10.filename} in {ctx.data_dir} (it holds {CIFAR10.base_folder}/), or point --data-dir / "
+            f"SNNBENCH_DATA at a folder holding {CIFAR10.base_folder}/")
+
+
+def cifar10_requires(params: TorchvisionImagesParams, ctx: LoadContext) -> str | None:
+    missing = _cifar10_missing(ctx)
+    if not missing or _may_download(params, ctx):
+        return None
+    return _cifar10_missing_message(ctx, missing) + "; downloading is off (--no-download or download = false)"
+
+
 class DigitsParams:
     test_fraction: float = field(default=0.2, metadata={"help": "share of the 1,797 images held out for test"})
     split_seed: int = field(default=0, metadata={"help": "seed of the fixed train/test split"})
@@ -188,11 +233,13 @@ def load_digits(params: DigitsParams, ctx: LoadContext) -> tuple[DataSplit, Data
 @hookimpl
 def register_datasets(register):
     register(DatasetSpec("mnist", TorchvisionImagesParams, describe_28x28("mnist"), load_mnist,
-                         "MNIST handwritten digits, 28x28, 60k/10k (torchvision layout under DATA/MNIST/raw)"))
+                         "MNIST handwritten digits, 28x28, 60k/10k (torchvision layout under DATA/MNIST/raw)",
+                         requires=_idx_requires("MNIST", "mnist")))
     register(DatasetSpec("fashion-mnist", TorchvisionImagesParams, describe_28x28("fashion-mnist"), load_fashion_mnist,
-                         "Fashion-MNIST, 28x28, 60k/10k (torchvision layout under DATA/FashionMNIST/raw)"))
+                         "Fashion-MNIST, 28x28, 60k/10k (torchvision layout under DATA/FashionMNIST/raw)",
+                         requires=_idx_requires("FashionMNIST", "fashion-mnist")))
     register(DatasetSpec("cifar10", TorchvisionImagesParams, describe_cifar10, load_cifar10,
                          "CIFAR-10 colour images, 3x32x32, 50k/10k (torchvision layout under "
-                         "DATA/cifar-10-batches-py)"))
+                         "DATA/cifar-10-batches-py)", requires=cifar10_requires))
     register(DatasetSpec("digits", DigitsParams, describe_digits, load_digits,
                          "scikit-learn 8x8 digits, 1,797 images; bundled, needs no files or network"))

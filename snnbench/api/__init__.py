@@ -96,7 +96,7 @@ from snnbench.api.tracking import (
 from snnbench.api.training_config import TrainingConfig
 
 #: The version of this API, ``MAJOR.MINOR`` (see the module's docstring).
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 
 __all__ = [
     "API_VERSION",

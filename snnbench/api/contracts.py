@@ -89,13 +89,22 @@ class LoadContext:
 class DatasetSpec:
     """``describe(params)`` gives the dataset's shape without loading it, so a
     suite validates before anything is read; ``load(params, ctx)`` returns the
-    ``(train, test)`` splits as in-memory tensors."""
+    ``(train, test)`` splits as in-memory tensors.
+
+    ``requires(params, ctx)`` says, without reading any data, why ``load``
+    cannot run here: one message naming each missing file that will not be
+    downloaded and the folder it goes in; None when loading can go ahead
+    (the files are there, or may be downloaded). A run asks every dataset
+    it needs before the first cell trains, so missing data is one error
+    up front, not the same failure in every cell. A dataset that needs no
+    files (or cannot tell) leaves it None."""
 
     name: str
     params: type
     describe: Callable[[Any], DatasetInfo]
     load: Callable[[Any, LoadContext], tuple[DataSplit, DataSplit]]
     summary: str = ""
+    requires: Callable[[Any, LoadContext], str | None] | None = None
 
 
 # --------------------------------------------------------------------------- encoders

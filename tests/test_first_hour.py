@@ -1,0 +1,66 @@
+"""The traps a new user met in the first hour (issue 27, items 6-11): missing
+data, a store created where none was meant, a suite file's errors one at a
+time, rows of edited plugin code served as current, compare refusing over
+untracked files, and `make run` installing every extra."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import ok_rows, suite_toml
+
+from snnbench.api import LoadContext
+from snnbench.cli import main
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+# --------------------------------------------------------------------------- 6. missing data
+
+
+def test_missing_data_is_one_error_before_any_cell_trains(tmp_path, capsys):
+    """Every cell of a suite on absent MNIST used to fail on its own with the
+    same error, torchvision's "You can use download=True" included, under
+    --no-download; now the run refuses once, before the first cell, and
+    says which files go where."""
+    suite = write(tmp_path / "suite.toml", suite_toml("no-data", seeds=(0, 1), dataset=("mnist",),
+                                                      encoder=("rate", "latency")))
+    db = tmp_path / "r.db"
+    empty = tmp_path / "data"
+    empty.mkdir()
+    code = main(["run", str(suite), "--db", str(db), "--data-dir", str(empty), "--no-download", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "FAILED" not in captured.out
+    error = captured.err
+    assert error.count(str(empty / "MNIST" / "raw")) == 1
+    assert "train-images-idx3-ubyte" in error and "t10k-labels-idx1-ubyte" in error
+    assert "4 cells need it" in error and "no cell was run" in error
+    assert "download=True" not in error
+    assert not db.exists() or ok_rows(db) == []
+
+
+def test_packed_mnist_files_are_named_to_unpack(tmp_path, plugins):
+    """torchvision reads the unpacked files only, so offline .gz copies are not enough."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    spec = plugins.registries["dataset"].get("mnist").spec
+    problem = spec.requires(spec.params(), LoadContext(tmp_path, download=False))
+    assert "gunzip train-images-idx3-ubyte.gz" in problem
+    assert spec.requires(spec.params(), LoadContext(tmp_path, download=True)) is None  # it would download
+    assert spec.requires(spec.params(download=False), LoadContext(tmp_path, download=True)) is not None
+
+
+@pytest.mark.parametrize(("dataset", "files"), [("nmnist", ("NMNIST/Train", "NMNIST/Test")),
+                                                 ("shd", ("SHD/shd_train.h5", "SHD/shd_test.h5")),
+                                                 ("cifar10", ("data_batch_1", "test_batch"))])
+def test_every_dataset_with_files_says_what_it_requires(tmp_path, plugins, dataset, files):
+    spec = plugins.registries["dataset"].get(dataset).spec
+    problem = spec.requires(spec.params(), LoadContext(tmp_path, download=False))
+    assert all(file in problem for file in files), problem
+    assert plugins.registries["dataset"].get("digits").spec.requires is None  # bundled: needs no files
