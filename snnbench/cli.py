@@ -1,4 +1,5 @@
-"""The ``snnbench`` command: run | merge | validate | ls | leaderboard | report | check | compare | tune.
+"""The ``snnbench`` command: run | merge | validate | ls | leaderboard | report | check | compare | tune
+| export-results.
 
 Bad input never ends in a traceback: every user error is one line naming
 the file, key and value, with a non-zero exit (2 for bad input, 1 for failed
@@ -219,6 +220,20 @@ def _add_suites_dir_argument(parser: argparse.ArgumentParser) -> None:
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the commands that train cells into a store (run, tune)."""
     parser.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results store (default {DEFAULT_DB})")
+
+    export = commands.add_parser(
+        "export-results", help="write a store's newest rows as a result file, with the command that made them",
+        description="Write the newest rows of the suites as a result file (JSON, format snnbench-results/1): "
+                    "the rows as the store holds them, the machines, commits and dates they record, and the "
+                    "command that produced them. The docs render their tables from such files in leaderboard/.",
+        epilog="example:\n  snnbench export-results --db enc.db --suite encoders-cpu "
+               "--command 'snnbench run encoders-cpu --db enc.db' --out leaderboard/encoders-cpu.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results store (default {DEFAULT_DB})")
+    export.add_argument("--suite", action="append", default=[], help="only this suite (repeatable)")
+    export.add_argument("--command", required=True, metavar="TEXT",
+                        help="the command that produced the rows, as a reader would run it again")
+    export.add_argument("--out", type=Path, required=True, metavar="FILE", help="the result file to write")
     _add_training_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars, only a line per cell")
 
@@ -649,7 +664,7 @@ def cmd_tune(args) -> int:
 
 COMMANDS = {"run": cmd_run, "merge": cmd_merge, "validate": cmd_validate, "ls": cmd_ls, "leaderboard": cmd_leaderboard,
             "report": cmd_report,
-            "check": cmd_check, "compare": cmd_compare, "tune": cmd_tune}
+            "check": cmd_check, "compare": cmd_compare, "tune": cmd_tune, "export-results": cmd_export_results}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -669,3 +684,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+def cmd_export_results(args) -> int:
+    from snnbench.results.result_file import export_results, write_result_file
+
+    with ResultStore(args.db, create=False) as store:
+        _check_suites(store, args.suite)
+        content = export_results(store, args.suite, args.command)
+    write_result_file(content, args.out)
+    print(f"wrote {len(content['rows'])} row(s) of {', '.join(content['suites'])} to {args.out}")
+    return 0
+
+

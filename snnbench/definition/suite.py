@@ -71,13 +71,34 @@ from snnbench.definition.metric_specs import metric
 from snnbench.definition.params import ParamError, parse_params
 from snnbench.definition.registry import Registries
 
-#: [tune] is the search space of `snnbench tune`, validated by snnbench.running.tune
-TOP_LEVEL = ("suite", "matrix", "params", "variants", "training", "include", "exclude", "reference", "report",
-             "tune")
-REFERENCE_KEYS = ("metric", "value", "source")
+#: The tables of a suite file, with what each is for (the docs' suite reference
+#: reads these, so a new table is documented where it is declared).
+TOP_LEVEL = {
+    "suite": "the suite's name, description and seeds",
+    "matrix": "the component names to compare: every combination of them is a cell",
+    "params": "[params.<kind>.<name>]: the params of one component, its dataclass's fields",
+    "variants": "[variants.<kind>.<name>]: a second configuration of a component under its own name; "
+                "`of` names the registered component, the other keys are its params on top of its [params]",
+    "training": "how every cell trains: epochs, batch sizes, sample limits, learning-rate schedule, precision",
+    "include": "[[include]]: a full combination (all five kinds) added outside the product",
+    "exclude": "[[exclude]]: drop every combination that matches all the keys given",
+    "reference": "[[reference]]: a published number the tables measure the matching cells against",
+    "report": "[report.<reporter>]: report every run of the suite to an experiment tracker, with its params",
+    # validated by snnbench.definition.tune_space
+    "tune": "the search space and settings of `snnbench tune`; `snnbench run` ignores it",
+}
+REFERENCE_KEYS = {
+    "metric": "a leaderboard metric, in its stored unit (accuracy 0.9912, not 99.12)",
+    "value": "the published number",
+    "source": "where the number comes from: paper, table, as quoted where",
+}
 #: metrics stored as fractions: a reference to one of them must lie in [0, 1]
 FRACTION_METRICS = ("accuracy", "sparsity", "encoder_density", "encoder_mean", "encoder_above_half")
-SUITE_KEYS = ("name", "description", "seeds")
+SUITE_KEYS = {
+    "name": "rows are stored and queried under this name (required)",
+    "description": "one line saying what the suite compares",
+    "seeds": "every cell runs once per seed; a seed sets every random number generator (default [0])",
+}
 
 
 class _Source:
