@@ -92,7 +92,8 @@ def main() -> None:
         model = assemble(cell, plugins.registries, loaded.info, train, device)  # the cell's own model
         bare.append(bare_loop(model, train.inputs, train.targets, args.batch_size, args.epochs,
                               training.warmup_batches, device))
-        harness.append(train_and_measure(cell, plugins, data, options)["train_samples_per_s"])
+        metrics = train_and_measure(cell, plugins, data, options)
+        harness.append(metrics["train_samples_per_s"])
     b, h = statistics.median(bare), statistics.median(harness)
     print(f"device {device} ({device_name(device)}), CSNN on MNIST, {args.neuron}, T={args.timesteps}, "
           f"batch {args.batch_size}, {len(train)} training samples x {args.epochs} epoch(s), {args.repeats} repeats")

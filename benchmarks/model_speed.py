@@ -69,9 +69,11 @@ def trainer(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor],
     return step
 
 
-def snntorch_loop(timesteps: int) -> Step:
+def snntorch_loop(timesteps: int, precision: Precision = "fp32", memory_format: MemoryFormat = "contiguous") -> Step:
     """snnTorch tutorial 7's CSNN: Leaky neurons with ``init_hidden``, one call
-    of the whole network per time step, the records stacked."""
+    of the whole network per time step, the records stacked. With ``bf16`` and
+    ``channels_last`` it runs under the same autocast and layout as an
+    snnbench cell given them, so every ratio compares equal precision."""
     import snntorch as snn
     from snntorch import surrogate, utils
 
@@ -90,7 +92,7 @@ def snntorch_loop(timesteps: int) -> Step:
             spikes.append(spk)
         return torch.stack(spikes)
 
-    return trainer(net, forward)
+    return _with_execution_options(net, forward, precision, memory_format)
 
 
 def spikingjelly_multistep(timesteps: int) -> Step:
@@ -150,15 +152,22 @@ def snnbench_cell(neuron: str, timesteps: int, precision: Precision = "fp32",
     network = build_network(registries, Choice("csnn", CSNNParams()), Choice(neuron, params), (1, 28, 28), 10,
                             timesteps)
     model = SpikingModel(DirectEncoder(DirectParams(timesteps), None), network)
+    return _with_execution_options(model, model, precision, memory_format)
+
+
+def _with_execution_options(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], precision: Precision,
+                            memory_format: MemoryFormat) -> Step:
+    """The training step under a cell's execution options, as snnbench applies them."""
     device = torch.device("cpu")
     execution.check_precision(precision, device)
     execution.prepare_model(model, memory_format)
-    return trainer(model, model, lambda: execution.autocast(precision, device))
+    return trainer(model, forward, lambda: execution.autocast(precision, device))
 
 
 def contenders(timesteps: int) -> dict[str, Callable[[], Step]]:
     return {
         "snnTorch as its tutorial writes it (Python loop over t)": lambda: snntorch_loop(timesteps),
+        "snnTorch's loop, bf16, channels-last": lambda: snntorch_loop(timesteps, "bf16", "channels_last"),
         "SpikingJelly multi-step, bare loop": lambda: spikingjelly_multistep(timesteps),
         "Norse, LIFBoxCell loop over t": lambda: norse_loop(timesteps),
         "snnbench cell, `spikingjelly-lif`": lambda: snnbench_cell("spikingjelly-lif", timesteps),

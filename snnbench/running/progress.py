@@ -39,6 +39,10 @@ class CellProgress:
         self.show_running(loss, train_accuracy)
         self.bar.refresh()
 
+    def note(self, line: str) -> None:
+        """Print a line above the bars."""
+        self.bar.write(line, file=sys.stdout)
+
     def close(self) -> None:
         self.bar.close()
 

@@ -21,6 +21,7 @@ from snnbench.api.errors import SnnbenchError, TrainingDiverged
 from snnbench.api.records import EpochStats
 from snnbench.api.training_config import TrainingConfig
 from snnbench.running import execution
+from snnbench.running.checkpoints import EpochCheckpoint
 from snnbench.runtime import synchronize
 
 
@@ -72,8 +73,12 @@ class CellTrainingSession:
 
     def __init__(self, config: TrainingConfig, device: torch.device, generator: torch.Generator,
                  progress=None, model: torch.nn.Module | None = None,
-                 on_epoch: Callable[[EpochStats], None] | None = None):
+                 on_epoch: Callable[[EpochStats], None] | None = None,
+                 checkpoint: EpochCheckpoint | None = None):
         self.config = config
+        #: saved after every epoch of the rule's first ``epochs()`` loop and
+        #: resumed from (:mod:`snnbench.running.checkpoints`); None: not resumable
+        self.checkpoint = checkpoint
         #: told of every epoch as it closes (the lifecycle hook ``snnbench_epoch_closed``)
         self.on_epoch = on_epoch
         #: checked for non-finite parameters at the end of every epoch
@@ -95,13 +100,16 @@ class CellTrainingSession:
         self._has_loss = False
         self._running = _RunningStats(device) if progress is not None and progress.visible else None
         self._schedulers: list[torch.optim.lr_scheduler.LRScheduler] = []
+        self._optimizers: list[torch.optim.Optimizer] = []
         self._prepared = False
+        self._loops = 0
 
     # -- what a learning rule calls -------------------------------------------------
 
     def schedule(self, optimizer: torch.optim.Optimizer) -> None:
         """Put ``optimizer`` under the suite's ``lr_schedule``; the session steps
         it at the end of every epoch, so every gradient rule shares one schedule."""
+        self._optimizers.append(optimizer)
         scheduler = self.config.scheduler(optimizer)
         if scheduler is not None:
             self._schedulers.append(scheduler)
@@ -126,8 +134,11 @@ class CellTrainingSession:
         under that name in ``epoch_seconds``, which the runner records."""
         count = self.config.epochs if count is None else count
         self._refuse_ignored_execution_options()
+        self._loops += 1
+        checkpoint = self.checkpoint if self._loops == 1 and self.model is not None else None
+        first = self._resume(checkpoint) if checkpoint is not None else 0
         started = time.perf_counter()
-        for epoch in range(count):
+        for epoch in range(first, count):
             self._loss_sum.zero_()
             self._hits.zero_()
             self._seen = 0
@@ -143,6 +154,8 @@ class CellTrainingSession:
             self._close_epoch(epoch, stage, seconds)
             for scheduler in self._schedulers:
                 scheduler.step()
+            if checkpoint is not None:
+                self._save(checkpoint, epoch + 1, time.perf_counter() - started)
         self.total_seconds += time.perf_counter() - started
 
     def batches(self, split: DataSplit, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -195,6 +208,30 @@ class CellTrainingSession:
         if asked and not self._prepared:
             raise SnnbenchError(f"[training] {', '.join(asked)}: this learning rule does not support "
                                 f"execution options (bptt and stal-pretrain's classifier do)")
+
+    def _timing(self, seconds_this_loop: float) -> dict:
+        return {"timed_samples": self.timed_samples, "timed_seconds": self.timed_seconds,
+                "total_seconds": self.total_seconds + seconds_this_loop, "epoch_seconds": self.epoch_seconds}
+
+    def _save(self, checkpoint: EpochCheckpoint, epochs_done: int, seconds_this_loop: float) -> None:
+        checkpoint.save(epochs_done=epochs_done, model=self.model, optimizers=self._optimizers,
+                        schedulers=self._schedulers, generator=self.generator, history=self.history,
+                        timing=self._timing(seconds_this_loop))
+
+    def _resume(self, checkpoint: EpochCheckpoint) -> int:
+        """Restore a saved state, if any; the number of epochs it had finished.
+        Warm-up batches are left out of the timing again after a resume."""
+        state = checkpoint.load()
+        if state is None:
+            return 0
+        self.history = checkpoint.restore(state, model=self.model, optimizers=self._optimizers,
+                                          schedulers=self._schedulers, generator=self.generator)
+        timing = state["timing"]
+        self.timed_samples, self.timed_seconds = timing["timed_samples"], timing["timed_seconds"]
+        self.total_seconds, self.epoch_seconds = timing["total_seconds"], timing["epoch_seconds"]
+        if self.progress is not None:
+            self.progress.note(f"resumed from {checkpoint.path.name} after epoch {state['epochs_done']}")
+        return state["epochs_done"]
 
     def _start_timer(self) -> None:
         synchronize(self.device)

@@ -1,0 +1,122 @@
+"""Checkpoints at the end of each epoch, so a cell cut off mid-training
+resumes from its last finished epoch instead of from epoch 0.
+
+A full reproduction cell can train for hours (Spikformer on all of MNIST
+on two CPU cores: about 5.5), longer than a sitting or a preemptible GPU
+slot. The session saves, after every epoch of a rule's first ``epochs()``
+loop: the model's weights, each optimiser and schedule it was handed, every
+random generator training draws from (torch's, CUDA's, the session's
+shuffling generator, Python's and NumPy's), the epoch history and the
+timing so far. A rerun of the cell restores all of it before the next epoch,
+so on one machine the resumed row equals an uninterrupted one's.
+
+Only rules that declare ``LearningRuleSpec(resumable=True)`` are
+checkpointed: they keep all their state in the model and the optimisers they
+hand to ``session.schedule``, so skipping the epochs already run and
+restoring those is the same as running them. A rule that builds state in
+local variables across epochs (STDP's layer-by-layer passes) is not, and
+restarts its cell as before.
+
+Files are written atomically (a temporary file renamed into place) and
+read with ``torch.load(weights_only=True)``, which executes no code. The
+runner removes a cell's file once its row is in the store.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from snnbench.api.errors import SnnbenchError
+from snnbench.api.records import Cell, EpochStats
+
+#: what the file holds; a file of another version is not resumed from
+FORMAT = 1
+
+
+def checkpoint_path(directory: Path, cell: Cell, device_type: str) -> Path:
+    """Where ``cell``'s checkpoint lives: one file per cell, seed and device."""
+    return directory / f"{cell.suite}-{cell.config_hash}-s{cell.seed}-{device_type}.pt"
+
+
+def _random_states() -> dict[str, Any]:
+    python_state = random.getstate()
+    numpy_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": [python_state[0], list(python_state[1]), python_state[2]],
+        "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].astype(np.int64)), *numpy_state[2:]],
+    }
+
+
+def _restore_random_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    if states["cuda"]:
+        torch.cuda.set_rng_state_all(states["cuda"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, *rest = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+
+
+class EpochCheckpoint:
+    """One cell's checkpoint file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def save(self, *, epochs_done: int, model: torch.nn.Module, optimizers: list, schedulers: list,
+             generator: torch.Generator, history: list[EpochStats], timing: dict[str, Any]) -> None:
+        state = {
+            "format": FORMAT,
+            "epochs_done": epochs_done,
+            "model": model.state_dict(),
+            "optimizers": [optimizer.state_dict() for optimizer in optimizers],
+            "schedulers": [scheduler.state_dict() for scheduler in schedulers],
+            "generator": generator.get_state(),
+            "random": _random_states(),
+            "history": [asdict(stats) for stats in history],
+            "timing": timing,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".partial")
+        torch.save(state, partial)
+        os.replace(partial, self.path)
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state, or None when there is none to resume from."""
+        if not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise SnnbenchError(f"cannot resume from checkpoint {self.path}: it is damaged or not a checkpoint "
+                                f"({type(error).__name__}); delete it to train the cell from its first epoch") \
+                from None
+        return state if state.get("format") == FORMAT else None
+
+    def restore(self, state: dict[str, Any], *, model: torch.nn.Module, optimizers: list, schedulers: list,
+                generator: torch.Generator) -> list[EpochStats]:
+        """Put the saved state back; returns the epoch history so far."""
+        if len(state["optimizers"]) != len(optimizers) or len(state["schedulers"]) != len(schedulers):
+            raise SnnbenchError(f"checkpoint {self.path} was saved with {len(state['optimizers'])} optimiser(s) "
+                                f"and {len(state['schedulers'])} schedule(s), the rule now has {len(optimizers)} "
+                                f"and {len(schedulers)}; delete it to train the cell from its first epoch")
+        model.load_state_dict(state["model"])
+        for optimizer, saved in zip(optimizers, state["optimizers"]):
+            optimizer.load_state_dict(saved)
+        for scheduler, saved in zip(schedulers, state["schedulers"]):
+            scheduler.load_state_dict(saved)
+        generator.set_state(state["generator"])
+        _restore_random_states(state["random"])
+        return [EpochStats(**stats) for stats in state["history"]]
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,96 @@
+"""A cell killed between epochs resumes from its last finished epoch, and its
+row equals the row of the same cell run without interruption."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPEATABLE_METRICS, ok_rows, suite_toml
+
+import pytest
+
+#: a watcher that stops the run in the second epoch, once the first epoch's
+#: checkpoint is on disk, so the test can kill the process between epochs
+STALL_IN_SECOND_EPOCH = '''
+import time
+from pathlib import Path
+
+from snnbench.api import hookimpl
+
+@hookimpl
+def snnbench_epoch_closed(cell, stats):
+    if stats.epoch == 1:
+        Path(__file__).with_name("stalled").touch()
+        time.sleep(600)
+'''
+
+THREE_EPOCHS = """
+[params.encoder.rate]
+timesteps = 4
+[params.architecture.mlp]
+hidden = [32]
+[params.learning_rule.bptt]
+lr = 0.01
+[training]
+epochs = 3
+batch_size = 64
+lr_schedule = "step"
+lr_step_size = 1
+lr_gamma = 0.5
+"""
+
+
+def _snnbench(*args: str, cwd: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "snnbench.cli", *args, "--no-progress"], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_a_cell_killed_between_epochs_resumes_and_records_the_uninterrupted_row(tmp_path):
+    suite = tmp_path / "suite.toml"
+    suite.write_text(suite_toml("resumed", extra=THREE_EPOCHS))
+    (tmp_path / "stall_plugin.py").write_text(STALL_IN_SECOND_EPOCH)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1"}
+
+    whole = _snnbench("run", str(suite), "--db", str(tmp_path / "whole.db"), cwd=tmp_path, env=env)
+    assert whole.wait(timeout=300) == 0, whole.stdout.read()
+
+    killed = _snnbench("--plugin", "stall_plugin", "run", str(suite), "--db", str(tmp_path / "resumed.db"),
+                       cwd=tmp_path, env=env)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "stalled").exists():
+        assert killed.poll() is None, killed.stdout.read()
+        assert time.monotonic() < deadline, "the run never reached its second epoch"
+        time.sleep(0.2)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    (checkpoint,) = (tmp_path / "resumed.db.checkpoints").iterdir()
+    assert ok_rows(tmp_path / "resumed.db") == []
+
+    resumed = _snnbench("run", str(suite), "--db", str(tmp_path / "resumed.db"), cwd=tmp_path, env=env)
+    output = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0, output
+    assert "resumed from" in output and "after epoch 1" in output
+    assert not checkpoint.exists(), "the checkpoint is removed once the row is written"
+
+    (expected,), (got,) = ok_rows(tmp_path / "whole.db"), ok_rows(tmp_path / "resumed.db")
+    assert got["config_hash"] == expected["config_hash"]
+    for key in REPEATABLE_METRICS:
+        assert got["metrics"][key] == expected["metrics"][key], key
+    assert [(h["loss"], h["train_accuracy"]) for h in got["metrics"]["history"]] == [
+        (h["loss"], h["train_accuracy"]) for h in expected["metrics"]["history"]]
+    assert len(got["metrics"]["epoch_seconds"]["train"]) == 3
+
+
+def test_a_damaged_checkpoint_is_a_clear_error_naming_it(tmp_path):
+    from snnbench.api import SnnbenchError
+    from snnbench.running.checkpoints import EpochCheckpoint
+
+    path = tmp_path / "cell.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(SnnbenchError, match="cell.pt.*delete it"):
+        EpochCheckpoint(path).load()
