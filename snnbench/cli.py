@@ -23,7 +23,7 @@ from snnbench.definition.params import describe_params
 from snnbench.definition.plugins import PluginSet, load_plugins
 from snnbench.results.gate import DEFAULT_TOLERANCES as GATE_TOLERANCES
 from snnbench.results.leaderboard import DEFAULT_ALPHA as LEADERBOARD_ALPHA
-from snnbench.results.store import DEFAULT_DB, ResultStore
+from snnbench.results.store import DEFAULT_DB, ResultStore, make_store_folder
 
 EPILOG = """examples:
   snnbench run suites/smoke.toml                 train and measure every cell, record to the leaderboard
@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     merge.add_argument("stores", nargs="+", type=Path, metavar="STORE", help="results stores to read")
     merge.add_argument("--into", type=Path, required=True, metavar="STORE", help="the store to write")
+    _add_mkdir_argument(merge)
 
     validate = commands.add_parser("validate", help="check suite files without running them")
     validate.add_argument("suites", nargs="+", type=Path, metavar="SUITE")
@@ -234,8 +235,29 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--command", required=True, metavar="TEXT",
                         help="the command that produced the rows, as a reader would run it again")
     export.add_argument("--out", type=Path, required=True, metavar="FILE", help="the result file to write")
+    _add_mkdir_argument(parser)
     _add_training_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars, only a line per cell")
+
+
+def _add_mkdir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mkdir", action="store_true",
+                        help="create the store's folder when it is missing (the default store's is created anyway)")
+
+
+def _store_folder(path: Path, asked: bool) -> None:
+    """The default store's folder is snnbench's own to create; another path's
+    only when ``--mkdir`` asks, since a mistyped path would otherwise be
+    created and filled in silence."""
+    if asked or path == DEFAULT_DB:
+        make_store_folder(path)
+
+
+def _note_new_store(path: Path, new: bool) -> None:
+    """One line when a command made a new store, so a mistyped path is seen
+    at once rather than when its rows are missing from the real store."""
+    if new:
+        print(f"snnbench: new results store {path}", file=sys.stderr)
 
 
 def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -384,11 +406,16 @@ def _ray_executor(args):
 
 
 def _run_suites(args, plugins: PluginSet, suites, executor) -> int:
+    from snnbench.running.preflight import check_datasets
     from snnbench.running.runner import Runner
 
     options = _run_options(args, executor.device if executor else None)
+    if not args.address:  # a cluster's nodes may hold data this machine lacks: each cell finds out there
+        check_datasets(suites, plugins.registries, options.data_dir, options.download)
     exit_code = 0
+    _store_folder(args.db, args.mkdir)
     with ResultStore(args.db) as store:
+        _note_new_store(args.db, store.created)
         runner = Runner(plugins, store, options, executor=executor)
         for suite in suites:
             summary = runner.run(suite)
@@ -400,16 +427,16 @@ def _run_suites(args, plugins: PluginSet, suites, executor) -> int:
     if exit_code:
         print("some cells failed; their errors are recorded in the store "
               "(snnbench leaderboard lists them)", file=sys.stderr)
-    from snnbench.running.preflight import check_datasets
     return exit_code
 
 
-    if not args.address:  # a cluster's nodes may hold data this machine lacks: each cell finds out there
-        check_datasets(suites, plugins.registries, options.data_dir, options.download)
 def cmd_merge(args) -> int:
     from snnbench.results.merge import merge_stores
 
+    _store_folder(args.into, args.mkdir)
+    new = not args.into.exists()
     summary = merge_stores(args.stores, args.into)
+    _note_new_store(args.into, new)
     for source in summary.sources:
         print(f"{source.path}: {source.rows} rows, {source.added} new")
     print(f"{summary.into}: {summary.total} rows")
@@ -658,6 +685,8 @@ def cmd_tune(args) -> int:
 
     plugins = _plugins(args)
     search = load_search(read_suite(args.suite), plugins.registries)  # validates before anything starts
+    _store_folder(args.db, args.mkdir)
+    _note_new_store(args.db, not args.db.exists())
     return tune(search, plugins, _run_options(args), args.db, trials=args.trials, objectives=args.objective,
                 study_name=args.study, sampler=args.sampler)
 

@@ -64,3 +64,34 @@ def test_every_dataset_with_files_says_what_it_requires(tmp_path, plugins, datas
     problem = spec.requires(spec.params(), LoadContext(tmp_path, download=False))
     assert all(file in problem for file in files), problem
     assert plugins.registries["dataset"].get("digits").spec.requires is None  # bundled: needs no files
+
+
+# --------------------------------------------------------------------------- 7. a store where none was meant
+
+ONE_DIGITS_CELL = suite_toml("first-hour", extra="""
+    [params.encoder.rate]
+    timesteps = 4
+    [training]
+    epochs = 1
+""")
+
+
+def test_a_store_in_a_missing_folder_is_made_only_on_request(tmp_path, capsys):
+    """A mistyped --db used to create its folders and take a whole suite's
+    rows in silence; now a missing folder is an error unless --mkdir asks,
+    and a new store says so in one line."""
+    suite = write(tmp_path / "suite.toml", ONE_DIGITS_CELL)
+    db = tmp_path / "no" / "such" / "r.db"
+    assert main(["run", str(suite), "--db", str(db), "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert f"there is no folder {db.parent} for the store {db}" in error and "--mkdir" in error
+    assert not (tmp_path / "no").exists()
+
+    assert main(["run", str(suite), "--db", str(db), "--no-progress", "--mkdir"]) == 0
+    error = capsys.readouterr().err
+    assert f"created the folder {db.parent}" in error
+    assert [line for line in error.splitlines() if "new results store" in line] == [f"snnbench: new results store {db}"]
+    assert len(ok_rows(db)) == 1
+
+    assert main(["run", str(suite), "--db", str(db), "--no-progress"]) == 0  # the store is there now
+    assert "new results store" not in capsys.readouterr().err

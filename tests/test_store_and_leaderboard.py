@@ -28,7 +28,7 @@ from snnbench.results.leaderboard import (
     latest_results,
     render,
 )
-from snnbench.results.store import ResultStore, has_result
+from snnbench.results.store import ResultStore, has_result, make_store_folder
 from snnbench.results.store_lock import LockPolicy
 
 # ------------------------------------------------------------------ helpers
@@ -135,8 +135,12 @@ def test_record_rejects_unknown_status(store):
 
 
 def test_store_survives_reopening(tmp_path):
-    path = tmp_path / "deep" / "er" / "r.db"  # parents are created
+    path = tmp_path / "deep" / "er" / "r.db"
+    with pytest.raises(SnnbenchError, match="there is no folder"):  # folders are made only on request
+        ResultStore(path)
+    make_store_folder(path)
     with ResultStore(path) as first:
+        assert first.created
         first.record(make_row())
     with ResultStore(path, create=False) as second:
         assert len(second.rows()) == 1

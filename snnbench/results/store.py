@@ -92,21 +92,36 @@ def sqlalchemy_url(path: str | Path) -> str:
     return f"sqlite:///{quote(sqlite_uri(path, 'rwc'))}?uri=true"
 
 
+def make_store_folder(path: str | Path, say: Callable[[str], None] = print_to_stderr) -> None:
+    """Create the folder a store at ``path`` goes in, when it is missing, and
+    say so. Only on request (``--mkdir``, or the default store's own folder):
+    a mistyped ``--db`` path would otherwise become a new tree of folders
+    holding a store nobody looks at."""
+    folder = Path(path).parent
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        say(f"created the folder {folder} for the store")
+
+
 class ResultStore:
     """The store at ``path``. With ``create`` (commands that run cells) it is
-    created when missing and may be written; without it (commands that only
-    read) it must exist, and is opened read-only."""
+    created when missing, in a folder that must exist (see
+    :func:`make_store_folder`), and may be written;
+    without it (commands that only read) it must exist, and is opened read-only."""
 
     def __init__(self, path: str | Path = DEFAULT_DB, *, create: bool = True,
                  lock_policy: LockPolicy = LockPolicy(), say: Callable[[str], None] = print_to_stderr):
         self.path = Path(path)
         self.writable = create
         self.lock_policy, self.say = lock_policy, say
+        #: whether opening it made it an snnbench store (a new file, or one Optuna alone had written)
+        self.created = False
         if not create and not self.path.exists():
             raise SnnbenchError(f"no results store at {self.path}: run a suite first, or pass --db")
+        if create and not self.path.parent.is_dir():
+            raise SnnbenchError(f"there is no folder {self.path.parent} for the store {self.path}: check the "
+                                f"path, create the folder (mkdir -p {self.path.parent}), or pass --mkdir")
         try:
-            if create:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self.connect()
             self._db.row_factory = sqlite3.Row
             self._open()
@@ -146,6 +161,7 @@ class ResultStore:
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
         self.write("create its tables", create_tables)
+        self.created = fresh
 
     def write(self, what: str, change: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``change(connection)`` as one transaction that holds the write
