@@ -8,6 +8,7 @@ in headless Chromium, as a person would open it.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -217,6 +218,42 @@ def test_rows_without_the_new_fields_get_pages_that_say_what_is_missing(tmp_path
     assert "Not recorded for this cell: per-epoch loss and accuracy, the confusion matrix, test samples" in cell
     suite = (tmp_path / "site" / "suite-s.html").read_text()
     assert "no fit" in suite and "No row recorded per-layer sparsity" in suite
+
+
+#: suite names a store may hold from before names were checked (or written by hand),
+#: and component names from plugins: paths, markup, a hidden file, names too long
+#: to write, and names that differ only in case or punctuation
+HOSTILE_SUITES = ["x/../../evil<script>", "..", ".hidden", "Same", "same", "s/a", "s_a", "n" * 300]
+
+
+def test_names_in_the_store_cannot_break_the_site(tmp_path, capsys):
+    rows = [row for suite in HOSTILE_SUITES for row in seeds("rate", [0.9, 0.91], suite=suite)]
+    rows += seeds("../<b>enc", [0.8, 0.81], suite="x/../../evil<script>")
+    db = store_with(tmp_path / "r.db", rows)
+    site, figures = tmp_path / "out" / "site", tmp_path / "out" / "figures"
+    code, out, err = cli(capsys, "report", "--db", db, "--out", site, "--figures", figures,
+                         "--suites-dir", tmp_path)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "r.db"]  # nothing written elsewhere
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["figures", "site"]
+    pages = sorted(p.name for p in site.iterdir())
+    assert len(pages) == 2 + len(HOSTILE_SUITES) * 2 + 1  # index, vega.js, a suite page and a cell page each
+    for folder in (site, figures):
+        for path in folder.iterdir():
+            assert path.is_file() and len(path.name) < 160, path.name
+            assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.(html|js|png|svg)", path.name), path.name
+    assert len({name.lower() for name in pages}) == len(pages)  # apart on case-blind file systems too
+    # every link of every page leads to a page of the site, and every page is linked
+    linked = {"index.html"}
+    for page in pages:
+        if page.endswith(".html"):
+            text = (site / page).read_text()
+            targets = set(re.findall(r'href="([^"]+)"', text)) | set(re.findall(r'"href": "([^"]+)"', text))
+            assert targets <= set(pages), (page, targets - set(pages))
+            linked |= targets
+    assert linked == {name for name in pages if name.endswith(".html")}
+    index = (site / "index.html").read_text()
+    assert "x/../../evil&lt;script&gt;" in index and "evil<script>" not in index
 
 
 def test_a_thousand_rows_build_in_seconds(tmp_path):

@@ -170,6 +170,36 @@ def test_bad_variants_are_named(tmp_path, plugins, variant, message):
 
 def test_an_unknown_variant_in_the_matrix_is_named(tmp_path, plugins):
     error = error_of(tmp_path, plugins, suite_toml(encoder=("rate", "rate-hlaf"), extra="""
+NAME_RULE = ("a name may hold only letters, digits, '.', '_' and '-', starting with a letter or digit "
+             "([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("x/../../evil<script>", "e.g. 'x-evil-script'"),
+    ("..", None),
+    (".hidden", "e.g. 'hidden'"),
+    ("two words", "e.g. 'two-words'"),
+    ("-flag", "e.g. 'flag'"),
+    ("c:a", "e.g. 'c-a'"),
+])
+def test_suite_and_variant_names_that_could_break_a_page_are_refused(tmp_path, plugins, name, hint):
+    """A suite or variant name names the report's files: no path, markup, space or leading dot."""
+    error = error_of(tmp_path, plugins, suite_toml(name))
+    assert str(error) == (f"{tmp_path / 'suite.toml'}:3: suite.name = '{name}': {NAME_RULE}"
+                          + (f" ({hint})" if hint else "")), str(error)
+    error = error_of(tmp_path, plugins, suite_toml(extra=f'[variants.encoder."{name}"]\nof = "rate"\n'))
+    assert str(error).startswith(f"{tmp_path / 'suite.toml'}:12: [variants.encoder.{name}]: {NAME_RULE}"), error
+
+
+def test_names_of_every_allowed_character_validate(tmp_path, plugins):
+    suite = load_suite(write(tmp_path, suite_toml("v1.2_final-B", encoder=("rate-0.5_x",), extra="""
+        [variants.encoder."rate-0.5_x"]
+        of = "rate"
+        gain = 0.5
+        """)), plugins.registries)
+    assert suite.name == "v1.2_final-B" and [c.encoder.name for c in suite.cells] == ["rate-0.5_x"]
+
+
         [variants.encoder.rate-half]
         of = "rate"
     """))

@@ -197,6 +197,7 @@ def _build_suite(data: dict, source: _Source, path: Path, registries: Registries
     name = header.get("name")
     if not isinstance(name, str) or not name.strip():
         raise source.error("must be a non-empty string", "suite", "name", name)
+    _check_name(name, source, "suite", "name")
     description = header.get("description", "")
     if not isinstance(description, str):
         raise source.error("must be a string", "suite", "description", description)
@@ -301,6 +302,20 @@ def _parse(cls: type, table: dict, source: _Source, where: str) -> Any:
         raise source.error(str(error), where, error.key, error.value, error.hint) from None
 
 
+#: what a suite or variant name may be: it names the report's pages and files,
+#: and is typed on command lines, so it holds no path, markup or space
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+NAME_RULE = f"letters, digits, '.', '_' and '-', starting with a letter or digit ({NAME.pattern})"
+
+
+def _check_name(name: str, source: _Source, table: str, key: str | None = None) -> None:
+    if NAME.fullmatch(name):
+        return
+    tidy = re.sub(r"(?:[^A-Za-z0-9._-]|\.{2,})+", "-", name).strip("._-")
+    raise source.error(f"a name may hold only {NAME_RULE}", table, key, name if key else None,
+                       f"e.g. {tidy!r}" if tidy else None)
+
+
 def _lookup(kind: str, name: object, source: _Source, table: str, key: str, registries: Registries):
     if not isinstance(name, str):
         raise source.error(f"must be a {kind} name (a string)", table, key, name)
@@ -360,6 +375,7 @@ def _variants(data: dict, source: _Source, registries: Registries,
     for kind, name, table, where in _tables_by_kind(data, "variants", "variant", source):
         if not isinstance(table, dict):
             raise source.error("must be a table", f"variants.{kind}", name, table)
+        _check_name(name, source, where)
         if name in registries[kind].names():
             raise source.error(f"a variant may not take the name of a registered {kind}", where,
                                hint="give it a name of its own, e.g. "

@@ -43,6 +43,7 @@ from snnbench.api.errors import SnnbenchError
 from snnbench.api.records import Choice
 from snnbench.definition.plugins import PluginSet
 from snnbench.definition.registry import Registries
+from snnbench.definition.suite import NAME, NAME_RULE
 from snnbench.definition.tune_space import Dimension, Objective, Search, parse_objective, with_values
 from snnbench.results.store import ResultStore, sqlalchemy_url
 from snnbench.running.runner import DatasetCache, LoadedData, Runner, RunOptions
@@ -223,6 +224,9 @@ def tune(search: Search, plugins: PluginSet, options: RunOptions, db: Path, *, t
     if trials is None:
         raise SnnbenchError(f"{search.document.path}: how many trials? pass --trials N or set [tune] trials")
     chosen = objectives_for(search, objectives)
+    if study_name is not None and not NAME.fullmatch(study_name):
+        raise SnnbenchError(f"--study {study_name!r}: a study's rows are recorded as a suite of that name, which "
+                            f"may hold only {NAME_RULE}")
     name = study_name or f"{search.suite.name}-tune"
     prune = settings.pruner == "median" and len(chosen) == 1
     optuna.logging.set_verbosity(optuna.logging.WARNING)

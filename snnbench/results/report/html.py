@@ -136,7 +136,7 @@ def index_page(suites: Sequence[SuiteView], store: str) -> Page:
         page.add('<p class="missing">The store holds no results yet: run a suite '
                  "(<code>snnbench run suites/smoke.toml</code>) and build the report again.</p>")
         return page
-    rows = [[f'<a href="suite-{escape(s.name)}.html">{escape(s.name)}</a>', len(s.cells),
+    rows = [[f'<a href="{escape(s.page)}.html">{escape(s.name)}</a>', len(s.cells),
              sum(r["status"] == "ok" for r in s.results.rows), len(s.results.failed), len(s.results.skipped),
              s.results.stale] for s in suites]
     head = "".join(f"<th>{h}</th>" for h in ("suite", "cells", "ok rows", "failed", "skipped", "stale rows"))
@@ -193,7 +193,7 @@ def provenance_html(results: Results) -> str:
 
 def cell_page(suite: SuiteView, cell: CellView) -> Page:
     page = Page(f"snnbench: {cell.name}")
-    page.add(f'<nav><a href="index.html">all suites</a><a href="suite-{escape(suite.name)}.html">'
+    page.add(f'<nav><a href="index.html">all suites</a><a href="{escape(suite.page)}.html">'
              f"suite {escape(suite.name)}</a></nav><h1>{escape(cell.name)}</h1>")
     page.add("<p>" + ", ".join(f"{escape(k)}: <b>{escape(str(v))}</b>" for k, v in cell.group.items()) + "</p>")
     keys = ["accuracy", "sparsity", "encoder_density", "synops_ac", "train_samples_per_s"]

@@ -9,6 +9,7 @@ per-layer sparsity and the recorded detail (:mod:`snnbench.running.cell_detail`)
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ class CellView:
     """One row of the suite's table and everything its detail page draws."""
 
     name: str
+    #: the file name of its page, without .html
     slug: str
     group: dict[str, Any]
     #: the group's ok rows, one per seed (and per config, when a suite changed)
@@ -70,6 +72,8 @@ class CellView:
 @dataclass
 class SuiteView:
     name: str
+    #: the file name of its page, without .html
+    page: str
     results: Results
     board: Board | None
     cells: list[CellView] = field(default_factory=list)
@@ -105,35 +109,54 @@ def pareto_front(points: dict[str, tuple[float, float]], *, x_higher_is_better: 
     return front
 
 
-def slug(text: str) -> str:
-    """A file name for a cell: its name with anything but letters, digits,
-    '-' and '.' turned into '_'."""
-    return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_") or "cell"
+class PageNames:
+    """File names for the report's pages, each given out once.
+
+    Names come from rows of a store, which may predate the checks on suite
+    and variant names, or come from a plugin's component names: any text
+    becomes letters, digits, '-', '_' and '.' (never first), at most
+    :attr:`LIMIT` characters, so no name can leave the folder, hide a file
+    or be too long to write. Two texts that come out alike (or alike but for
+    case, which some file systems ignore) are told apart by a hash of the
+    text, the same on every build of the report."""
+
+    LIMIT = 100
+
+    def __init__(self, reserved: Sequence[str] = ("index",)):
+        self.taken = {name.lower() for name in reserved}
+
+    def __call__(self, text: str) -> str:
+        stem = re.sub(r"[^A-Za-z0-9.-]+", "_", text).lstrip("._-").rstrip("_") or "page"
+        if len(stem) > self.LIMIT or stem.lower() in self.taken:
+            stem = f"{stem[:self.LIMIT - 9]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+        while stem.lower() in self.taken:  # the same hash for two texts: in theory only
+            stem += "_"
+        self.taken.add(stem.lower())
+        return stem
 
 
-def suite_view(name: str, rows: Sequence[dict[str, Any]], references: Sequence[Any] = ()) -> SuiteView:
-    """The page of one suite from its rows (oldest first, as the store gives them)."""
+def suite_view(name: str, rows: Sequence[dict[str, Any]], references: Sequence[Any] = (), *,
+               page_names: PageNames) -> SuiteView:
+    """The page of one suite from its rows (oldest first, as the store gives
+    them); ``page_names`` gives its pages their file names."""
     results = latest_results(rows)
+    page = page_names(f"suite-{name}")
     if results.ok.empty:
-        return SuiteView(name, results, None)
+        return SuiteView(name, page, results, None)
     by = list(GROUP_COLUMNS)
     board = build_board(aggregate(results.ok, by), by, references=references)
     ok_rows = [r for r in results.rows if r["status"] == "ok"]
-    cells, taken = [], set()
+    cells = []
     for _, row in board.table.iterrows():
         group = board.group(row)
-        cell_name = "/".join(str(group[c]) for c in by)
-        file_name = slug(f"{name}-{cell_name}")
-        while file_name in taken:  # two names that differ only in punctuation
-            file_name += "_"
-        taken.add(file_name)
+        file_name = page_names(f"{name}-" + "/".join(str(group[c]) for c in by))
         members = [r for r in ok_rows if all(r[c] == group[c] for c in by)]
         members.sort(key=lambda r: (r["seed"] is None, r["seed"]))
         stats = {key: {"mean": _plain(row[f"{key}_mean"]), "std": _plain(row[f"{key}_std"]),
                        "n": int(row[f"{key}_n"])}
                  for key in {c[:-5] for c in board.table.columns if c.endswith("_mean")}}
         cells.append(CellView(board.name(row), file_name, group, members, stats))
-    return SuiteView(name, results, board, cells)
+    return SuiteView(name, page, results, board, cells)
 
 
 def _plain(value: Any) -> float | None:

@@ -2,7 +2,9 @@
 
 Pages lie side by side in one folder (``index.html``, ``suite-<name>.html``,
 one ``<suite>-<cell>.html`` per cell) with ``vega.js``, so the folder can be
-copied, zipped or served as it is, and opened with no network.
+copied, zipped or served as it is, and opened with no network. Their file
+names are made safe from whatever names the store holds
+(:class:`~snnbench.results.report.model.PageNames`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from snnbench.api.errors import SnnbenchError
 from snnbench.definition.suite import SuiteDocument
 from snnbench.results.report import html
-from snnbench.results.report.model import SuiteView, suite_view
+from snnbench.results.report.model import PageNames, SuiteView, suite_view
 from snnbench.results.store import ResultStore
 
 
@@ -76,12 +78,14 @@ def write_report(store: ResultStore, suites: Sequence[str], out: Path, *,
     for row in rows:
         by_suite[row["suite"]].append(row)
     views: list[SuiteView] = []
+    page_names = PageNames()
     for name in names:
         document = (suite_files or {}).get(name)
-        views.append(suite_view(name, by_suite[name], document.references() if document else ()))
+        views.append(suite_view(name, by_suite[name], document.references() if document else (),
+                                page_names=page_names))
     pages: list[tuple[str, html.Page]] = [("index", html.index_page(views, str(store.path)))]
     for view in views:
-        pages.append((f"suite-{view.name}", html.suite_page(view)))
+        pages.append((view.page, html.suite_page(view)))
         pages += [(cell.slug, html.cell_page(view, cell)) for cell in view.cells]
     _folder(out, "report")  # after every suite file's [[reference]] validated: nothing half-written
     for name, page in pages:
