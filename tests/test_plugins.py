@@ -138,3 +138,58 @@ def test_a_misspelt_name_in_snnbench_load_plugins_is_warned_about(monkeypatch):
     assert "SNNBENCH_LOAD_PLUGINS names 'snnbench-phase-encodr', which no installed plugin is" in warning
     monkeypatch.setenv("SNNBENCH_LOAD_PLUGINS", "")
     assert load_plugins().warnings == []  # empty: load none, on purpose
+
+
+def test_a_neuron_model_without_the_params_every_neuron_takes_is_refused_by_name(plugin_dir):
+    write_plugin(plugin_dir, "tplug_thresholdless", """
+        from dataclasses import dataclass
+        from snnbench.api import NeuronSpec, SpikingLayer, hookimpl
+
+        @dataclass(frozen=True)
+        class DecayOnly:
+            decay: float = 0.9
+
+        class Layer(SpikingLayer):
+            def __init__(self, params, features=()):
+                super().__init__()
+
+        @hookimpl
+        def register_neuron_models(register):
+            register(NeuronSpec("decay-only", DecayOnly, Layer))
+    """)
+    plugins = load_plugins(["tplug_thresholdless"])
+    (failure,) = [f for f in plugins.failures if f.plugin == "tplug_thresholdless"]
+    assert ("neuron model 'decay-only' (params DecayOnly) lacks threshold, reset, surrogate; every neuron model "
+            "takes threshold, reset, surrogate: subclass snnbench.api.NeuronParams") in failure.error
+    assert "decay-only" not in plugins.registries["neuron"]
+
+
+@pytest.mark.parametrize("declared, expected", [
+    ("1.0", None),
+    ("99.0", "needs snnbench plugin API 99.0, but this snnbench ({version}) provides API {api}: upgrade snnbench"),
+    ("0.9", "needs snnbench plugin API 0.9, but this snnbench ({version}) provides API {api}: upgrade the plugin"),
+    ("one", "declares requires_api = 'one'; write it as 'MAJOR.MINOR'"),
+])
+def test_a_plugin_declaring_an_api_this_snnbench_lacks_is_refused_naming_both_versions(plugin_dir, declared,
+                                                                                      expected):
+    from snnbench import __version__
+    from snnbench.api import API_VERSION
+
+    write_plugin(plugin_dir, "tplug_versioned", f"""
+        from snnbench.api import EncoderSpec, hookimpl
+        from snnbench_plugins.encoders.coding import RateParams, RateEncoder
+
+        requires_api = {declared!r}
+
+        @hookimpl
+        def register_encoders(register):
+            register(EncoderSpec("rate-versioned", RateParams, RateEncoder, frozenset({{"static"}})))
+    """)
+    plugins = load_plugins(["tplug_versioned"])
+    failures = [f.error for f in plugins.failures if f.plugin == "tplug_versioned"]
+    if expected is None:
+        assert not failures and "rate-versioned" in plugins.registries["encoder"]
+    else:
+        (error,) = failures
+        assert f"plugin 'tplug_versioned' {expected.format(version=__version__, api=API_VERSION)}" in error
+        assert "rate-versioned" not in plugins.registries["encoder"]

@@ -70,12 +70,14 @@ def test_unknown_param_key_is_located(tmp_path, plugins):
 
 @pytest.mark.parametrize("table, message", [
     ("[params.encoder.rate]\ntimesteps = 2.5\n", "must be an integer"),
-    ("[params.encoder.rate]\ntimesteps = 0\n", "timesteps must be at least 1"),
+    ("[params.encoder.rate]\ntimesteps = 0\n", "suite.toml:14: params.encoder.rate.timesteps = 0: must be >= 1"),
+    ("[params.encoder.rate]\ngain = 1.5\n", "suite.toml:14: params.encoder.rate.gain = 1.5: must lie in (0, 1]"),
     ("[params.neuron.snntorch-lif]\nreset = \"zeroo\"\n", "did you mean 'zero'"),
     ("[params.encoder.delta]\ntimesteps = 5\nthreshold = 0.1\n", "threshold must be at least 1/timesteps"),
     ("[params.encoder.ratte]\ntimesteps = 5\n", "did you mean [params.encoder.rate]"),
     ("[params.encoders.rate]\ntimesteps = 5\n", "did you mean [params.encoder]"),
-    ("[training]\nepochs = 0\n", "epochs must be at least 1"),
+    ("[training]\nepochs = 0\n", "suite.toml:14: training.epochs = 0: must be >= 1"),
+    ("[training]\nlr_milestones = [0, 3]\n", "training.lr_milestones = [0, 3]: each item must be >= 1"),
     ("[training]\nepoch = 2\n", "did you mean 'epochs'"),
     ("[matrixx]\n", "did you mean [matrix]"),
 ])
@@ -168,8 +170,6 @@ def test_bad_variants_are_named(tmp_path, plugins, variant, message):
     assert message in str(error)
 
 
-def test_an_unknown_variant_in_the_matrix_is_named(tmp_path, plugins):
-    error = error_of(tmp_path, plugins, suite_toml(encoder=("rate", "rate-hlaf"), extra="""
 NAME_RULE = ("a name may hold only letters, digits, '.', '_' and '-', starting with a letter or digit "
              "([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -200,6 +200,8 @@ def test_names_of_every_allowed_character_validate(tmp_path, plugins):
     assert suite.name == "v1.2_final-B" and [c.encoder.name for c in suite.cells] == ["rate-0.5_x"]
 
 
+def test_an_unknown_variant_in_the_matrix_is_named(tmp_path, plugins):
+    error = error_of(tmp_path, plugins, suite_toml(encoder=("rate", "rate-hlaf"), extra="""
         [variants.encoder.rate-half]
         of = "rate"
     """))
@@ -212,8 +214,8 @@ from snnbench.api import hookimpl
 from snnbench.api.contracts import NeuronSpec, SpikingLayer
 
 @dataclass(frozen=True)
-class PlainParams:  # no threshold, no slope
-    decay: float = 0.9
+class PlainParams:  # no surrogate gradient, so no slope: only the threshold every neuron takes
+    threshold: float = 1.0
 
 class Plain(SpikingLayer):
     def __init__(self, params, features):
@@ -223,7 +225,7 @@ class Plain(SpikingLayer):
 
 @hookimpl
 def register_neuron_models(register):
-    register(NeuronSpec("plain", PlainParams, Plain))
+    register(NeuronSpec("plain", PlainParams, Plain, differentiable=False))
 '''
 
 
@@ -243,10 +245,9 @@ def test_architectures_that_override_neuron_params_the_neuron_lacks_are_skipped_
     """))
     suite = load_suite(path, registries)
     assert sorted(c.label for c in suite.cells) == [
-        "digits/rate/plain/mlp/bptt", "digits/rate/snntorch-lif/mlp/bptt", "digits/rate/snntorch-lif/spikformer/bptt"]
+        "digits/rate/plain/mlp/bptt", "digits/rate/plain/spikformer/bptt", "digits/rate/snntorch-lif/mlp/bptt",
+        "digits/rate/snntorch-lif/spikformer/bptt"]
     reasons = {s.label: s.reason for s in suite.skipped}
     assert reasons == {
-        "digits/rate/plain/spikformer/bptt":
-            "architecture 'spikformer' sets threshold of its neurons, which neuron model 'plain' does not have",
         "nmnist/events/plain/nmnist-resnet/bptt":
             "architecture 'nmnist-resnet' sets slope of its neurons, which neuron model 'plain' does not have"}

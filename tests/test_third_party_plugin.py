@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -21,6 +22,8 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import REPO, suite_toml
+
+from snnbench.definition.params import ParamError, parse_params
 
 EXAMPLE = REPO / "examples" / "snnbench-phase-encoder"
 PLUGIN = "phase-encoder"  # the entry-point name, which snnbench reports as the plugin
@@ -105,8 +108,8 @@ def test_ls_lists_the_plugin_with_its_params(site):
     block = encoders["phase"]
     assert f"plugin {PLUGIN} (0.1.0)" in block
     assert "accepts static" in block
-    assert "timesteps = 16  (int)" in block
-    assert "bits = 8  (int)" in block
+    assert "timesteps = 16  (int, >= 1)" in block
+    assert "bits = 8  (int, [1, 16])" in block
     assert "plugin snnbench-encoders-coding" in encoders["rate"]
 
 
@@ -148,6 +151,32 @@ def test_plugin_runs_in_a_suite_and_is_recorded(site, tmp_path):
     rate = rows["rate"]
     assert rate["status"] == "ok", rate["reason"]
     assert json.loads(rate["environment"])["components"]["encoder"]["plugin"] == "snnbench-encoders-coding"
+
+
+def test_the_plugins_neuron_model_trains_a_cell_through_its_surrogate_gradient(site, tmp_path):
+    """The example's neuron (params from snnbench.api.NeuronParams, spike from
+    snnbench.api.spike) trains like a built-in: well above chance on digits."""
+    suite = tmp_path / "refractory.toml"
+    suite.write_text(suite_toml("third-party-neuron", neuron=("refractory-lif",), extra="""
+        [params.encoder.rate]
+        timesteps = 8
+        [params.neuron.refractory-lif]
+        refractory = 1
+        [params.learning_rule.bptt]
+        lr = 0.005
+        [training]
+        epochs = 2
+        batch_size = 64
+    """))
+    db = tmp_path / "r.db"
+    result = snnbench(site, "run", str(suite), "--db", str(db), "--no-progress", cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with sqlite3.connect(db) as connection:
+        (metrics, environment), = connection.execute("SELECT metrics, environment FROM results")
+    metrics = json.loads(metrics)
+    assert metrics["accuracy"] > MIN_ACCURACY, result.stdout
+    assert metrics["neuron_backends"] and set(metrics["neuron_backends"].values()) == {"refractory-lif-torch"}
+    assert json.loads(environment)["components"]["neuron"]["plugin"] == PLUGIN
 
 
 # --------------------------------------------------------------------------- the encoder itself
@@ -223,7 +252,8 @@ def test_out_of_range_input_is_clamped(phase):
     assert spikes[:, 0].sum() == 0 and spikes[:, 1].sum() == 8
 
 
-@pytest.mark.parametrize("kwargs", [{"timesteps": 0}, {"bits": 0}, {"timesteps": -3}, {"bits": 17}])
-def test_rejects_bad_params(phase, kwargs):
-    with pytest.raises(ValueError):
-        phase.PhaseParams(**kwargs)
+@pytest.mark.parametrize("table, message", [({"timesteps": 0}, "must be >= 1"), ({"bits": 0}, "must lie in [1, 16]"),
+                                            ({"timesteps": -3}, "must be >= 1"), ({"bits": 17}, "must lie in [1, 16]")])
+def test_rejects_bad_params(phase, table, message):
+    with pytest.raises(ParamError, match=re.escape(message)):
+        parse_params(phase.PhaseParams, table)

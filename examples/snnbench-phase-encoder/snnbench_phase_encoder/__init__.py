@@ -25,14 +25,26 @@ there is no Python loop over samples, steps or bits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from snnbench.api import DatasetInfo, EncoderSpec, hookimpl
+from snnbench.api import (
+    DatasetInfo,
+    EncoderSpec,
+    NeuronParams,
+    NeuronSpec,
+    SpikingLayer,
+    flatten_steps,
+    hookimpl,
+    param,
+    spike,
+)
 
 __version__ = "0.1.0"
+#: the snnbench plugin API this package is written against: an older snnbench refuses it by name
+requires_api = "1.0"
 
 #: Codes are computed in float32 (float64 is missing on some accelerators);
 #: up to 16 bits its rounding error stays far below half a quantisation level.
@@ -41,14 +53,8 @@ MAX_BITS = 16
 
 @dataclass(frozen=True)
 class PhaseParams:
-    timesteps: int = field(default=16, metadata={"help": "number of time steps T (the K-bit pattern repeats)"})
-    bits: int = field(default=8, metadata={"help": "bits per period K; x is quantised to round(x * (2**K - 1))"})
-
-    def __post_init__(self):
-        if self.timesteps < 1:
-            raise ValueError("timesteps must be at least 1")
-        if not 1 <= self.bits <= MAX_BITS:
-            raise ValueError(f"bits must lie in [1, {MAX_BITS}]")
+    timesteps: int = param(16, "number of time steps T (the K-bit pattern repeats)", ge=1)
+    bits: int = param(8, "bits per period K; x is quantised to round(x * (2**K - 1))", ge=1, le=MAX_BITS)
 
 
 class PhaseEncoder(nn.Module):
@@ -71,3 +77,51 @@ class PhaseEncoder(nn.Module):
 def register_encoders(register):
     register(EncoderSpec("phase", PhaseParams, PhaseEncoder, frozenset({"static"}),
                          summary="phase coding (Kim et al. 2018): bit (t mod K) of the K-bit pixel, MSB first"))
+
+
+# --------------------------------------------------------------------------- a neuron model
+
+
+@dataclass(frozen=True)
+class RefractoryLIFParams(NeuronParams):
+    """``threshold``, ``reset``, ``surrogate`` and ``slope`` come from
+    :class:`snnbench.api.NeuronParams`, which every neuron model takes."""
+
+    beta: float = param(0.5, "membrane decay per step", gt=0, lt=1)
+    refractory: int = param(1, "steps after a spike during which the neuron ignores its input", ge=0)
+
+
+class RefractoryLIF(SpikingLayer):
+    """A LIF neuron that, after each spike, ignores its input for ``refractory``
+    steps: currents ``[T, B, ...]`` to spikes of the same shape.
+
+    ``mem_t = beta * mem_{t-1} + open_t * I_t``, where ``open_t`` is 0 for the
+    ``refractory`` steps after a spike; the spike is
+    :func:`snnbench.api.spike` of ``mem_t - threshold``, whose backward pass is
+    the params' surrogate gradient. The reset is detached, as snnTorch's is."""
+
+    def __init__(self, params: RefractoryLIFParams, features: tuple[int, ...] = ()):
+        super().__init__()
+        self.params = params
+        self.backend_used = "refractory-lif-torch"
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        params = self.params
+        flat, restore = flatten_steps(current)
+        mem = torch.zeros_like(flat[0])
+        closed = torch.zeros_like(flat[0])  # steps left in each neuron's refractory period
+        spikes = []
+        for step in flat:
+            mem = params.beta * mem + (closed == 0).to(step.dtype) * step
+            fired = spike(mem - params.threshold, params.surrogate, params.surrogate_slope)
+            reset = fired.detach()
+            mem = mem - reset * params.threshold if params.reset == "subtract" else mem * (1 - reset)
+            closed = torch.where(reset > 0, torch.full_like(closed, params.refractory), (closed - 1).clamp(min=0))
+            spikes.append(fired)
+        return restore(torch.stack(spikes))
+
+
+@hookimpl
+def register_neuron_models(register):
+    register(NeuronSpec("refractory-lif", RefractoryLIFParams, RefractoryLIF,
+                        summary="LIF that ignores its input for `refractory` steps after each spike"))
