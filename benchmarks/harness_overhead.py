@@ -27,7 +27,8 @@ from snnbench.api.records import Cell, Choice
 from snnbench.api.training_config import TrainingConfig
 from snnbench.definition.plugins import load_plugins
 from snnbench.running.assembly import assemble
-from snnbench.running.runner import DatasetCache, RunOptions, train_and_measure
+from snnbench.running.runner import DatasetCache, train_and_measure
+from snnbench.running.options import RunOptions
 from snnbench.runtime import data_root, device_name, resolve_device, synchronize
 
 LEARNING_RATE = 2e-3  # the same for both loops
@@ -92,7 +93,7 @@ def main() -> None:
         model = assemble(cell, plugins.registries, loaded.info, train, device)  # the cell's own model
         bare.append(bare_loop(model, train.inputs, train.targets, args.batch_size, args.epochs,
                               training.warmup_batches, device))
-        metrics = train_and_measure(cell, plugins, data, options)
+        metrics, _ = train_and_measure(cell, plugins, data, options)
         harness.append(metrics["train_samples_per_s"])
     b, h = statistics.median(bare), statistics.median(harness)
     print(f"device {device} ({device_name(device)}), CSNN on MNIST, {args.neuron}, T={args.timesteps}, "

@@ -25,7 +25,8 @@ from snnbench.results.leaderboard import latest_results
 from snnbench.results.merge import merge_stores
 from snnbench.results.store import ResultStore
 from snnbench.running.leases import CellKey, CellLeases
-from snnbench.running.runner import DatasetCache, RunOptions, run_cell, run_environment
+from snnbench.running.runner import DatasetCache, run_cell, run_environment
+from snnbench.running.options import RunOptions
 from snnbench.runtime import data_root, device_name
 
 REPO = Path(__file__).resolve().parents[1]

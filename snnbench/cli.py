@@ -19,6 +19,7 @@ from snnbench import __version__
 from snnbench.api.contracts import COMPONENT_KINDS, PLUGIN_KINDS
 from snnbench.api.errors import SnnbenchError, did_you_mean
 from snnbench.comparison.compare import DEFAULT_TOLERANCES as COMPARE_TOLERANCES
+from snnbench.definition.metric_specs import METRICS
 from snnbench.definition.params import describe_params
 from snnbench.definition.plugins import PluginSet, load_plugins
 from snnbench.results.gate import DEFAULT_TOLERANCES as GATE_TOLERANCES
@@ -33,6 +34,8 @@ EPILOG = """examples:
   snnbench run suites/encoders.toml --executor ray             every GPU of this machine (or --address HEAD:PORT)
   snnbench run suites/encoders.toml --shard 2/8 --db shard-2.db   one task of a job array; then:
   snnbench merge shard-*.db --into all.db
+  snnbench remeasure --stale                     fill stale metrics from the kept models, without training
+  snnbench export mnist/direct/snntorch-lif/csnn/bptt --nir csnn.nir --check   a NIR graph, checked in snnTorch
   snnbench report --db leaderboard/snnbench.db --out report/    a static site: tables, trade-off plots, cells
   snnbench check --baseline leaderboard/baseline-smoke.json    exit 1 on a regression
   snnbench tune suites/tune-demo.toml --trials 6 --objective accuracy:max --objective encoder_density:min
@@ -61,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "cell and seed. Cells already recorded as ok are skipped.")
     run.add_argument("suites", nargs="+", type=Path, metavar="SUITE", help="suite TOML files")
     run.add_argument("--rerun", action="store_true", help="run cells again even if recorded as ok")
+    run.add_argument("--no-keep-models", action="store_true",
+                     help="do not keep each ok cell's trained model beside the store (docs/models.md)")
     run.add_argument("--seeds", type=_seeds, metavar="LIST",
                      help="run these seeds instead of the suite's: 0-9, or 0,1,2 (a cell's config hash does "
                           "not include its seed, so the rows belong to the same cells)")
@@ -158,11 +163,55 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--into", type=Path, required=True, metavar="STORE", help="the store to write")
     _add_mkdir_argument(merge)
 
+    remeasure = commands.add_parser(
+        "remeasure", help="measure rows again from their kept models, without training (new rows)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Rebuild the kept model of each cell's newest ok row, put its random state back and measure "
+                    "its test split again, recording a new row with the metrics the row lacked or held at an old "
+                    "version (docs/models.md). Rows without a kept model are listed, never guessed; training "
+                    "throughput and peak memory need a new training run.",
+        epilog="examples:\n"
+               "  snnbench remeasure --stale                       every family a row holds at an old version\n"
+               "  snnbench remeasure --suite smoke --metric encoder_mean\n"
+               "  snnbench remeasure --metric nir_agreement        the NIR round trip of every kept model")
+    remeasure.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results store (default {DEFAULT_DB})")
+    remeasure.add_argument("--suite", action="append", default=[], help="only this suite (repeatable)")
+    remeasure.add_argument("--metric", action="append", default=[], metavar="KEY",
+                           help="measure this metric's family where a row lacks it or holds an old version "
+                                "(repeatable)")
+    remeasure.add_argument("--stale", action="store_true",
+                           help="measure every family a row holds at an old version or lacks")
+    _add_nir_arguments(remeasure)
+    _add_data_arguments(remeasure)
+
+    export_nir = commands.add_parser(
+        "export", help="write a kept model as a NIR graph (--check: load it back into other tools, compare)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write the trained network of a row as a NIR graph (nir.write, HDF5) for neuromorphic tools. "
+                    "CELL is a row id (snnbench ls models lists them) or a label such as "
+                    "mnist/direct/snntorch-lif/csnn/bptt (the newest ok row of that cell; --suite and --seed "
+                    "choose among several). Networks of Linear, Conv, pooling, flatten and LIF/CubaLIF/IF "
+                    "layers export; another names the layer that stops it.",
+        epilog="example:\n  snnbench export mnist/direct/snntorch-lif/csnn/bptt --seed 0 --nir csnn.nir --check")
+    export_nir.add_argument("cell", metavar="CELL", help="a row id, or a cell's label")
+    export_nir.add_argument("--nir", type=Path, required=True, metavar="FILE", help="the NIR file to write")
+    export_nir.add_argument("--check", action="store_true",
+                            help="load the graph back into snnTorch (and Norse and SpikingJelly when installed), "
+                                 "run the test split, report accuracy and per-layer spike agreement against "
+                                 "snnbench's model, and record them as a new row (metric nir_agreement)")
+    export_nir.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results store (default {DEFAULT_DB})")
+    export_nir.add_argument("--suite", help="with a label: the row's suite")
+    export_nir.add_argument("--seed", type=int, help="with a label: the row's seed")
+    _add_nir_arguments(export_nir)
+    _add_data_arguments(export_nir)
+
     validate = commands.add_parser("validate", help="check suite files without running them")
     validate.add_argument("suites", nargs="+", type=Path, metavar="SUITE")
 
     ls = commands.add_parser("ls", help="list registered components, their plugins and params")
-    ls.add_argument("kind", nargs="?", help=f"one of {', '.join(PLUGIN_KINDS)} (plural works too)")
+    ls.add_argument("kind", nargs="?", help=f"one of {', '.join(PLUGIN_KINDS)} (plural works too), or models: "
+                                            "the kept models of a store (--db) and their sizes")
+    ls.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"with models: the results store (default {DEFAULT_DB})")
 
     board = commands.add_parser("leaderboard", help="print results as a table (mean ± std over seeds)")
     board.add_argument("--db", type=Path, default=DEFAULT_DB)
@@ -179,8 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print A - B on every metric with its 95%% interval (Welch's t over seeds); "
                             "A and B are rows as the table names them, e.g. rate latency with --by encoder")
     board.add_argument("--alpha", type=_fraction, default=LEADERBOARD_ALPHA,
-                       help="significance level of the 'not significantly different from the best' mark "
-                            "(default 0.05)")
+                       help="significance level of the verdicts against the best row (default 0.05; "
+                            "docs/verdicts.md)")
+    board.add_argument("--margin", action="append", default=[], metavar="METRIC=abs:X|rel:X",
+                       help="the difference from the best within which a row counts as equivalent (≈ best), "
+                            "repeatable; defaults: " + ", ".join(
+                                f"{m.key} {next(iter(m.equivalence_margin))} "
+                                f"{next(iter(m.equivalence_margin.values())):g}" for m in METRICS[:3])
+                            + ", timings rel 0.1, others rel 0.05")
+    board.add_argument("--include-contended", action="store_true",
+                       help="keep timings measured while other processes used the machine in the means "
+                            "(left out by default, and counted)")
     _add_suites_dir_argument(board)
 
     report = commands.add_parser(
@@ -210,17 +268,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --write: gate these metrics with these tolerances (repeatable; default: "
                             + ", ".join(f"{k} {next(iter(v))} {next(iter(v.values())):g}"
                                         for k, v in GATE_TOLERANCES.items()) + ")")
-    return parser
-
-
-def _add_suites_dir_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suites-dir", type=Path, default=Path("suites"), metavar="DIR",
-                        help="where the suite files are, for their [[reference]] numbers (default suites/)")
-
-
-def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the commands that train cells into a store (run, tune)."""
-    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results store (default {DEFAULT_DB})")
 
     export = commands.add_parser(
         "export-results", help="write a store's newest rows as a result file, with the command that made them",
@@ -235,6 +282,17 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--command", required=True, metavar="TEXT",
                         help="the command that produced the rows, as a reader would run it again")
     export.add_argument("--out", type=Path, required=True, metavar="FILE", help="the result file to write")
+    return parser
+
+
+def _add_suites_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--suites-dir", type=Path, default=Path("suites"), metavar="DIR",
+                        help="where the suite files are, for their [[reference]] numbers (default suites/)")
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the commands that train cells into a store (run, tune)."""
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results store (default {DEFAULT_DB})")
     _add_mkdir_argument(parser)
     _add_training_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars, only a line per cell")
@@ -274,13 +332,15 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_options(args, device=None):
     """The RunOptions the command line asks for (on ``device`` when an
     executor chose it); prints where the run goes."""
-    from snnbench.running.runner import RunOptions
+    from snnbench.running.options import RunOptions
     from snnbench.runtime import data_root, device_name, resolve_device
 
     device = device or resolve_device(args.device)
     options = RunOptions(device=device, data_dir=data_root(args.data_dir), download=not args.no_download,
                          rerun=getattr(args, "rerun", False), limit=args.limit, max_epochs=args.epochs,
-                         progress=False if args.no_progress else None)
+                         keep_models=not getattr(args, "no_keep_models", False),
+                         progress=False if args.no_progress else None,
+                         checkpoint_dir=Path(f"{args.db}.checkpoints"))
     print(f"snnbench {__version__}: device {device} ({device_name(device)}), data {options.data_dir}, "
           f"store {args.db}")
     return options
@@ -406,6 +466,7 @@ def _ray_executor(args):
 
 
 def _run_suites(args, plugins: PluginSet, suites, executor) -> int:
+    from snnbench.results.verdicts import chance_warning
     from snnbench.running.preflight import check_datasets
     from snnbench.running.runner import Runner
 
@@ -419,11 +480,21 @@ def _run_suites(args, plugins: PluginSet, suites, executor) -> int:
         runner = Runner(plugins, store, options, executor=executor)
         for suite in suites:
             summary = runner.run(suite)
-            print(f"suite {suite.name}: {summary.ok} ok, {summary.failed} failed, "
-                  f"{summary.cached} already recorded, " + (
+            print(f"suite {suite.name}: {summary.ok} ok, {summary.failed} failed, " + (
+                      f"{summary.code_changed} of them run again as their code changed, "
+                      if summary.code_changed else "")
+                  + f"{summary.cached} already recorded, " + (
                       f"{summary.elsewhere} run by another process, " if summary.elsewhere else "")
                   + f"{summary.skipped} skipped as incompatible")
+            warning = chance_warning(bool(row.metrics.get("at_chance")) for row in summary.rows if row.status == "ok")
+            if warning:
+                print(f"snnbench: warning: suite {suite.name}: {warning}", file=sys.stderr)
             exit_code = max(exit_code, summary.exit_code)
+    if options.keep_models:
+        from snnbench.results.models import ModelFolder
+
+        with ResultStore(args.db, create=False) as store:
+            print(f"kept models: {ModelFolder(args.db).summary(store.rows()).line()}")
     if exit_code:
         print("some cells failed; their errors are recorded in the store "
               "(snnbench leaderboard lists them)", file=sys.stderr)
@@ -438,12 +509,15 @@ def cmd_merge(args) -> int:
     summary = merge_stores(args.stores, args.into)
     _note_new_store(args.into, new)
     for source in summary.sources:
-        print(f"{source.path}: {source.rows} rows, {source.added} new")
+        print(f"{source.path}: {source.rows} rows, {source.added} new, {source.models} kept model(s)"
+              + (f", {len(source.missing_models)} missing from its models folder" if source.missing_models else ""))
     print(f"{summary.into}: {summary.total} rows")
     return 0
 
 
 def cmd_ls(args) -> int:
+    if args.kind == "models":
+        return _ls_models(args)
     plugins = _plugins(args)
     kinds = list(PLUGIN_KINDS)
     if args.kind:
@@ -474,15 +548,16 @@ def cmd_ls(args) -> int:
             print(f"  {entry.name:<18} {spec.summary}")
             print(f"  {'':<18} plugin {entry.plugin} ({entry.version})" + (f"; {'; '.join(extra)}" if extra else ""))
             for param in describe_params(spec.params):
-                print(f"  {'':<20}{param['name']} = {param['default']}  ({param['type']}) {param['help']}")
+                kind_and_range = ", ".join(filter(None, (param["type"], param["range"])))
+                print(f"  {'':<20}{param['name']} = {param['default']}  ({kind_and_range}) {param['help']}")
         print()
     return 0
 
 
 def cmd_leaderboard(args) -> int:
+    from snnbench.results.gate import parse_tolerance
     from snnbench.results.leaderboard import (
         GROUP_COLUMNS,
-        JSON_SCHEMA,
         aggregate,
         board_json,
         build_board,
@@ -490,26 +565,23 @@ def cmd_leaderboard(args) -> int:
         compare_groups,
         latest_results,
         render,
+        render_failures_only,
     )
 
     by = args.by or list(GROUP_COLUMNS)
     check_grouping(by)
+    margins = dict(parse_tolerance(text, flag="--margin") for text in args.margin)
     with ResultStore(args.db, create=False) as store:
         _check_suites(store, args.suite)
         results = latest_results(store.rows(args.suite))
         suites = args.suite or store.suites()
     references = _references(args.suites_dir, suites)
-    if results.ok.empty:
-        if args.compare:
-            raise SnnbenchError("--compare: no successful results to compare")
-        if args.format == "json":
-            print(json.dumps({"schema": JSON_SCHEMA, "suites": suites, "rows": []}, indent=2))
-        else:
-            print("no successful results" + (f" for suite {', '.join(args.suite)}" if args.suite else "") + " yet")
-        return 0
-    table = aggregate(results.ok, by)
+    if results.ok.empty and args.compare:
+        raise SnnbenchError("--compare: no successful results to compare")
+    table = None if results.ok.empty else aggregate(results.ok, by, include_contended=args.include_contended)
     if args.format in ("html", "json") or args.compare:
-        board = build_board(table, by, args.sort, args.metric or None, references, args.alpha)
+        board = None if table is None else build_board(table, by, args.sort, args.metric or None, references,
+                                                       args.alpha, margins)
         if args.compare:
             print(compare_groups(board, *args.compare))
         elif args.format == "json":
@@ -517,10 +589,12 @@ def cmd_leaderboard(args) -> int:
         else:
             from snnbench.results.report.html import leaderboard_page
 
-            print(leaderboard_page(board, f"snnbench leaderboard: {', '.join(suites)}"), end="")
+            print(leaderboard_page(board, results, f"snnbench leaderboard: {', '.join(suites)}"), end="")
+    elif table is None:
+        print(render_failures_only(results, by, args.format, args.suite))
     else:
         print(render(table, by, sort=args.sort, fmt=args.format, metrics=args.metric or None,
-                     references=references, alpha=args.alpha))
+                     references=references, alpha=args.alpha, margins=margins, results=results))
     if args.format in ("table", "md"):
         _notes(results)
     return 0
@@ -555,10 +629,6 @@ def _notes(results) -> None:
     if results.stale:
         print(f"\n{results.stale} result(s) computed with an older metric definition were left out; "
               "run their suites with --rerun to refresh them.", file=sys.stderr)
-    for _, row in results.failed.iterrows():
-        print(f"failed: {row['label']} seed={row['seed']}: {row['reason']}", file=sys.stderr)
-    for _, row in results.skipped.iterrows():
-        print(f"skipped: {row['label']}: {row['reason']}", file=sys.stderr)
 
 
 def _check_suites(store: ResultStore, suites: Sequence[str]) -> None:
@@ -631,6 +701,7 @@ def cmd_compare(args) -> int:
     from snnbench.comparison.compare import (
         NEURON_RATE,
         CompareOptions,
+        neuron_benchmarks_repository,
         progress_to_stderr,
         render,
         run_comparison,
@@ -651,7 +722,6 @@ def cmd_compare(args) -> int:
         raise SnnbenchError("--repeats 0 leaves the neuron benchmarks nothing to compare: give 1 or more")
     if args.suite is not None:
         load_suite(args.suite, _plugins(args).registries)  # the head's copy validates before anything runs
-        neuron_benchmarks_repository,
     resolve_device(args.device)
     tolerances = dict(COMPARE_TOLERANCES)
     tolerances.update(parse_tolerance(text, extra_keys=[NEURON_RATE]) for text in args.tolerance)
@@ -671,9 +741,13 @@ def cmd_compare(args) -> int:
     if args.json:
         write_json(comparison, args.json)
         print(f"\nwrote {args.json}")
+    if comparison.timing_refused:
+        print(f"\nsnnbench: error: {comparison.timing_refused}", file=sys.stderr)
     if comparison.regressions:
         print(f"\n{comparison.regressions} regression(s) of the head against {args.base}", file=sys.stderr)
         return 1
+    if comparison.timing_refused:
+        return 2
     print(f"\nno regression against {args.base}")
     return 0
 
@@ -691,7 +765,112 @@ def cmd_tune(args) -> int:
                 study_name=args.study, sampler=args.sampler)
 
 
-COMMANDS = {"run": cmd_run, "merge": cmd_merge, "validate": cmd_validate, "ls": cmd_ls, "leaderboard": cmd_leaderboard,
+def cmd_export_results(args) -> int:
+    from snnbench.results.result_file import export_results, write_result_file
+
+    with ResultStore(args.db, create=False) as store:
+        _check_suites(store, args.suite)
+        content = export_results(store, args.suite, args.command)
+    write_result_file(content, args.out)
+    print(f"wrote {len(content['rows'])} row(s) of {', '.join(content['suites'])} to {args.out}")
+    return 0
+
+
+def _add_nir_arguments(parser: argparse.ArgumentParser) -> None:
+    from snnbench.running.nir_export import DEFAULT_DT
+
+    parser.add_argument("--dt", type=float, default=DEFAULT_DT, metavar="SECONDS",
+                        help=f"seconds per step when neurons become NIR's continuous ones (default {DEFAULT_DT:g}, "
+                             "which snnTorch's import_from_nir assumes)")
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where datasets live (default $SNNBENCH_DATA or ./data)")
+    parser.add_argument("--no-download", action="store_true", help="never download; fail if files are missing")
+
+
+def _writable_store(path: Path) -> ResultStore:
+    """An existing store opened to add rows to (commands that never create one)."""
+    if not path.exists():
+        raise SnnbenchError(f"no results store at {path}: run a suite first, or pass --db")
+    return ResultStore(path)
+
+
+def cmd_remeasure(args) -> int:
+    from snnbench.running.remeasure import Remeasurer, plan
+    from snnbench.runtime import data_root
+
+    plugins = _plugins(args)
+    with _writable_store(args.db) as store:
+        _check_suites(store, args.suite)
+        wanted = plan(store.rows(args.suite), args.metric, args.stale)
+        summary = Remeasurer(store, plugins, data_root(args.data_dir), not args.no_download).run(wanted, args.dt)
+    for item in summary.not_kept:
+        print(f"no kept model: {item.name}: {', '.join(item.families)} not measured (it trained before models "
+              "were kept, or with --no-keep-models; snnbench run --rerun trains it again)")
+    for item in summary.needs_training:
+        print(f"still stale: {item.name}: {', '.join(item.needs_training)} is measured while training "
+              "(snnbench run --rerun)")
+    for item, reason in summary.failed:
+        print(f"failed: {item.name}: {reason}", file=sys.stderr)
+    print(f"remeasure: {len(summary.recorded)} new row(s) in {args.db}; {len(summary.not_kept)} row(s) without a "
+          f"kept model, {len(summary.needs_training)} needing training, {len(summary.failed)} failed"
+          + ("" if wanted else " (nothing to measure: every row is current)"))
+    return summary.exit_code
+
+
+def cmd_export(args) -> int:
+    import torch
+
+    from snnbench.results.models import ModelRef, select_row
+    from snnbench.running.nir_export import to_nir, write
+    from snnbench.running.remeasure import Remeasurer, Wanted
+    from snnbench.runtime import data_root
+
+    plugins = _plugins(args)
+    with (_writable_store(args.db) if args.check else ResultStore(args.db, create=False)) as store:
+        row = select_row(store.rows(), args.cell, args.suite, args.seed)
+        ref = ModelRef.of_row(row)
+        remeasurer = Remeasurer(store, plugins, data_root(args.data_dir), not args.no_download)
+        rebuilt = remeasurer.rebuilt(row, torch.device("cpu"))
+        exported = to_nir(rebuilt.model.network, rebuilt.step_shape, args.dt, metadata={
+            "suite": row["suite"], "cell": row["label"], "seed": str(row["seed"]), "config_hash": row["config_hash"],
+            "model_file": ref.file, "input": "the cell's encoder output, one step"})
+        write(exported, args.nir)
+        print(f"wrote {args.nir}: {row['label']} seed={row['seed']} (row {row['id']}), {args.dt:g} s per step\n"
+              + exported.describe())
+        if not args.check:
+            return 0
+        new = remeasurer.measure_row(Wanted(row, ["nir"]), args.dt)
+        store.record(new)
+    agreement = new.metrics["nir_agreement"]
+    print(f"recorded a new row of {row['label']} seed={row['seed']} with nir_agreement "
+          + (f"{agreement:.6f}" if agreement is not None else "null (no framework ran the graph)"))
+    return 0
+
+
+def _ls_models(args) -> int:
+    """``snnbench ls models``: each kept model, its row and size, and the folder's totals."""
+    from snnbench.results.models import ModelFolder, ModelRef, megabytes
+
+    with ResultStore(args.db, create=False) as store:
+        rows = store.rows()
+    summary = ModelFolder(args.db).summary(rows)
+    for row in rows:
+        ref = ModelRef.of_row(row)
+        if row["status"] == "ok" and ref is not None:
+            print(f"  row {row['id']:>5}  {row['suite']}  {row['label']} seed={row['seed']} {row['device_type']}  "
+                  f"{ref.file}  {megabytes(ref.bytes)}")
+    for row_id, file in summary.missing:
+        print(f"missing: row {row_id}: {file}", file=sys.stderr)
+    for file in summary.unreferenced:
+        print(f"no row names: {file}", file=sys.stderr)
+    print(summary.line())
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "remeasure": cmd_remeasure, "export": cmd_export, "merge": cmd_merge, "validate": cmd_validate, "ls": cmd_ls, "leaderboard": cmd_leaderboard,
             "report": cmd_report,
             "check": cmd_check, "compare": cmd_compare, "tune": cmd_tune, "export-results": cmd_export_results}
 
@@ -713,14 +892,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-def cmd_export_results(args) -> int:
-    from snnbench.results.result_file import export_results, write_result_file
-
-    with ResultStore(args.db, create=False) as store:
-        _check_suites(store, args.suite)
-        content = export_results(store, args.suite, args.command)
-    write_result_file(content, args.out)
-    print(f"wrote {len(content['rows'])} row(s) of {', '.join(content['suites'])} to {args.out}")
-    return 0
-
-

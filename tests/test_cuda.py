@@ -22,7 +22,8 @@ from test_neurons import (
 from snnbench.api.records import Cell, Choice
 from snnbench.api.training_config import TrainingConfig
 from snnbench.cli import main
-from snnbench.running.runner import DatasetCache, RunOptions, train_and_measure
+from snnbench.running.runner import DatasetCache, train_and_measure
+from snnbench.running.options import RunOptions
 
 pytestmark = pytest.mark.gpu
 
@@ -39,8 +40,8 @@ def _cell(encoder: Choice, neuron: str) -> Cell:
                                              ("snntorch-lif", "snntorch-loop")])
 def test_csnn_trains_on_cuda(plugins, mnist_dir, neuron, backend):
     options = RunOptions(device=torch.device("cuda"), data_dir=mnist_dir, progress=False)
-    metrics = train_and_measure(_cell(Choice("direct", DirectParams(timesteps=10)), neuron), plugins,
-                       DatasetCache(plugins, options), options)
+    metrics, _ = train_and_measure(_cell(Choice("direct", DirectParams(timesteps=10)), neuron), plugins,
+                                   DatasetCache(plugins, options), options)
     # one epoch of direct coding at T=10: seeds vary by several points (see the encoders table)
     assert metrics["accuracy"] > 0.85
     assert set(metrics["neuron_backends"].values()) == {backend}
@@ -63,8 +64,8 @@ def test_fused_lif_kernels_on_cuda_spike_as_snntorch_leaky_at_benchmark_size(bac
 
 def test_rate_coding_draws_on_the_gpu(plugins, mnist_dir):
     options = RunOptions(device=torch.device("cuda"), data_dir=mnist_dir, progress=False)
-    metrics = train_and_measure(_cell(Choice("rate", RateParams(timesteps=10)), "spikingjelly-lif"), plugins,
-                       DatasetCache(plugins, options), options)
+    metrics, _ = train_and_measure(_cell(Choice("rate", RateParams(timesteps=10)), "spikingjelly-lif"), plugins,
+                                   DatasetCache(plugins, options), options)
     assert metrics["accuracy"] > 0.85
     assert 0.05 < metrics["encoder_density"] < 0.3
     assert metrics["synops_mac"] == 0 and metrics["synops_ac"] > 0

@@ -17,7 +17,8 @@ from snnbench.api.records import ResultRow
 from snnbench.definition.suite import load_suite
 from snnbench.results.store import ResultStore
 from snnbench.running.leases import CellKey, CellLeases, Outcome
-from snnbench.running.runner import Runner, RunOptions
+from snnbench.running.runner import Runner
+from snnbench.running.options import RunOptions
 
 KEY = CellKey("s", "hash-rate", 0, "cpu")
 

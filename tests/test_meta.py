@@ -21,13 +21,8 @@ from snnbench.definition.plugins import ENTRY_POINT_GROUP, load_plugins
 from snnbench.definition.suite import load_suite
 from snnbench.results.store import ResultStore
 from snnbench.running.assembly import assemble
-from snnbench.running.runner import (
-    DatasetCache,
-    Runner,
-    RunOptions,
-    run_cell,
-    run_environment,
-)
+from snnbench.running.runner import DatasetCache, Runner, run_cell, run_environment
+from snnbench.running.options import RunOptions
 
 SPEC_MANAGER = pluggy.PluginManager(ENTRY_POINT_GROUP)
 SPEC_MANAGER.add_hookspecs(hookspecs)
@@ -41,9 +36,9 @@ def test_the_hook_list_is_not_empty():
 
 
 @pytest.mark.parametrize("hook", HOOKS)
-def test_every_hook_is_in_the_readme_with_its_signature(hook):
+def test_every_hook_is_in_the_docs_with_its_signature(hook):
     arguments = ", ".join(getattr(SPEC_MANAGER.hook, hook).spec.argnames)
-    assert f"`{hook}({arguments})`" in (REPO / "README.md").read_text()
+    assert f"`{hook}({arguments})`" in (REPO / "docs" / "plugins" / "hooks.md").read_text()
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -18,7 +18,8 @@ from conftest import REPO, ok_rows, suite_toml
 from snnbench.cli import main
 from snnbench.definition.suite import load_suite
 from snnbench.results.store import ResultStore
-from snnbench.running.runner import RunOptions, with_caps
+from snnbench.running.runner import with_caps
+from snnbench.running.options import RunOptions
 
 
 def suite_file(tmp_path, text: str, name: str = "suite.toml"):

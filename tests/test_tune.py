@@ -15,7 +15,7 @@ from snnbench.definition.plugins import load_plugins
 from snnbench.definition.suite import read_suite
 from snnbench.definition.tune_space import load_search
 from snnbench.results.store import ResultStore, sqlalchemy_url
-from snnbench.running.runner import RunOptions
+from snnbench.running.options import RunOptions
 from snnbench.running.tune import objectives_for, open_study
 
 PARAMS = """
@@ -132,7 +132,7 @@ def test_one_objective_prunes_a_trial_between_its_cells(tmp_path, capsys):
      "no cell of the suite uses encoder 'latency' (the suite's: rate)"),
     ('"params.encoder.rate.gian" = {low = 0.2, high = 1.0}', "unknown key (did you mean 'gain'?)"),
     ('"params.learning_rule.bptt.lr" = {low = -1.0, high = 0.1}',
-     "-1.0 does not fit there: [params.learning_rule.bptt]: lr must be positive"),
+     "-1.0 does not fit there: params.learning_rule.bptt.lr = -1.0: must be > 0"),
     ('"params.encoder.rate.timesteps" = {low = 2.5, high = 8.0}', "2.5 does not fit there"),
     ('"params.encoder.rate.gain" = {low = 0.0, high = 1.0, log = true}', "a log range needs low > 0"),
     ('"params.encoder.rate.gain" = {low = 1.0, high = 0.5}', "low (1.0) must be below high (0.5)"),

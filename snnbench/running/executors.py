@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Protocol
 from snnbench.api.records import Cell, ResultRow
 
 if TYPE_CHECKING:
+    from snnbench.running.options import RunOptions
     from snnbench.running.progress import SuiteProgress
-    from snnbench.running.runner import RunOptions
 
 #: ``run_cell`` bound to everything but the cell: ``cell -> row``
 CellFunction = Callable[[Cell], ResultRow]

@@ -54,10 +54,11 @@ from snnbench.api.records import (
 from snnbench.definition.metric_specs import METRIC_VERSIONS
 from snnbench.definition.plugins import PluginSet, plugin_environment
 from snnbench.results.store import ResultStore
-from snnbench.running import cell_detail
+from snnbench.running import cell_detail, contention, kept_models
 from snnbench.running.assembly import assemble
+from snnbench.running.checkpoints import EpochCheckpoint, checkpoint_path
 from snnbench.running.executors import CellWork, Executor, InProcess, WorkerSetup
-from snnbench.running.leases import DEFAULT_LEASE_SECONDS, CellKey, CellLeases, Outcome
+from snnbench.running.leases import CellKey, CellLeases, Outcome
 from snnbench.running.lifecycle import Lifecycle
 from snnbench.running.metrics import (
     chance_accuracy,
@@ -67,6 +68,7 @@ from snnbench.running.metrics import (
     is_at_chance,
     parameter_count,
 )
+from snnbench.running.options import RunOptions
 from snnbench.running.progress import SuiteProgress
 from snnbench.running.reporting import reporting
 from snnbench.running.training import CellTrainingSession
@@ -77,23 +79,6 @@ from snnbench.runtime import (
     machine,
     seed_everything,
 )
-
-
-@dataclass
-class RunOptions:
-    device: torch.device
-    data_dir: Path
-    download: bool = True
-    rerun: bool = False
-    #: cap on training and test samples, overriding the suite (quick CPU runs)
-    limit: int | None = None
-    #: cap on epochs, overriding the suite
-    max_epochs: int | None = None
-    progress: bool | None = None
-    #: how long a claim on a cell holds after its process stops renewing it
-    lease_seconds: float = DEFAULT_LEASE_SECONDS
-    #: pause between looks at the cells other processes hold
-    poll_seconds: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -162,41 +147,64 @@ def run_environment(plugins: PluginSet, options: RunOptions) -> dict[str, Any]:
 
 def cell_row(cell: Cell, status: str, plugins: PluginSet, options: RunOptions, environment: dict[str, Any],
              **fields) -> ResultRow:
-    """The row of ``cell`` with its provenance: which plugin (entry point,
-    distribution, version) supplied each of its components."""
-    registries = plugins.registries
-    entries = {kind: registries[kind].get(cell.choice(kind).component) for kind in KINDS}
-    supplied_by = {kind: {"plugin": entry.plugin, "distribution": plugins.distributions.get(entry.plugin),
-                          "version": entry.version} for kind, entry in entries.items()}
+    """The row of ``cell`` with its provenance (:func:`supplied_by`)."""
     return ResultRow(
         suite=cell.suite, label=cell.label, config_hash=cell.config_hash, seed=cell.seed,
         device_type=options.device.type, device_name=device_name(options.device), status=status,
         components={kind: cell.choice(kind).name for kind in KINDS}, config=cell.config(),
-        metric_versions=dict(METRIC_VERSIONS), environment=environment | {"components": supplied_by}, **fields)
+        metric_versions=dict(METRIC_VERSIONS), environment=environment | {"components": supplied_by(cell, plugins)},
+        **fields)
+
+
+def supplied_by(cell: Cell, plugins: PluginSet) -> dict[str, dict[str, Any]]:
+    """Which plugin (entry point, distribution, version) supplied each of the cell's components."""
+    registries = plugins.registries
+    entries = {kind: registries[kind].get(cell.choice(kind).component) for kind in KINDS}
+    return {kind: {"plugin": entry.plugin, "distribution": plugins.distributions.get(entry.plugin),
+                   "version": entry.version, "code": plugins.code_fingerprint(kind, entry.name)}
+            for kind, entry in entries.items()}
 
 
 def train_and_measure(cell: Cell, plugins: PluginSet, data: DataSource, options: RunOptions,
                       progress: SuiteProgress | None = None,
-                      on_epoch: Callable[[EpochStats], None] | None = None) -> dict[str, Any]:
+                      on_epoch: Callable[[EpochStats], None] | None = None
+                      ) -> tuple[dict[str, Any], kept_models.KeptModel | None]:
     """Train and measure one cell as given (caps already applied); returns its
-    metrics, raises on failure."""
+    metrics and, unless ``options.keep_models`` is off, its trained model
+    (taken before anything is measured); raises on failure."""
     registries, device = plugins.registries, options.device
     training = cell.training
     generator = seed_everything(cell.seed)
     loaded = data.get(cell.dataset)
     train, test = loaded.train.head(training.train_limit), loaded.test.head(training.test_limit)
     model = assemble(cell, registries, loaded.info, train, device)
-    rule = registries["learning_rule"].get(cell.learning_rule.component).spec.build(cell.learning_rule.params)
+    rule_spec = registries["learning_rule"].get(cell.learning_rule.component).spec
+    rule = rule_spec.build(cell.learning_rule.params)
+    checkpoint = (EpochCheckpoint(checkpoint_path(options.checkpoint_dir, cell, device.type))
+                  if options.checkpoint_dir is not None and rule_spec.resumable else None)
+    if checkpoint is not None and options.rerun:
+        checkpoint.remove()  # --rerun trains from the first epoch, whatever an earlier attempt left
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     cell_progress = progress.cell(cell.label, len(train)) if progress else None
-    session = CellTrainingSession(training, device, generator, cell_progress, model, on_epoch)
+    session = CellTrainingSession(training, device, generator, cell_progress, model, on_epoch, checkpoint)
     try:
         rule.fit(model, train, session)
     finally:
         if cell_progress:
             cell_progress.close()
+    kept = (kept_models.capture(model, cell, loaded.info, device, supplied_by(cell, plugins))
+            if options.keep_models else None)
+    return measure(model, cell, loaded, train, test, session, device), kept
+
+
+def measure(model: torch.nn.Module, cell: Cell, loaded: LoadedData, train: DataSplit, test: DataSplit,
+            session: CellTrainingSession, device: torch.device) -> dict[str, Any]:
+    """The metrics of a trained model: its test-split measurements (the same
+    whether it trained just now or was rebuilt from its kept file, see
+    :mod:`snnbench.running.remeasure`) beside what ``session`` says of its training."""
+    training = cell.training
     detail = cell_detail.record(model, test, training.eval_batch_size, loaded.info.n_classes, device, session.history)
     evaluation = evaluate(model, test, training.eval_batch_size, device)
     activity = evaluation.activity
@@ -219,6 +227,11 @@ def train_and_measure(cell: Cell, plugins: PluginSet, data: DataSource, options:
         "synops_ac": activity.synops_ac,
         "synops_mac": activity.synops_mac,
         "synops_dense": activity.synops_dense,
+        "membrane_updates": activity.membrane_updates,
+        "neuron_ops": activity.neuron_ops,
+        "neuron_ops_dense": activity.neuron_ops_dense,
+        #: why a metric is null in this row, by its key
+        "unavailable": activity.unavailable,
         "parameters": parameter_count(model),
         "footprint_bytes": footprint_bytes(model),
         "train_samples_per_s": session.samples_per_second,
@@ -242,7 +255,8 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DataSource, options: RunOptio
     started, clock = now(), time.perf_counter()
     on_epoch = (lambda stats: lifecycle.epoch_closed(cell, stats)) if lifecycle else None
     try:
-        metrics = train_and_measure(cell, plugins, data, options, progress, on_epoch)
+        with contention.measuring(torch.get_num_threads()) as machine:
+            metrics, kept = train_and_measure(cell, plugins, data, options, progress, on_epoch)
     except KeyboardInterrupt:
         raise
     except Exception as error:  # any failure of a cell is a result, not a crash
@@ -253,7 +267,9 @@ def run_cell(cell: Cell, plugins: PluginSet, data: DataSource, options: RunOptio
                         started_at=started, metrics={"wall_seconds": time.perf_counter() - clock,
                                                      "traceback": detail})
     metrics["wall_seconds"] = time.perf_counter() - clock
-    return cell_row(cell, "ok", plugins, options, environment, metrics=metrics, started_at=started)
+    metrics["contention"] = machine.record  # what else ran meanwhile: its timings are flagged if much did
+    row = cell_row(cell, "ok", plugins, options, environment, metrics=metrics, started_at=started)
+    return row if kept is None else kept.attach(row)
 
 
 def describe(row: ResultRow) -> str:
@@ -268,8 +284,9 @@ def describe(row: ResultRow) -> str:
     throughput = metrics.get("train_samples_per_s")
     if not throughput:
         return f"ok      {where}: {accuracy}"
+    busy = contention.describe(metrics.get("contention"))
     return (f"ok      {where}: {accuracy}, sparsity {metrics['sparsity']:.3f}, encoder density "
-            f"{metrics['encoder_density']:.3f}, train {throughput:,.0f} samples/s")
+            f"{metrics['encoder_density']:.3f}, train {throughput:,.0f} samples/s" + (f" ({busy})" if busy else ""))
 
 
 class Runner:
@@ -321,7 +338,10 @@ class Runner:
         try:
             for row in self.run_cells(self._claimed(cells, leases, summary)):
                 key = CellKey(row.suite, row.config_hash, row.seed, row.device_type)
+                kept_models.keep(row, self.store.path)  # before its row, which names the file
                 self.store.record(row, also=leases.release_in(key))
+                if self.options.checkpoint_dir is not None:
+                    EpochCheckpoint(checkpoint_path(self.options.checkpoint_dir, by_key[key], key.device_type)).remove()
                 summary.ok += row.status == "ok"
                 summary.failed += row.status != "ok"
                 summary.rows.append(row)
@@ -366,10 +386,15 @@ class Runner:
         """Yield ``cell`` if this process gets its claim; count it if it is
         recorded; return who holds it when another live process does."""
         key = self._key(cell)
-        claim = leases.claim(key)
+        changed = [] if self.options.rerun else self._changed_code(key, cell)
+        claim = leases.claim(key, redo=bool(changed))
         if claim.outcome is Outcome.HELD:
             return claim.holder
         if claim.outcome is Outcome.CLAIMED:
+            if changed:
+                summary.code_changed += 1
+                self._progress.note(f"rerun   {cell.label} seed={cell.seed}: the code of {' and '.join(changed)} "
+                                    "changed since its row was recorded")
             yield cell
             return None
         row = self.store.newest_row(*key.as_params())
@@ -382,6 +407,19 @@ class Runner:
             summary.elsewhere += 1
             self._progress.finished(f"done    {cell.label} seed={cell.seed} (by another process on this store)")
         return None
+
+    def _changed_code(self, key: CellKey, cell: Cell) -> list[str]:
+        """The components of ``cell`` whose code differs from the code its
+        recorded ok row ran (``encoder 'rate'``): that row no longer says what
+        the code does, so the cell runs again. A row from before fingerprints
+        were recorded has none to compare, and stands."""
+        row = self.store.newest_row(*key.as_params())
+        if row is None:
+            return []
+        recorded = row.environment.get("components", {})
+        return [f"{kind} {cell.choice(kind).component!r}" for kind in KINDS
+                if recorded.get(kind, {}).get("code") not in
+                (None, self.plugins.code_fingerprint(kind, cell.choice(kind).component))]
 
     def _record_skip(self, suite: Suite, skipped: SkippedCombination) -> None:
         if self.store.has_skip(suite.name, skipped.config_hash):

@@ -46,7 +46,8 @@ from snnbench.definition.registry import Registries
 from snnbench.definition.suite import NAME, NAME_RULE
 from snnbench.definition.tune_space import Dimension, Objective, Search, parse_objective, with_values
 from snnbench.results.store import ResultStore, sqlalchemy_url
-from snnbench.running.runner import DatasetCache, LoadedData, Runner, RunOptions
+from snnbench.running.runner import DatasetCache, LoadedData, Runner
+from snnbench.running.options import RunOptions
 
 
 class HeldOut:
