@@ -1,8 +1,10 @@
-"""snnbench's activation sparsity and synaptic operations agree with NeuroBench's.
+"""snnbench's activation sparsity, synaptic operations, membrane updates and
+neuron operations agree with NeuroBench's.
 
 The same snnTorch-neuron network runs under both tools on identical,
 pre-encoded input: NeuroBench's ``Benchmark`` with ``ActivationSparsity`` and
-``SynapticOperations`` on batch-first data, and snnbench's ``evaluate`` on the
+``SynapticOperations``, ``MembraneUpdates`` and ``NeuronOperations`` on
+batch-first data, and snnbench's ``evaluate`` on the
 same data time-first. Both batchings leave a smaller last batch, so the
 per-sample weighting is checked too. A fourth of every layer's weights is set
 to zero, so that only multiplications with a non-zero weight count.
@@ -35,7 +37,12 @@ pytest.importorskip("neurobench.metrics.workload", reason=_SKIP)
 
 import snntorch  # noqa: E402
 from neurobench.benchmarks import Benchmark  # noqa: E402
-from neurobench.metrics.workload import ActivationSparsity, SynapticOperations  # noqa: E402
+from neurobench.metrics.workload import (  # noqa: E402
+    ActivationSparsity,
+    MembraneUpdates,
+    NeuronOperations,
+    SynapticOperations,
+)
 from neurobench.models import TorchModel  # noqa: E402
 from snnbench_plugins.architectures.feedforward import CSNNParams, MLPParams  # noqa: E402
 from snnbench_plugins.encoders.coding import (  # noqa: E402
@@ -62,6 +69,9 @@ CPU = torch.device("cpu")
 
 def snntorch_neuron(features=(), **overrides) -> SnnTorchLIF:
     return SnnTorchLIF(LIFParams(beta=0.8, **overrides), features)
+
+
+WORKLOAD = [ActivationSparsity, SynapticOperations, MembraneUpdates, NeuronOperations]
 
 
 # --------------------------------------------------------------------------- the two tools
@@ -97,7 +107,7 @@ def run_neurobench(network: nn.Module, batch_first: torch.Tensor, batch_size: in
     assert len(batch_first) % batch_size != 0, "the last batch must be smaller"
     model = TorchModel(BatchFirst(network))
     model.add_activation_module(snntorch.SpikingNeuron)
-    benchmark = Benchmark(model, loader, [], [], [[], [ActivationSparsity, SynapticOperations]])
+    benchmark = Benchmark(model, loader, [], [], [[], WORKLOAD])
     try:
         results = benchmark.run(quiet=True)
     finally:
@@ -105,8 +115,10 @@ def run_neurobench(network: nn.Module, batch_first: torch.Tensor, batch_size: in
     assert len(model.activation_layers()) == sum(isinstance(m, SnnTorchLIF) for m in network.modules())
     ops = results["SynapticOperations"]
     assert isinstance(ops, dict), f"NeuroBench's SynapticOperations failed: {ops!r}"
+    neuron_ops = results["NeuronOperations"]
     return {"sparsity": results["ActivationSparsity"], "ac": ops["Effective_ACs"],
-            "mac": ops["Effective_MACs"], "dense": ops["Dense"]}
+            "mac": ops["Effective_MACs"], "dense": ops["Dense"], "membrane_updates": results["MembraneUpdates"],
+            "neuron_ops": neuron_ops["Effective Neuron Ops"], "neuron_ops_dense": neuron_ops["Neuron Dense Ops"]}
 
 
 def assert_agree(snnbench_activity, neurobench: dict) -> None:
@@ -114,6 +126,8 @@ def assert_agree(snnbench_activity, neurobench: dict) -> None:
     assert snnbench_activity.synops_ac == pytest.approx(neurobench["ac"], rel=1e-6, abs=0)
     assert snnbench_activity.synops_mac == pytest.approx(neurobench["mac"], rel=1e-6, abs=0)
     assert snnbench_activity.synops_dense == pytest.approx(neurobench["dense"], rel=1e-6, abs=0)
+    for key in ("membrane_updates", "neuron_ops", "neuron_ops_dense"):
+        assert getattr(snnbench_activity, key) == pytest.approx(neurobench[key], rel=1e-9, abs=0), key
 
 
 # --------------------------------------------------------------------------- models and data
@@ -121,7 +135,8 @@ def assert_agree(snnbench_activity, neurobench: dict) -> None:
 
 def seeded_network(architecture: str, input_shape: tuple[int, ...], gain: float) -> nn.Module:
     """Seeded snnTorch-neuron network; weights scaled by ``gain`` so every layer
-    fires, and a fourth of them zeroed so the non-zero-weight rule matters."""
+    fires, a fourth of them zeroed so the non-zero-weight rule matters, and
+    no bias, so that a neuron with no input rests and its membrane is not updated."""
     torch.manual_seed(0)
     params = MLPParams(hidden=(32,)) if architecture == "mlp" else CSNNParams()
     network = build_network(load_plugins().registries, Choice(architecture, params),
@@ -130,6 +145,8 @@ def seeded_network(architecture: str, input_shape: tuple[int, ...], gain: float)
         for module in network.modules():
             if isinstance(module, (nn.Linear, nn.Conv2d)):
                 module.weight.mul_(gain * (torch.rand_like(module.weight) >= 0.25))
+                if module.bias is not None:
+                    module.bias.zero_()
     return network.eval()
 
 
@@ -196,6 +213,7 @@ def test_sparsity_and_synops_agree_with_neurobench(case, encoding):
     assert all(s < 1.0 for s in ours.sparsity_per_layer.values()), ours.sparsity_per_layer
     assert ours.synops_ac > 0
     assert (ours.synops_mac > 0) == (encoding == "direct")
+    assert ours.membrane_updates > 0 and ours.unavailable == {}
     assert ours.encoder_density == pytest.approx(float((batch_first != 0).double().mean()), abs=1e-12)
 
     assert_agree(ours, theirs)
@@ -236,9 +254,41 @@ def test_single_linear_layer_counts_by_hand(analog):
                     DataSplit(torch.arange(samples), torch.zeros(samples, dtype=torch.long)), 2, CPU).activity
     theirs = run_neurobench(network, inputs.transpose(0, 1).contiguous(), batch_size=2)
 
+    # the bias drives all 3 neurons at both steps: 6 membrane updates a sample, 4 operations each (Leaky)
     expected = {"sparsity": expected_sparsity, "ac": 0.0 if analog else expected_ops,
-                "mac": expected_ops if analog else 0.0, "dense": expected_dense}
+                "mac": expected_ops if analog else 0.0, "dense": expected_dense,
+                "membrane_updates": 6.0, "neuron_ops": 24.0, "neuron_ops_dense": 24.0}
     for name, value in expected.items():
         assert theirs[name] == pytest.approx(value, abs=1e-12), f"NeuroBench {name}"
     assert_agree(ours, expected)
     assert math.isclose(ours.sparsity, theirs["sparsity"], abs_tol=1e-9)
+
+
+def test_membrane_updates_by_hand():
+    """One Linear layer (no bias) into three Leaky neurons (beta 0.8,
+    threshold 1, subtract reset one step late), two samples of three steps.
+    Currents: sample A [0.9, 0, 1.1] then nothing; sample B nothing, then
+    [0.7, 1.2, 0], then nothing. Every neuron counts at the first step; after
+    it, a membrane that stays at rest (A's neuron 1, B's neuron 2) is not
+    updated, any other is (decay, a spike's reset): 3 + 2 + 2 updates a
+    sample, 4 operations each, of 9 dense updates."""
+    linear = nn.Linear(4, 3, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[0.9, 0.0, 0.7, 0.0],
+                                          [0.0, 0.0, 1.2, 0.8],
+                                          [1.1, 0.0, 0.0, 0.6]]))
+    network = nn.Sequential(TimeDistributed(linear), snntorch_neuron()).eval()
+    spikes = torch.zeros(3, 2, 4)  # [T, samples, inputs]
+    spikes[0, 0, 0] = 1  # A: input 0 at step 0
+    spikes[0, 1, 1] = 1  # B: input 1 (all its weights zero) at step 0
+    spikes[1, 1, 2] = 1  # B: input 2 at step 1
+
+    ours = evaluate(SpikingModel(StoredEncoder(spikes), network),
+                    DataSplit(torch.arange(2), torch.zeros(2, dtype=torch.long)), 2, CPU).activity
+    theirs = run_neurobench(network, spikes.transpose(0, 1).contiguous(), batch_size=3)
+
+    for tool in ({"membrane_updates": ours.membrane_updates, "neuron_ops": ours.neuron_ops,
+                  "neuron_ops_dense": ours.neuron_ops_dense}, theirs):
+        assert tool["membrane_updates"] == pytest.approx(7.0, abs=1e-12)
+        assert tool["neuron_ops"] == pytest.approx(28.0, abs=1e-12)
+        assert tool["neuron_ops_dense"] == pytest.approx(36.0, abs=1e-12)

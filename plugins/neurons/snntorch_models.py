@@ -11,6 +11,14 @@ snnTorch 1.0 has no adaptive LIF, so ``snntorch-alif`` is built here on
 snnTorch's Leaky dynamics and surrogate, with the threshold adaptation of
 Bellec et al. 2018 (LSNN): a trace ``b_t = rho b_{t-1} + (1 - rho) s_{t-1}``
 raises the threshold to ``threshold + adaptation * b_t``.
+
+Every layer reports its membrane after each step to a measurement
+(``report_membrane``) and says what one update costs as NeuroBench 2.3
+counts it (``neuron_ops_reset_operations``, by snnTorch class and reset):
+Leaky 4, Synaptic 6 or 8, Alpha 18 or 24. NeuroBench has no count for
+RLeaky or the adaptive LIF; RLeaky is counted as the Leaky it updates (its
+recurrent weights are synaptic operations, counted as such), the adaptive
+LIF as Leaky's 4 plus 2 for the trace and 2 for the threshold.
 """
 
 from __future__ import annotations
@@ -26,7 +34,11 @@ from snnbench_plugins.neurons.parameters import (
     SynapticParams,
 )
 
-from snnbench.api import NeuronSpec, SpikingLayer, hookimpl
+from snnbench.api import NeuronSpec, SpikingLayer, hookimpl, listening, report_membrane
+
+#: NeuroBench 2.3's operations per membrane update (``neuron_ops_reset_operations``)
+NEUROBENCH_OPERATIONS = {"Leaky": {"subtract": 4, "zero": 4}, "Synaptic": {"subtract": 6, "zero": 8},
+                         "Alpha": {"subtract": 18, "zero": 24}}
 
 
 def spike_function(params: NeuronParams):
@@ -46,17 +58,28 @@ class SnnTorchLayer(SpikingLayer):
     backend_used = "snntorch-loop"
     #: how many zero states the neuron starts from
     n_states = 1
+    #: the snnTorch class as NeuroBench's operation table names it
+    neurobench_name = "Leaky"
+
+    @property
+    def operations_per_update(self) -> int:
+        return NEUROBENCH_OPERATIONS[self.neurobench_name][self.neuron.reset_mechanism]
 
     def carried(self, outputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         return outputs[1:]
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
         state = tuple(torch.zeros_like(current[0]) for _ in range(self.n_states))
-        spikes = []
+        spikes, membranes = [], []
+        measured = listening()
         for step in current:
             outputs = self.neuron(step, *state)
             spikes.append(outputs[0])
+            if measured:
+                membranes.append(outputs[-1])  # every snnTorch neuron returns its membrane last
             state = self.carried(outputs)
+        if measured:
+            report_membrane(self, torch.stack(membranes))
         return torch.stack(spikes)
 
 
@@ -74,7 +97,8 @@ class SnnTorchLIF(SnnTorchLayer):
 class SnnTorchSynaptic(SnnTorchLayer):
     """snnTorch ``Synaptic``: a decaying synaptic current ``syn = alpha syn + I`` drives the membrane."""
 
-    n_states = 2
+    n_states = state_values = 2
+    neurobench_name = "Synaptic"
 
     def __init__(self, params: SynapticParams, features: tuple[int, ...] = ()):
         super().__init__()
@@ -87,7 +111,8 @@ class SnnTorchSynaptic(SnnTorchLayer):
 class SnnTorchAlpha(SnnTorchLayer):
     """snnTorch ``Alpha``: excitatory and inhibitory currents whose difference is an alpha kernel."""
 
-    n_states = 3
+    n_states = state_values = 3
+    neurobench_name = "Alpha"
 
     def __init__(self, params: AlphaParams, features: tuple[int, ...] = ()):
         super().__init__()
@@ -101,7 +126,7 @@ class SnnTorchRLeaky(SnnTorchLayer):
     """snnTorch ``RLeaky`` with learnable all-to-all recurrence: the layer's
     spikes at t-1 feed every neuron at t through a ``features``-sized Linear."""
 
-    n_states = 2
+    n_states = state_values = 2  # the membrane and the spike fed back
 
     def __init__(self, params: LIFParams, features: tuple[int, ...] = ()):
         super().__init__()
@@ -127,6 +152,9 @@ class SnnTorchALIF(SpikingLayer):
     """Adaptive-threshold LIF on snnTorch's Leaky dynamics (module docstring)."""
 
     backend_used = "snntorch-loop"
+    #: Leaky's 4, the trace's decay and add, the threshold's scale and add
+    operations_per_update = NEUROBENCH_OPERATIONS["Leaky"]["subtract"] + 4
+    state_values = 3  # membrane, trace, last spike
 
     def __init__(self, params: ALIFParams, features: tuple[int, ...] = ()):
         super().__init__()
@@ -139,7 +167,8 @@ class SnnTorchALIF(SpikingLayer):
         trace = torch.zeros_like(mem)
         spike = torch.zeros_like(mem)
         threshold = torch.full_like(mem, p.threshold)
-        spikes = []
+        spikes, membranes = [], []
+        measured = listening()
         for step in current:
             fired = spike.detach()  # the reset is detached, as in snnTorch
             if p.reset == "subtract":
@@ -150,6 +179,10 @@ class SnnTorchALIF(SpikingLayer):
             threshold = p.threshold + p.adaptation * trace
             spike = self.spike(mem - threshold)
             spikes.append(spike)
+            if measured:
+                membranes.append(mem)
+        if measured:
+            report_membrane(self, torch.stack(membranes))
         return torch.stack(spikes)
 
 

@@ -25,6 +25,11 @@ surrogate, so the Triton kernel still runs.
 choice from an environment variable at import, so the layer sets it on
 SpikingJelly's per-neuron selection before each call. A backend that cannot
 run raises; the one that really ran is recorded.
+
+Measured, a layer keeps SpikingJelly's ``v_seq`` (the membrane after each
+step's reset) and reports it (``report_membrane``). NeuroBench has no
+operation count for these nodes; LIF and PLIF are counted as the snnTorch
+Leaky they mirror (4 an update), IF as Leaky without the leak (3).
 """
 
 from __future__ import annotations
@@ -43,7 +48,9 @@ from snnbench.api import (
     constant_step,
     hookimpl,
     is_constant_in_time,
+    listening,
     repeat_in_time,
+    report_membrane,
 )
 
 Backend = Literal["auto", "triton", "cuda", "torch"]
@@ -75,6 +82,7 @@ class SpikingJellyNeuron(SpikingLayer):
     under ``spikingjelly._ops`` (whose selection says what really ran)."""
 
     ops: str
+    operations_per_update = 4
 
     def __init__(self, params, node_class, **node_args):
         super().__init__()
@@ -105,8 +113,13 @@ class SpikingJellyNeuron(SpikingLayer):
         elif self.backend not in ("auto", "torch"):
             raise BackendUnavailable(f"SpikingJelly backend {self.backend!r} needs CUDA; this layer runs on "
                                      f"{current.device.type}")
+        measured = listening()
+        self.node.store_v_seq = measured
         spikes = self.node(current)
         self.backend_used = self._ran(selection, current)
+        if measured:
+            report_membrane(self, self.node.v_seq)
+            self.node.store_v_seq = False
         return spikes
 
     def _selection(self):
@@ -157,6 +170,7 @@ class SpikingJellyLIF(SpikingJellyNeuron):
 
 class SpikingJellyIF(SpikingJellyNeuron):
     ops = "if_"
+    operations_per_update = 3
 
     def __init__(self, params: SJIFParams, features: tuple[int, ...] = ()):
         from spikingjelly.activation_based import neuron

@@ -29,7 +29,7 @@ import torch
 from snnbench_plugins.rstdp.contracts import RecordingNeuron
 from snnbench_plugins.rstdp.spike_times import first_true
 
-from snnbench.api import NeuronSpec, SnnbenchError, SpikingLayer, hookimpl
+from snnbench.api import NeuronSpec, SnnbenchError, SpikingLayer, hookimpl, listening, report_membrane
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,9 @@ class SpikingJellyIFOnce(SpikingLayer, RecordingNeuron):
     #: no leak, no reset: a conv feeding these neurons may be computed from
     #: spike times instead (``snnbench_plugins.rstdp.spike_time_conv``)
     integrates_without_leak = True
+    #: an IF update as snnbench counts it (NeuroBench has no IF): add, compare, reset
+    operations_per_update = 3
+    state_values = 2  # the potential, and whether it has fired
 
     def __init__(self, params: IFOnceParams, features: tuple[int, ...] = ()):
         super().__init__()
@@ -130,9 +133,12 @@ class SpikingJellyIFOnce(SpikingLayer, RecordingNeuron):
             raise SnnbenchError("spikingjelly-if-once has no surrogate gradient; train it with a local rule "
                                 "such as stdp-rstdp, not by backpropagation")
         self.node.reset()
-        self.node.store_v_seq = self.record
+        measured = listening()
+        self.node.store_v_seq = self.record or measured
         spikes = self.node(current)
-        self.potentials, self.spike_times = self.node.v_seq, self.node.first_step
+        if measured:
+            report_membrane(self, self.node.v_seq)
+        self.potentials, self.spike_times = (self.node.v_seq, self.node.first_step) if self.record else (None, None)
         return spikes
 
 

@@ -22,6 +22,7 @@ from snnbench.api.activity import (
     ActivityListener,
     listened_by,
     listening,
+    report_membrane,
     report_spikes,
     report_synapse_input,
 )
@@ -158,6 +159,7 @@ __all__ = [
     "path_part",
     "provenance",
     "repeat_in_time",
+    "report_membrane",
     "report_spikes",
     "report_synapse_input",
     "run_name",

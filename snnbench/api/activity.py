@@ -14,6 +14,13 @@ operations are linear in its binary input, so the number of spikes at each
 input position, summed over the steps, gives the same total as the steps
 counted one by one.
 
+A neuron's membrane potential is internal to its layer, so no hook sees it
+either: every neuron layer reports it (:func:`report_membrane`), step by
+step, for the membrane updates and neuron operations NeuroBench defines
+(a neuron's membrane is updated at a step where it changed, and at the
+first step of every sample); a layer that does not leaves those metrics
+null for its rows, with the reason.
+
 Outside a measurement nobody listens; a layer asks :func:`listening` first
 and skips the counting then.
 """
@@ -33,6 +40,8 @@ class ActivityListener(Protocol):
     def add_spikes(self, layer: nn.Module, spikes: torch.Tensor, slots: int) -> None: ...
 
     def add_synapse_input(self, layer: nn.Module, spike_counts: torch.Tensor, steps: int) -> None: ...
+
+    def add_membrane(self, layer: nn.Module, membrane: torch.Tensor) -> None: ...
 
 
 _listener: ContextVar[ActivityListener | None] = ContextVar("snnbench_activity_listener", default=None)
@@ -69,3 +78,13 @@ def report_synapse_input(layer: nn.Module, spike_counts: torch.Tensor, steps: in
     listener = _listener.get()
     if listener is not None:
         listener.add_synapse_input(layer, spike_counts, steps)
+
+
+def report_membrane(layer: nn.Module, membrane: torch.Tensor) -> None:
+    """Spiking ``layer`` held ``membrane`` (``[T, ...]``, time first) after
+    each step of this call: the potential it keeps into the next step (for
+    snnTorch's neurons ``mem`` as the step returns it). Build the tensor only
+    when :func:`listening`, since it costs a ``[T, B, ...]`` copy."""
+    listener = _listener.get()
+    if listener is not None:
+        listener.add_membrane(layer, membrane)

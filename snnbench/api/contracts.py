@@ -137,9 +137,22 @@ class SpikingLayer(nn.Module):
     names the implementation that really ran on the last call (not the one
     asked for); the leaderboard records it. The metrics find spiking layers
     through this base class.
+
+    Two numbers describe the neuron model to the workload and energy
+    metrics, since no hook can see inside it (a layer also reports its
+    membrane, :func:`snnbench.api.activity.report_membrane`):
+    ``operations_per_update`` is the work of one membrane update as
+    NeuroBench counts it (its ``neuron_ops_reset_operations``: snnTorch's
+    Leaky 4, Synaptic 6 with subtract reset and 8 with zero reset, Alpha 18
+    and 24), None where no count is defined, which leaves neuron operations
+    null; ``state_values`` is how many values per neuron the layer carries
+    from one step to the next (membrane, synaptic currents, a trace), read
+    and written once per step in the memory-aware energy estimate.
     """
 
     backend_used: str = "unknown"
+    operations_per_update: int | None = None
+    state_values: int = 1
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:  # pragma: no cover - contract
         raise NotImplementedError

@@ -22,6 +22,7 @@ METRIC_VERSIONS: dict[str, int] = {
     "sparsity": 1,
     "encoder_density": 2,
     "synops": 1,
+    "neuron_ops": 1,
     "throughput": 1,
     "memory": 1,
 }
@@ -52,6 +53,8 @@ class MetricSpec:
     gate_tolerance: dict[str, float] | None = None
     #: the tolerance ``snnbench compare`` fails it on; None: listed when it changes
     compare_tolerance: dict[str, float] | None = None
+    #: a column of the leaderboard unless others are asked for (False: in the rows only)
+    in_default_table: bool = True
 
     @property
     def heading(self) -> str:
@@ -94,6 +97,9 @@ METRICS: tuple[MetricSpec, ...] = (
                "encoder_density", fails_on="change"),
     MetricSpec("synops_ac", "ACs/sample", False, _si, "synops", compare_tolerance={"rel": 0.05}),
     MetricSpec("synops_mac", "MACs/sample", False, _si, "synops"),
+    MetricSpec("membrane_updates", "membrane updates/sample", False, _si, "neuron_ops",
+               compare_tolerance={"rel": 0.05}, in_default_table=False),
+    MetricSpec("neuron_ops", "neuron ops/sample", False, _si, "neuron_ops", in_default_table=False),
     MetricSpec("train_samples_per_s", "train samples/s", True, lambda v: f"{v:,.0f}", "throughput",
                gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}),
     MetricSpec("infer_samples_per_s", "infer samples/s", True, lambda v: f"{v:,.0f}", "throughput",

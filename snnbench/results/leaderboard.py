@@ -278,7 +278,7 @@ def build_board(table: pd.DataFrame, by: Sequence[str], sort: str = "accuracy",
     """
     if table["setup"].ne("").any():
         by = [*by, "setup"]
-    chosen = [metric(k) for k in (metrics or [m.key for m in METRICS])]
+    chosen = [metric(k) for k in (metrics or [m.key for m in METRICS if m.in_default_table])]
     sort_metric = metric(sort)
     table = table.sort_values(f"{sort_metric.key}_mean", ascending=not sort_metric.higher_is_better,
                               na_position="last", kind="stable").reset_index(drop=True)

@@ -15,6 +15,21 @@ runs both on the same snnTorch model and data):
   non-zero weight, bias excluded. Inputs made only of 0 and +-1 are spikes and
   count as accumulates (ACs), anything else as MACs; ``dense`` counts every
   multiplication as if input and weights were all non-zero;
+- *membrane updates* per sample (NeuroBench ``MembraneUpdates``): the
+  (neuron, timestep) slots at which a neuron's membrane potential changed,
+  every neuron counted at the first step; *neuron operations* (NeuroBench
+  ``NeuronOperations``): each update times the neuron model's operations per
+  update (``SpikingLayer.operations_per_update``), and ``dense`` as if every
+  neuron updated at every step. The layers report their membranes
+  (:func:`snnbench.api.activity.report_membrane`); where one does not, or
+  has no operation count, the metric is None with the reason;
+- *memory traffic* per sample, SpikingJelly 2.0's logical model
+  (``NeuromorphicMemoryAccessCounter``): parameter reads, i.e. for spike
+  input the weights each spike fans out to (zero weights too), for
+  analogue input every weight of every multiplication, and a bias per
+  output; and the neuron state each spiking layer reads and writes once a
+  step (``SpikingLayer.state_values`` values of its dtype a neuron). The
+  energy estimates price these counts (:mod:`snnbench.running.energy_estimate`);
 - *encoder density*: share of non-zero values in the encoder's output
   (its spike density for binary encoders), the mean value, and the share
   above 0.5 (for analogue output such as a learned encoder's sigmoid, where
@@ -54,6 +69,16 @@ def _nonzero(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return (x != 0).to(dtype)
 
 
+def _outputs(layer: nn.Module, input_shape: torch.Size) -> int:
+    """Output values of one application of ``layer`` to an input of ``input_shape``
+    (shapes only: a convolution on the meta device)."""
+    if isinstance(layer, nn.Linear):
+        return math.prod(input_shape[:-1]) * layer.out_features
+    probe = torch.empty((1, *input_shape), device="meta")
+    weight = torch.empty(layer.weight.shape, device="meta")
+    return _CONV[type(layer)](probe, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups).numel()
+
+
 def _operations(layer: nn.Module, binary_input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Multiplications of a batch of 0/1 inputs with a 0/1 weight mask
     (NeuroBench's binary copy of the layer); bias and zero padding count nothing.
@@ -75,6 +100,10 @@ class _Counter:
     total: torch.Tensor
     value_sum: torch.Tensor | None = None
     above_half: torch.Tensor | None = None
+    #: what the layer reported of its membrane (None: nothing)
+    membrane_updates: torch.Tensor | None = None
+    #: bytes of one value of the layer's output, the dtype its state is kept in
+    value_bytes: int = 4
 
 
 @dataclass
@@ -87,6 +116,14 @@ class ActivitySummary:
     synops_ac: float
     synops_mac: float
     synops_dense: float
+    membrane_updates: float | None
+    neuron_ops: float | None
+    neuron_ops_dense: float | None
+    parameter_read_bytes: float
+    #: reads and writes together
+    neuron_state_bytes: float
+    #: why a metric above is None, by its name
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 class ActivityMonitor:
@@ -100,12 +137,15 @@ class ActivityMonitor:
         self.device = device
         self.samples = 0
         self._spiking: dict[str, _Counter] = {}
+        self._spiking_layers: dict[str, nn.Module] = {}
         self._counter_of: dict[int, _Counter] = {}  # id(spiking layer) -> its counter, for reports
         self._encoder = self._new_counter(with_sum=True)
         self._ac = torch.zeros((), device=device, dtype=torch.float64)
         self._mac = torch.zeros((), device=device, dtype=torch.float64)
         self._dense = 0.0
-        self._dense_cache: dict[tuple, float] = {}
+        self._dense_cache: dict[tuple, tuple[float, int]] = {}
+        self._parameter_bytes = torch.zeros((), device=device, dtype=torch.float64)
+        self._all_weights: dict[tuple, torch.Tensor] = {}
         self._handles: list = []
         self._listening = None
 
@@ -121,6 +161,7 @@ class ActivityMonitor:
             self._handles.append(encoder.register_forward_hook(self._count_output(self._encoder)))
         for name, layer in iter_spiking_layers(self.model):
             counter = self._spiking.setdefault(name, self._new_counter())
+            self._spiking_layers[name] = layer
             self._counter_of[id(layer)] = counter
             self._handles.append(layer.register_forward_hook(self._count_output(counter)))
         wrapped = set()
@@ -149,6 +190,7 @@ class ActivityMonitor:
             output = output.detach()
             counter.nonzero += torch.count_nonzero(output)
             counter.total += output.numel()
+            counter.value_bytes = output.element_size()
             if counter.value_sum is not None:
                 counter.value_sum += output.sum(dtype=torch.float64)
                 counter.above_half += torch.count_nonzero(output > 0.5)
@@ -168,21 +210,43 @@ class ActivityMonitor:
     def _add_ops(self, layer: nn.Module, x: torch.Tensor, repeats: int) -> None:
         dtype = _count_dtype(x.device)
         is_spiking = ~((x != 0) & (x != 1) & (x != -1)).any()
-        operations = _operations(layer, _nonzero(x, dtype), _nonzero(layer.weight, dtype)).to(torch.float64)
-        self._add_operations(layer, operations * repeats, is_spiking, x.shape[1:], x.shape[0] * repeats)
+        binary = _nonzero(x, dtype)
+        operations = _operations(layer, binary, _nonzero(layer.weight, dtype)).to(torch.float64)
+        fanout = _operations(layer, binary, self._all_weight_mask(layer, dtype)).to(torch.float64)
+        self._add_operations(layer, operations * repeats, fanout * repeats, is_spiking, x.shape[1:],
+                             x.shape[0] * repeats)
 
-    def _add_operations(self, layer: nn.Module, operations: torch.Tensor, is_spiking: torch.Tensor,
-                        input_shape: torch.Size, applications: int) -> None:
-        """Add ``operations`` (ACs where ``is_spiking``, else MACs) and the
-        dense count of ``applications`` of ``layer`` to inputs of ``input_shape``."""
+    def _all_weight_mask(self, layer: nn.Module, dtype: torch.dtype) -> torch.Tensor:
+        key = (id(layer), dtype)
+        if key not in self._all_weights:
+            self._all_weights[key] = torch.ones_like(layer.weight, dtype=dtype)
+        return self._all_weights[key]
+
+    def _add_operations(self, layer: nn.Module, operations: torch.Tensor, fanout: torch.Tensor,
+                        is_spiking: torch.Tensor, input_shape: torch.Size, applications: int) -> None:
+        """Add ``operations`` (ACs where ``is_spiking``, else MACs), the dense
+        count of ``applications`` of ``layer`` to inputs of ``input_shape``, and
+        the parameters they read: the weights the spikes fan out to
+        (``fanout``, zero weights too), or every weight for analogue input,
+        and one bias per output."""
         self._ac += torch.where(is_spiking, operations, 0.0)
         self._mac += torch.where(is_spiking, 0.0, operations)
+        dense, outputs = self._dense_counts(layer, input_shape, operations.device)
+        self._dense += dense * applications
+        weight_reads = torch.where(is_spiking, fanout, dense * applications)
+        self._parameter_bytes += weight_reads * layer.weight.element_size()
+        if layer.bias is not None:
+            self._parameter_bytes += outputs * applications * layer.bias.element_size()
+
+    def _dense_counts(self, layer: nn.Module, input_shape: torch.Size, device: torch.device) -> tuple[float, int]:
+        """Multiplications and outputs of one application of ``layer`` to an input of ``input_shape``."""
         key = (id(layer), tuple(input_shape))
         if key not in self._dense_cache:
-            dtype = _count_dtype(operations.device)
-            ones = torch.ones((1, *input_shape), device=operations.device, dtype=dtype)
-            self._dense_cache[key] = float(_operations(layer, ones, torch.ones_like(layer.weight, dtype=dtype)))
-        self._dense += self._dense_cache[key] * applications
+            dtype = _count_dtype(device)
+            ones = torch.ones((1, *input_shape), device=device, dtype=dtype)
+            dense = float(_operations(layer, ones, self._all_weight_mask(layer, dtype)))
+            self._dense_cache[key] = dense, _outputs(layer, input_shape)
+        return self._dense_cache[key]
 
     # -- what layers report themselves (snnbench.api.activity) -----------------------
 
@@ -196,9 +260,22 @@ class ActivityMonitor:
     @torch.no_grad()
     def add_synapse_input(self, layer: nn.Module, spike_counts: torch.Tensor, steps: int) -> None:
         dtype = _count_dtype(spike_counts.device)
-        operations = _operations(layer, spike_counts.to(dtype), _nonzero(layer.weight, dtype)).to(torch.float64)
-        self._add_operations(layer, operations, torch.ones((), dtype=torch.bool, device=operations.device),
+        counts = spike_counts.to(dtype)
+        operations = _operations(layer, counts, _nonzero(layer.weight, dtype)).to(torch.float64)
+        fanout = _operations(layer, counts, self._all_weight_mask(layer, dtype)).to(torch.float64)
+        self._add_operations(layer, operations, fanout, torch.ones((), dtype=torch.bool, device=operations.device),
                              spike_counts.shape[1:], spike_counts.shape[0] * steps)
+
+    @torch.no_grad()
+    def add_membrane(self, layer: nn.Module, membrane: torch.Tensor) -> None:
+        """NeuroBench's count: every neuron at the first step, then each
+        (neuron, step) whose potential differs from the step before."""
+        counter = self._counter_of.get(id(layer))
+        if counter is None:
+            raise RuntimeError(f"{type(layer).__name__} reported its membrane but is not a spiking layer of the model")
+        membrane = membrane.detach()
+        updates = membrane[0].numel() + torch.count_nonzero(membrane[1:] != membrane[:-1]).to(torch.float64)
+        counter.membrane_updates = updates if counter.membrane_updates is None else counter.membrane_updates + updates
 
     # -- results ----------------------------------------------------------------
 
@@ -215,6 +292,7 @@ class ActivityMonitor:
         nonzero = sum(float(c.nonzero) for c in self._spiking.values())
         total = sum(float(c.total) for c in self._spiking.values())
         encoder_total = float(self._encoder.total)
+        neurons = self._neuron_work()
         return ActivitySummary(
             sparsity=1.0 - nonzero / total,
             sparsity_per_layer=per_layer,
@@ -224,7 +302,53 @@ class ActivityMonitor:
             synops_ac=float(self._ac) / self.samples,
             synops_mac=float(self._mac) / self.samples,
             synops_dense=self._dense / self.samples,
+            **{key: None if value is None else value / self.samples for key, value in neurons.totals.items()},
+            parameter_read_bytes=float(self._parameter_bytes) / self.samples,
+            unavailable=neurons.unavailable,
         )
+
+    def _neuron_work(self) -> _NeuronWork:
+        """Membrane updates, neuron operations and state traffic over every
+        spiking layer that ran; an update count is None where a layer did not
+        report its membrane, an operation count where a layer has no count per update."""
+        updates = operations = dense = state_bytes = 0.0
+        silent, uncounted = [], []
+        for name, counter in self._spiking.items():
+            slots = float(counter.total)
+            if slots == 0:
+                continue
+            layer = self._spiking_layers[name]
+            state_bytes += 2 * slots * layer.state_values * counter.value_bytes
+            per_update = layer.operations_per_update
+            if per_update is None:
+                uncounted.append(f"{name} ({type(layer).__name__})")
+            else:
+                dense += slots * per_update
+            if counter.membrane_updates is None:
+                silent.append(f"{name} ({type(layer).__name__})")
+            elif per_update is not None:
+                operations += float(counter.membrane_updates) * per_update
+            if counter.membrane_updates is not None:
+                updates += float(counter.membrane_updates)
+        unavailable = {}
+        if silent:
+            unavailable["membrane_updates"] = (f"spiking layer(s) {', '.join(silent)} did not report their membrane "
+                                               "potential (snnbench.api.report_membrane)")
+        if uncounted:
+            unavailable["neuron_ops_dense"] = (f"spiking layer(s) {', '.join(uncounted)} have no operation count "
+                                               "per update (SpikingLayer.operations_per_update)")
+        if silent or uncounted:
+            unavailable["neuron_ops"] = unavailable.get("membrane_updates") or unavailable["neuron_ops_dense"]
+        return _NeuronWork({"membrane_updates": None if silent else updates,
+                            "neuron_ops": None if silent or uncounted else operations,
+                            "neuron_ops_dense": None if uncounted else dense,
+                            "neuron_state_bytes": state_bytes}, unavailable)
+
+
+@dataclass(frozen=True)
+class _NeuronWork:
+    totals: dict[str, float | None]
+    unavailable: dict[str, str]
 
 
 @dataclass

@@ -232,6 +232,11 @@ def measure(model: torch.nn.Module, cell: Cell, loaded: LoadedData, train: DataS
         "neuron_ops_dense": activity.neuron_ops_dense,
         #: why a metric is null in this row, by its key
         "unavailable": activity.unavailable,
+        "membrane_updates": activity.membrane_updates,
+        "neuron_ops": activity.neuron_ops,
+        "neuron_ops_dense": activity.neuron_ops_dense,
+        #: why a metric is null in this row, by its key
+        "unavailable": activity.unavailable,
         "parameters": parameter_count(model),
         "footprint_bytes": footprint_bytes(model),
         "train_samples_per_s": session.samples_per_second,

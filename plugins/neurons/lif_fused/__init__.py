@@ -30,6 +30,10 @@ records one node per layer instead of several per timestep. Backends:
 
 A backend asked for by name that cannot run on the device is an error, never
 a silent fallback.
+
+The membrane the kernels return is also what a measurement counts membrane
+updates on (``report_membrane``); one update is NeuroBench's 4 operations
+of snnTorch's Leaky, whose dynamics these are.
 """
 
 from __future__ import annotations
@@ -47,11 +51,14 @@ from snnbench_plugins.neurons.lif_fused.kernels import (
 from snnbench_plugins.neurons.parameters import LIFParams
 
 from snnbench.api import (
+    NeuronDynamics,
     NeuronSpec,
     SnnbenchError,
     SpikingLayer,
     flatten_steps,
     hookimpl,
+    listening,
+    report_membrane,
 )
 
 Backend = Literal["auto", "numba", "triton", "compile", "torch"]
@@ -95,11 +102,12 @@ class _FusedLIF(torch.autograd.Function):
     def forward(ctx, current, kernels, beta, threshold, subtract, kind, slope):
         spikes, membrane = kernels.forward(current, beta, threshold, subtract)
         ctx.save_for_backward(membrane)
+        ctx.mark_non_differentiable(membrane)
         ctx.settings = kernels, beta, threshold, subtract, kind, slope
-        return spikes
+        return spikes, membrane
 
     @staticmethod
-    def backward(ctx, grad_spikes):
+    def backward(ctx, grad_spikes, _grad_membrane):
         (membrane,) = ctx.saved_tensors
         kernels, beta, threshold, subtract, kind, slope = ctx.settings
         grad = kernels.backward(grad_spikes.contiguous(), membrane, beta, threshold, subtract, kind, slope)
@@ -108,6 +116,8 @@ class _FusedLIF(torch.autograd.Function):
 
 class FusedLIF(SpikingLayer):
     """Currents ``[T, B, ...]`` to spikes of the same shape; one autograd node per call."""
+
+    operations_per_update = 4
 
     def __init__(self, params: FusedLIFParams, features: tuple[int, ...] = ()):
         super().__init__()
@@ -120,9 +130,16 @@ class FusedLIF(SpikingLayer):
         kernels, self.backend_used = self._kernels[current.device]
         params = self.params
         flat, restore = flatten_steps(current)
-        spikes = _FusedLIF.apply(flat, kernels, params.beta, params.threshold, params.reset == "subtract",
-                                 SURROGATE_KIND[params.surrogate], params.surrogate_slope)
+        spikes, membrane = _FusedLIF.apply(flat, kernels, params.beta, params.threshold,
+                                           params.reset == "subtract", SURROGATE_KIND[params.surrogate],
+                                           params.surrogate_slope)
+        if listening():
+            report_membrane(self, membrane)
         return restore(spikes)
+
+    def dynamics(self) -> NeuronDynamics:
+        params = self.params
+        return NeuronDynamics("lif", params.threshold, params.reset, beta=params.beta)
 
 
 @hookimpl
