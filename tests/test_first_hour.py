@@ -5,6 +5,8 @@ untracked files, and `make run` installing every extra."""
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,78 @@ def test_a_store_in_a_missing_folder_is_made_only_on_request(tmp_path, capsys):
 
     assert main(["run", str(suite), "--db", str(db), "--no-progress"]) == 0  # the store is there now
     assert "new results store" not in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- 9. edited plugin code
+
+PLUGIN = '''
+from dataclasses import dataclass
+
+from torch import nn
+
+from snnbench.api import EncoderSpec, hookimpl
+
+GAIN = 1.0
+
+
+@dataclass(frozen=True)
+class RepeatParams:
+    timesteps: int = 4
+
+
+class Repeat(nn.Module):
+    def __init__(self, timesteps):
+        super().__init__()
+        self.timesteps = timesteps
+
+    def forward(self, x):
+        return (x * GAIN).unsqueeze(0).expand(self.timesteps, *x.shape)
+
+
+@hookimpl
+def register_encoders(register):
+    register(EncoderSpec("fh-repeat", RepeatParams, lambda params, info: Repeat(params.timesteps),
+                         frozenset({"static"})))
+'''
+
+
+def run_plugin_suite(tmp_path, monkeypatch, capsys, module: str, source: str) -> tuple[int, str]:
+    """``snnbench run`` as a fresh process would: the plugin module imported anew from ``source``."""
+    (tmp_path / f"{module}.py").write_text(source)
+    monkeypatch.delitem(sys.modules, module, raising=False)
+    importlib.invalidate_caches()
+    suite = write(tmp_path / "suite.toml", suite_toml("edited", encoder=("fh-repeat",), extra="[training]\nepochs = 1\n"))
+    code = main(["--plugin", module, "run", str(suite), "--db", str(tmp_path / "r.db"), "--no-progress"])
+    return code, capsys.readouterr().out
+
+
+def test_a_cell_whose_plugin_code_changed_runs_again(tmp_path, monkeypatch, capsys):
+    """Rows were keyed by names and params only: after an edit of the
+    plugin's code the run said "1 already recorded" and kept the old row."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = "first_hour_edited_encoder"
+    code, out = run_plugin_suite(tmp_path, monkeypatch, capsys, module, PLUGIN)
+    assert code == 0 and "1 ok" in out
+    code, out = run_plugin_suite(tmp_path, monkeypatch, capsys, module, PLUGIN)
+    assert code == 0 and "1 already recorded" in out  # the same code: nothing to do
+
+    code, out = run_plugin_suite(tmp_path, monkeypatch, capsys, module, PLUGIN.replace("GAIN = 1.0", "GAIN = 0.25"))
+    assert code == 0
+    assert ("rerun   digits/fh-repeat/snntorch-lif/mlp/bptt seed=0: the code of encoder 'fh-repeat' changed "
+            "since its row was recorded") in out
+    assert "1 ok, 0 failed, 1 of them run again as their code changed, 0 already recorded" in out
+    first, second = ok_rows(tmp_path / "r.db")
+    assert first["config_hash"] == second["config_hash"]  # the same cell, so existing stores keep their hashes
+    assert first["environment"]["components"]["encoder"]["code"] != second["environment"]["components"]["encoder"]["code"]
+    assert first["environment"]["components"]["neuron"]["code"] == second["environment"]["components"]["neuron"]["code"]
+    assert first["metrics"]["encoder_mean"] != second["metrics"]["encoder_mean"]  # it really ran the new code
+
+
+def test_a_fingerprint_covers_the_helper_modules_of_the_plugin_package_only(plugins):
+    from snnbench.definition.fingerprints import _defining_objects, _own_modules
+
+    spec = plugins.registries["dataset"].get("nmnist").spec
+    modules = _own_modules(_defining_objects(spec), "snnbench_plugins")
+    assert {"snnbench_plugins.datasets.nmnist", "snnbench_plugins.datasets.event_cache"} <= set(modules)
+    assert not any(name.startswith("snnbench.") for name in modules)  # the core is recorded by its commit
+    assert plugins.code_fingerprint("dataset", "nmnist") != plugins.code_fingerprint("dataset", "shd")

@@ -225,6 +225,8 @@ class RunSummary:
     cached: int = 0
     #: cells another process sharing the store ran while this one did
     elsewhere: int = 0
+    #: cells run again because the code of a component changed since their row was recorded
+    code_changed: int = 0
     #: the row of every cell of the suite: run now, or found recorded
     rows: list[ResultRow] = field(default_factory=list)
 

@@ -32,6 +32,7 @@ from snnbench import __version__
 from snnbench.api import API_VERSION
 from snnbench.api.contracts import PLUGIN_KINDS
 from snnbench.api.errors import DuplicateComponentError, SnnbenchError, did_you_mean
+from snnbench.definition.fingerprints import code_fingerprint
 from snnbench.definition.registry import Registries
 
 ENTRY_POINT_GROUP = "snnbench"
@@ -68,6 +69,15 @@ class PluginSet:
     warnings: list[str] = field(default_factory=list)
     #: the modules loaded by import path besides the entry points (``--plugin``)
     extra_modules: tuple[str, ...] = ()
+    _fingerprints: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+
+    def code_fingerprint(self, kind: str, name: str) -> str:
+        """The fingerprint of the code of registered component ``name``
+        (:mod:`snnbench.definition.fingerprints`), read once per plugin set."""
+        if (kind, name) not in self._fingerprints:
+            entry = self.registries[kind].get(name)
+            self._fingerprints[kind, name] = code_fingerprint(entry.spec, self.manager.get_plugin(entry.plugin))
+        return self._fingerprints[kind, name]
 
 
 def _normalized(name: str) -> str:

@@ -86,12 +86,14 @@ class CellLeases:
         self._renewer: threading.Thread | None = None
         self._stop = threading.Event()
 
-    def claim(self, key: CellKey) -> Claim:
-        """Claim ``key`` unless it is done or another live process holds it."""
+    def claim(self, key: CellKey, redo: bool = False) -> Claim:
+        """Claim ``key`` unless it is done or another live process holds it;
+        with ``redo``, an ok row recorded before this run began does not make
+        it done (its code changed since, say)."""
         def decide(db: sqlite3.Connection) -> Claim:
             if has_result(db, *key.as_params(), ok_only=False, after_id=self.since):
                 return Claim(Outcome.RECORDED_BY_OTHER)
-            if not self.rerun and has_result(db, *key.as_params(), ok_only=True):
+            if not (self.rerun or redo) and has_result(db, *key.as_params(), ok_only=True):
                 return Claim(Outcome.RECORDED)
             held = db.execute("SELECT owner, host, pid, expires_at FROM claims WHERE suite = ? AND "
                               "config_hash = ? AND seed = ? AND device_type = ?", key.as_params()).fetchone()
