@@ -188,8 +188,12 @@ def test_bad_input_is_refused_before_anything_runs(monkeypatch, capsys, repo):
         assert code == 2 and report is None and "Traceback" not in out + err, out + err
         return err
     assert "base ref 'no-such-branch' is not a commit" in refused("suites/ab.toml", "--base", "no-such-branch")
+    readme = (repo / "README.md").read_text()
+    (repo / "README.md").write_text(readme + "\nan edit\n")
+    assert "uncommitted changes (README.md)" in refused("suites/ab.toml")
+    (repo / "README.md").write_text(readme)
     (repo / "suites" / "new.toml").write_text(AB_SUITE.replace('name = "ab"', 'name = "new"'))
-    assert "uncommitted changes (suites/new.toml)" in refused("suites/new.toml")
+    assert "has no suites/new.toml" in refused("suites/new.toml")  # untracked: neither side holds it
     git(repo, "add", "suites/new.toml")
     git(repo, "commit", "-qm", "a new suite")
     assert "has no suites/new.toml" in refused("suites/new.toml", "--base", "HEAD~1")
@@ -198,6 +202,21 @@ def test_bad_input_is_refused_before_anything_runs(monkeypatch, capsys, repo):
     assert "nothing to compare" in refused("--neurons", "--repeats", "0")
     assert os.listdir(repo.parent) == ["repo"]  # nothing written, no checkout left behind
     assert "head-src" not in git(repo, "worktree", "list")
+
+
+def test_untracked_files_are_listed_and_left_out_not_refused(monkeypatch, capsys, repo, tmp_path):
+    """A symlinked .venv (which .gitignore's `.venv/` does not match) made
+    compare refuse as if the tree had uncommitted changes."""
+    (repo / ".venv").symlink_to(tmp_path)
+    (repo / "notes.txt").write_text("mine\n")
+    (repo / "suites" / "new.toml").write_text(AB_SUITE.replace('name = "ab"', 'name = "new"'))
+    git(repo, "add", "suites/new.toml")
+    git(repo, "commit", "-qm", "a new suite")
+    # refused for a reason found after the tree's check, so nothing runs
+    code, out, err, _ = compare(monkeypatch, capsys, repo, "suites/new.toml", "--base", "HEAD~1")
+    assert code == 2 and "uncommitted" not in err, err
+    assert "has no suites/new.toml" in err
+    assert "left out 2 untracked file(s) that no commit holds: .venv, notes.txt" in err
 
 
 def test_neurons_outside_a_checkout_of_snnbench_says_it_needs_one(monkeypatch, capsys, tmp_path):

@@ -46,10 +46,20 @@ def resolve_commit(root: Path, ref: str) -> str:
     return found.stdout.strip()
 
 
-def uncommitted_files(root: Path) -> list[str]:
-    """Tracked files with changes, and files git does not ignore but does not track."""
-    found = _git(root, "status", "--porcelain")
-    return [line[3:] for line in found.stdout.splitlines() if line.strip()]
+@dataclass(frozen=True)
+class TreeChanges:
+    """How the working tree differs from its commit: ``tracked`` files with
+    changes (modified, deleted, staged), and ``untracked`` files that git
+    does not ignore (a new folder shows as one entry)."""
+
+    tracked: list[str]
+    untracked: list[str]
+
+
+def tree_changes(root: Path) -> TreeChanges:
+    lines = [line for line in _git(root, "status", "--porcelain").stdout.splitlines() if line.strip()]
+    return TreeChanges([line[3:] for line in lines if not line.startswith("??")],
+                       [line[3:] for line in lines if line.startswith("??")])
 
 
 def has_file(root: Path, commit: str, relative: Path) -> bool:

@@ -51,7 +51,7 @@ from snnbench.comparison.checkout import (
     repository_root,
     resolve_commit,
     snapshot,
-    uncommitted_files,
+    tree_changes,
 )
 from snnbench.definition.metric_specs import METRIC_BY_KEY, METRICS
 from snnbench.results.gate import margin
@@ -410,11 +410,15 @@ def run_comparison(options: CompareOptions, say: Callable[[str], None] = print) 
     sides and judge them."""
     root = options.repository
     base_commit = resolve_commit(root, options.base_ref)
-    dirty = uncommitted_files(root)
-    if dirty and not options.allow_dirty:
-        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        raise SnnbenchError(f"{root} has uncommitted changes ({shown}): commit them so the head is a commit "
-                            "others can reproduce, or pass --allow-dirty to compare the tree as it is")
+    changes = tree_changes(root)
+    if changes.tracked and not options.allow_dirty:
+        raise SnnbenchError(f"{root} has uncommitted changes ({_some(changes.tracked)}): commit them so the head "
+                            "is a commit others can reproduce, or pass --allow-dirty to compare the tree as it is")
+    # --allow-dirty compares a copy of the tree, untracked files included; else the head is HEAD without them
+    dirty = changes.tracked + changes.untracked if options.allow_dirty else []
+    if changes.untracked and not options.allow_dirty:
+        say(f"compare: the head is HEAD; left out {len(changes.untracked)} untracked file(s) that no commit "
+            f"holds: {_some(changes.untracked)}")
     if options.suite is not None:
         relative = _inside(root, options.suite)
         if relative is not None and not has_file(root, base_commit, relative):
@@ -447,6 +451,10 @@ def run_comparison(options: CompareOptions, say: Callable[[str], None] = print) 
             finally:
                 runs.close()
     return comparison
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _inside(root: Path, path: Path) -> Path | None:
