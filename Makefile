@@ -8,7 +8,7 @@ BIN     := $(VENV)/bin
 SNNBENCH_DATA ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),$(abspath data))
 export SNNBENCH_DATA
 
-.PHONY: run test smoke baseline-smoke leaderboard bench bench-neurons bench-models bench-rstdp clean
+.PHONY: run test docs smoke baseline-smoke leaderboard bench bench-neurons bench-models bench-rstdp clean
 
 $(BIN)/snnbench: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,8 @@ $(BIN)/snnbench: pyproject.toml
 	$(BIN)/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
 	# report: snnbench report's Vega bundle and renderer, and the browser test's driver;
 	# mlflow, tensorboard, wandb: the trackers snnbench run --report logs to, whose tests read them back;
-	# ray: --executor ray, whose tests start a local Ray cluster
-	$(BIN)/python -m pip install -q -e ".[test,report,mlflow,tensorboard,wandb,ray]"
+	# ray: --executor ray, whose tests start a local Ray cluster; docs: tests/test_docs.py builds the site
+	$(BIN)/python -m pip install -q -e ".[test,report,mlflow,tensorboard,wandb,ray,docs]"
 	# NeuroBench is only for the test that checks our metrics agree with it; its
 	# declared torchaudio/numba requirements are not needed for that, hence --no-deps.
 	$(BIN)/python -m pip install -q --no-deps "neurobench==2.3.0"
@@ -36,6 +36,11 @@ run: $(BIN)/snnbench
 ## test: the whole test suite (GPU tests skip without CUDA)
 test: $(BIN)/snnbench
 	$(BIN)/pytest -q
+
+## docs: the documentation site in docs/_build/html, from docs/ (warnings are errors)
+docs: $(BIN)/snnbench
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
 
 ## smoke: every encoder and both LIF backends on the bundled digits, in under a minute
 smoke: $(BIN)/snnbench
