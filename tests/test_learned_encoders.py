@@ -246,13 +246,6 @@ def test_ce_plus_ss_lowers_encoder_density(plugins, digits):
     assert sparse_accuracy > 0.25, densities  # fewer spikes, still a classifier (chance: 0.1)
 
 
-def test_sparsity_params_are_checked():
-    with pytest.raises(ValueError, match="sparsity_omega"):
-        BPTTParams(sparsity_omega=-1.0)
-    with pytest.raises(ValueError, match="sparsity_warmup_epochs"):
-        BPTTParams(sparsity_warmup_epochs=-2)
-
-
 # --------------------------------------------------------------------------- encoder pre-training
 
 

@@ -23,16 +23,19 @@ from snnbench.api import (
     DatasetInfo,
     TimeDistributed,
     hookimpl,
+    param,
 )
+
+
+def require_channels(channels: tuple[int, ...]) -> None:
+    """A conv stack needs at least one conv layer (its widths' range is the field's)."""
+    if not channels:
+        raise ValueError("channels must list at least one width")
 
 
 @dataclass(frozen=True)
 class MLPParams:
-    hidden: tuple[int, ...] = field(default=(128,), metadata={"help": "widths of the hidden layers"})
-
-    def __post_init__(self):
-        if any(width < 1 for width in self.hidden):
-            raise ValueError("hidden widths must be positive")
+    hidden: tuple[int, ...] = param((128,), "widths of the hidden layers", ge=1)
 
 
 def build_mlp(params: MLPParams, ctx: ArchitectureContext) -> nn.Module:
@@ -46,15 +49,12 @@ def build_mlp(params: MLPParams, ctx: ArchitectureContext) -> nn.Module:
 
 @dataclass(frozen=True)
 class CSNNParams:
-    channels: tuple[int, ...] = field(default=(12, 64), metadata={"help": "output channels of each conv layer"})
-    kernel_size: int = field(default=5, metadata={"help": "square conv kernel size (no padding)"})
-    pool: int = field(default=2, metadata={"help": "max-pool size and stride after each conv"})
+    channels: tuple[int, ...] = param((12, 64), "output channels of each conv layer", ge=1)
+    kernel_size: int = param(5, "square conv kernel size (no padding)", ge=1)
+    pool: int = param(2, "max-pool size and stride after each conv", ge=1)
 
     def __post_init__(self):
-        if not self.channels or any(c < 1 for c in self.channels):
-            raise ValueError("channels must list at least one positive width")
-        if self.kernel_size < 1 or self.pool < 1:
-            raise ValueError("kernel_size and pool must be positive")
+        require_channels(self.channels)
 
 
 def _pooled(params: CSNNParams, height: int, width: int) -> tuple[int, int]:

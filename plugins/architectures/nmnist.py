@@ -26,9 +26,9 @@ the reference) apply to them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from snnbench_plugins.architectures.feedforward import image_shape
+from snnbench_plugins.architectures.feedforward import image_shape, require_channels
 from torch import nn
 
 from snnbench.api import (
@@ -37,12 +37,8 @@ from snnbench.api import (
     DatasetInfo,
     TimeDistributed,
     hookimpl,
+    param,
 )
-
-
-def _check_dropout(dropout: float) -> None:
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError("dropout must lie in [0, 1)")
 
 
 def _check_image(name: str, info: DatasetInfo, pools: int) -> str | None:
@@ -56,22 +52,18 @@ def _check_image(name: str, info: DatasetInfo, pools: int) -> str | None:
 
 @dataclass(frozen=True)
 class CNNParams:
-    channels: tuple[int, ...] = field(default=(16, 32, 64), metadata={"help": "output channels of each conv block"})
-    kernel_sizes: tuple[int, ...] = field(default=(5, 5, 3), metadata={
-        "help": "odd square kernel of each conv block (padded to keep the size; a 2x2 max-pool follows)"})
-    hidden: int = field(default=256, metadata={"help": "width of the fully connected spiking layer"})
-    dropout: float = field(default=0.2, metadata={"help": "dropout on the hidden layer's input current"})
+    channels: tuple[int, ...] = param((16, 32, 64), "output channels of each conv block", ge=1)
+    kernel_sizes: tuple[int, ...] = param(
+        (5, 5, 3), "odd square kernel of each conv block (padded to keep the size; a 2x2 max-pool follows)", ge=1)
+    hidden: int = param(256, "width of the fully connected spiking layer", ge=1)
+    dropout: float = param(0.2, "dropout on the hidden layer's input current", ge=0, lt=1)
 
     def __post_init__(self):
-        if not self.channels or any(c < 1 for c in self.channels):
-            raise ValueError("channels must list at least one positive width")
+        require_channels(self.channels)
         if len(self.kernel_sizes) != len(self.channels):
             raise ValueError(f"kernel_sizes needs one kernel per conv block ({len(self.channels)})")
-        if any(k < 1 or k % 2 == 0 for k in self.kernel_sizes):
-            raise ValueError("kernel_sizes must be odd and positive (padding keeps the size)")
-        if self.hidden < 1:
-            raise ValueError("hidden must be positive")
-        _check_dropout(self.dropout)
+        if any(k % 2 == 0 for k in self.kernel_sizes):
+            raise ValueError("kernel_sizes must be odd (padding keeps the size)")
 
 
 def check_cnn(params: CNNParams, info: DatasetInfo) -> str | None:
@@ -97,29 +89,20 @@ def build_cnn(params: CNNParams, ctx: ArchitectureContext) -> nn.Module:
 
 @dataclass(frozen=True)
 class ResNetParams:
-    channels: tuple[int, ...] = field(default=(32, 64), metadata={
-        "help": "output channels of each residual block; the stem has as many as the first"})
-    hidden: int = field(default=256, metadata={"help": "width of the Synaptic layer"})
-    dropout: float = field(default=0.3, metadata={"help": "dropout on the Synaptic layer's input current"})
-    slope: float | None = field(default=75.0, metadata={
-        "help": "surrogate slope of every spiking layer, the cell's neuron included (the reference uses a "
-                "fast sigmoid of slope 75 throughout); unset keeps the neuron's own"})
-    beta: float = field(default=0.5, metadata={"help": "membrane decay of the ALIF stem and the Synaptic layer"})
-    adaptation_decay: float = field(default=0.9, metadata={
-        "help": "decay per step of the ALIF stem's threshold adaptation (snnTorch ALIF's alpha)"})
-    synaptic_alpha: float = field(default=0.8, metadata={"help": "synaptic current decay of the Synaptic layer"})
+    channels: tuple[int, ...] = param(
+        (32, 64), "output channels of each residual block; the stem has as many as the first", ge=1)
+    hidden: int = param(256, "width of the Synaptic layer", ge=1)
+    dropout: float = param(0.3, "dropout on the Synaptic layer's input current", ge=0, lt=1)
+    slope: float | None = param(75.0, "surrogate slope of every spiking layer, the cell's neuron included (the "
+                                      "reference uses a fast sigmoid of slope 75 throughout); unset keeps the "
+                                      "neuron's own", gt=0)
+    beta: float = param(0.5, "membrane decay of the ALIF stem and the Synaptic layer", gt=0, lt=1)
+    adaptation_decay: float = param(
+        0.9, "decay per step of the ALIF stem's threshold adaptation (snnTorch ALIF's alpha)", gt=0, lt=1)
+    synaptic_alpha: float = param(0.8, "synaptic current decay of the Synaptic layer", gt=0, lt=1)
 
     def __post_init__(self):
-        if not self.channels or any(c < 1 for c in self.channels):
-            raise ValueError("channels must list at least one positive width")
-        if self.hidden < 1:
-            raise ValueError("hidden must be positive")
-        _check_dropout(self.dropout)
-        if self.slope is not None and self.slope <= 0:
-            raise ValueError("slope must be positive")
-        for key in ("beta", "adaptation_decay", "synaptic_alpha"):
-            if not 0.0 < getattr(self, key) < 1.0:
-                raise ValueError(f"{key} must lie strictly between 0 and 1")
+        require_channels(self.channels)
 
 
 def check_resnet(params: ResNetParams, info: DatasetInfo) -> str | None:

@@ -17,21 +17,17 @@ layer, so it is built by that code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from snnbench_plugins.architectures.feedforward import MLPParams, build_mlp
 from torch import nn
 
-from snnbench.api import ArchitectureContext, ArchitectureSpec, hookimpl
+from snnbench.api import ArchitectureContext, ArchitectureSpec, hookimpl, param
 
 
 @dataclass(frozen=True)
 class RSNNParams:
-    hidden: int = field(default=56, metadata={"help": "neurons in the recurrent hidden layer (thesis: 56)"})
-
-    def __post_init__(self):
-        if self.hidden < 1:
-            raise ValueError("hidden must be at least 1")
+    hidden: int = param(56, "neurons in the recurrent hidden layer (thesis: 56)", ge=1)
 
 
 def build_rsnn(params: RSNNParams, ctx: ArchitectureContext) -> nn.Module:

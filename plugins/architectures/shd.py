@@ -11,21 +11,23 @@ at 10 ms need) is a neuron param and belongs in the suite; so do its loss
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from snnbench_plugins.architectures.feedforward import MLPParams, build_mlp
 from torch import nn
 
-from snnbench.api import ArchitectureContext, ArchitectureSpec, DatasetInfo, hookimpl
+from snnbench.api import (
+    ArchitectureContext,
+    ArchitectureSpec,
+    DatasetInfo,
+    hookimpl,
+    param,
+)
 
 
 @dataclass(frozen=True)
 class SHDNetParams:
-    hidden: int = field(default=256, metadata={"help": "width of the hidden spiking layer"})
-
-    def __post_init__(self):
-        if self.hidden < 1:
-            raise ValueError("hidden must be positive")
+    hidden: int = param(256, "width of the hidden spiking layer", ge=1)
 
 
 def check_shd_mlp(params: SHDNetParams, info: DatasetInfo) -> str | None:

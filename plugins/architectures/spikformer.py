@@ -40,7 +40,7 @@ the synaptic operations.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -52,33 +52,25 @@ from snnbench.api import (
     SnnbenchError,
     TimeDistributed,
     hookimpl,
+    param,
 )
 
 
 @dataclass(frozen=True)
 class SpikformerParams:
-    dim: int = field(default=128, metadata={"help": "token width D (paper: 128 on MNIST and CIFAR-10)"})
-    heads: int = field(default=4, metadata={"help": "attention heads; must divide dim"})
-    depth: int = field(default=6, metadata={
-        "help": "number of SSA + MLP blocks (0: only the token embedding and the head)"})
-    mlp_hidden: int = field(default=512, metadata={"help": "hidden width of each block's MLP"})
-    scale: float = field(default=0.125, metadata={"help": "factor on q kᵀ v (no softmax)"})
-    attention_threshold: float = field(default=0.5, metadata={
-        "help": "threshold of the LIF after the attention product (the other LIFs keep the neuron's)"})
-    patch_size: int = field(default=4, metadata={
-        "help": "side p of the patches cut from images (p x p) and vectors (p² features); "
-                "dim-wide tokens are not cut"})
+    dim: int = param(128, "token width D (paper: 128 on MNIST and CIFAR-10)", ge=1)
+    heads: int = param(4, "attention heads; must divide dim", ge=1)
+    depth: int = param(6, "number of SSA + MLP blocks (0: only the token embedding and the head)", ge=0)
+    mlp_hidden: int = param(512, "hidden width of each block's MLP", ge=1)
+    scale: float = param(0.125, "factor on q kᵀ v (no softmax)", gt=0)
+    attention_threshold: float = param(
+        0.5, "threshold of the LIF after the attention product (the other LIFs keep the neuron's)", gt=0)
+    patch_size: int = param(4, "side p of the patches cut from images (p x p) and vectors (p² features); "
+                               "dim-wide tokens are not cut", ge=1)
 
     def __post_init__(self):
-        for key in ("dim", "heads", "mlp_hidden", "patch_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be at least 1")
-        if self.depth < 0:
-            raise ValueError("depth must not be negative")
         if self.dim % self.heads:
             raise ValueError(f"heads ({self.heads}) must divide dim ({self.dim})")
-        if self.scale <= 0 or self.attention_threshold <= 0:
-            raise ValueError("scale and attention_threshold must be positive")
 
 
 class TokenNorm(nn.Module):

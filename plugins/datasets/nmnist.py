@@ -23,33 +23,31 @@ from snnbench_plugins.datasets.event_cache import (
     open_or_download,
 )
 
-from snnbench.api import DatasetInfo, DatasetSpec, DataSplit, LoadContext, hookimpl
+from snnbench.api import (
+    DatasetInfo,
+    DatasetSpec,
+    DataSplit,
+    LoadContext,
+    hookimpl,
+    param,
+)
 
 SENSOR = tonic.datasets.NMNIST.sensor_size  # (W, H, polarities) = (34, 34, 2)
 
 
 @dataclass(frozen=True)
 class NMNISTParams:
-    n_time_bins: int = field(default=25, metadata={"help": "frames per recording: the T of every sample"})
-    time_window: float = field(default=0.0, metadata={
-        "help": "microseconds per frame, counted from the recording's start (tonic's time_window; "
-                "events after n_time_bins * time_window are dropped). 0: each recording is cut "
-                "into n_time_bins equal spans of its own length (tonic's n_time_bins)"})
-    denoise: float = field(default=10_000.0, metadata={
-        "help": "tonic Denoise filter_time in microseconds: drop events with no neighbour that fired "
-                "this recently; 0 keeps every event"})
+    n_time_bins: int = param(25, "frames per recording: the T of every sample", ge=1)
+    time_window: float = param(0.0, "microseconds per frame, counted from the recording's start (tonic's "
+                                    "time_window; events after n_time_bins * time_window are dropped). 0: each "
+                                    "recording is cut into n_time_bins equal spans of its own length (tonic's "
+                                    "n_time_bins)", ge=0)
+    denoise: float = param(10_000.0, "tonic Denoise filter_time in microseconds: drop events with no neighbour "
+                                     "that fired this recently; 0 keeps every event", ge=0)
     binary: bool = field(default=False, metadata={
         "help": "clip event counts to 1 per pixel and frame (spikes) instead of keeping counts"})
     download: bool = field(default=True, metadata={
         "help": "download with tonic when the recordings are missing from the data directory"})
-
-    def __post_init__(self):
-        if self.n_time_bins < 1:
-            raise ValueError("n_time_bins must be at least 1")
-        if self.time_window < 0:
-            raise ValueError("time_window must not be negative (0 cuts each recording into equal spans)")
-        if self.denoise < 0:
-            raise ValueError("denoise must not be negative (0 turns it off)")
 
     @property
     def binning(self) -> dict:

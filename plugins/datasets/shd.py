@@ -24,33 +24,31 @@ from snnbench_plugins.datasets.event_cache import (
     open_or_download,
 )
 
-from snnbench.api import DatasetInfo, DatasetSpec, DataSplit, LoadContext, hookimpl
+from snnbench.api import (
+    DatasetInfo,
+    DatasetSpec,
+    DataSplit,
+    LoadContext,
+    hookimpl,
+    param,
+)
 
 CHANNELS = tonic.datasets.SHD.sensor_size[0]  # 700
 
 
 @dataclass(frozen=True)
 class SHDParams:
-    n_time_bins: int = field(default=100, metadata={"help": "time steps per recording: the T of every sample"})
-    time_window: float = field(default=10_000.0, metadata={
-        "help": "microseconds per step from the recording's start (the default 100 x 10 ms covers 1 s; "
-                "later spikes are dropped). 0: each recording is cut into n_time_bins equal spans "
-                "of its own length"})
-    channels: int = field(default=CHANNELS, metadata={
-        "help": "input channels: the 700 cochlear channels are pooled into this many neighbouring "
-                "groups (tonic Downsample, spatial_factor = channels / 700); 700 keeps them all"})
+    n_time_bins: int = param(100, "time steps per recording: the T of every sample", ge=1)
+    time_window: float = param(10_000.0, "microseconds per step from the recording's start (the default "
+                                         "100 x 10 ms covers 1 s; later spikes are dropped). 0: each recording "
+                                         "is cut into n_time_bins equal spans of its own length", ge=0)
+    channels: int = param(CHANNELS, "input channels: the 700 cochlear channels are pooled into this many "
+                                    "neighbouring groups (tonic Downsample, spatial_factor = channels / 700); "
+                                    "700 keeps them all", ge=1, le=CHANNELS)
     binary: bool = field(default=True, metadata={
         "help": "a 0/1 raster (several spikes of a channel in one step count once); false keeps counts"})
     download: bool = field(default=True, metadata={
         "help": "download with tonic when the .h5 files are missing from the data directory"})
-
-    def __post_init__(self):
-        if self.n_time_bins < 1:
-            raise ValueError("n_time_bins must be at least 1")
-        if self.time_window < 0:
-            raise ValueError("time_window must not be negative (0 cuts each recording into equal spans)")
-        if not 1 <= self.channels <= CHANNELS:
-            raise ValueError(f"channels must lie between 1 and {CHANNELS}")
 
     @property
     def binning(self) -> dict:

@@ -36,6 +36,7 @@ from snnbench.api import (
     DataUnavailableError,
     LoadContext,
     hookimpl,
+    param,
 )
 
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -182,7 +183,6 @@ def load_cifar10(params: TorchvisionImagesParams, ctx: LoadContext) -> tuple[Dat
     return _read_cifar_batches(folder, train_names), _read_cifar_batches(folder, test_names)
 
 
-@dataclass(frozen=True)
 def _cifar10_missing(ctx: LoadContext) -> list[str]:
     from torchvision.datasets import CIFAR10
 
@@ -205,13 +205,10 @@ def cifar10_requires(params: TorchvisionImagesParams, ctx: LoadContext) -> str |
     return _cifar10_missing_message(ctx, missing) + "; downloading is off (--no-download or download = false)"
 
 
+@dataclass(frozen=True)
 class DigitsParams:
-    test_fraction: float = field(default=0.2, metadata={"help": "share of the 1,797 images held out for test"})
-    split_seed: int = field(default=0, metadata={"help": "seed of the fixed train/test split"})
-
-    def __post_init__(self):
-        if not 0.0 < self.test_fraction < 1.0:
-            raise ValueError("test_fraction must lie strictly between 0 and 1")
+    test_fraction: float = param(0.2, "share of the 1,797 images held out for test", gt=0, lt=1)
+    split_seed: int = param(0, "seed of the fixed train/test split")
 
 
 def describe_digits(params: DigitsParams) -> DatasetInfo:

@@ -19,28 +19,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from snnbench.api import DatasetInfo, EncoderSpec, NoParams, hookimpl, repeat_in_time
-
-
-def _check_timesteps(timesteps: int) -> None:
-    if timesteps < 1:
-        raise ValueError("timesteps must be at least 1")
+from snnbench.api import (
+    DatasetInfo,
+    EncoderSpec,
+    NoParams,
+    hookimpl,
+    param,
+    repeat_in_time,
+)
 
 
 @dataclass(frozen=True)
 class RateParams:
-    timesteps: int = field(default=25, metadata={"help": "number of time steps T"})
-    gain: float = field(default=1.0, metadata={"help": "firing probability per step of a pixel of value 1"})
-
-    def __post_init__(self):
-        _check_timesteps(self.timesteps)
-        if not 0.0 < self.gain <= 1.0:
-            raise ValueError("gain must lie in (0, 1]")
+    timesteps: int = param(25, "number of time steps T", ge=1)
+    gain: float = param(1.0, "firing probability per step of a pixel of value 1", gt=0, le=1)
 
 
 class RateEncoder(nn.Module):
@@ -56,11 +53,8 @@ class RateEncoder(nn.Module):
 
 @dataclass(frozen=True)
 class LatencyParams:
-    timesteps: int = field(default=25, metadata={"help": "number of time steps T"})
-    threshold: float = field(default=0.0, metadata={"help": "pixels at or below this value never fire"})
-
-    def __post_init__(self):
-        _check_timesteps(self.timesteps)
+    timesteps: int = param(25, "number of time steps T", ge=1)
+    threshold: float = param(0.0, "pixels at or below this value never fire")
 
 
 class LatencyEncoder(nn.Module):
@@ -77,10 +71,7 @@ class LatencyEncoder(nn.Module):
 
 @dataclass(frozen=True)
 class DirectParams:
-    timesteps: int = field(default=25, metadata={"help": "number of time steps T"})
-
-    def __post_init__(self):
-        _check_timesteps(self.timesteps)
+    timesteps: int = param(25, "number of time steps T", ge=1)
 
 
 class DirectEncoder(nn.Module):
@@ -94,11 +85,10 @@ class DirectEncoder(nn.Module):
 
 @dataclass(frozen=True)
 class DeltaParams:
-    timesteps: int = field(default=25, metadata={"help": "number of time steps T"})
-    threshold: float = field(default=0.1, metadata={"help": "intensity change that triggers a spike"})
+    timesteps: int = param(25, "number of time steps T", ge=1)
+    threshold: float = param(0.1, "intensity change that triggers a spike; at least 1/timesteps", gt=0)
 
     def __post_init__(self):
-        _check_timesteps(self.timesteps)
         if self.threshold < 1.0 / self.timesteps:
             raise ValueError(f"threshold must be at least 1/timesteps = {1 / self.timesteps:.4g}, "
                              "or a pixel would owe two spikes in one step")

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from snnbench_plugins.encoders.coding import _check_timesteps as check_timesteps
 from snnbench_plugins.encoders.stal import OUTPUT_HELP, LearnableThresholds, Output
 from snnbench_plugins.neurons.spikingjelly_models import SJLIFParams, SpikingJellyLIF
 from torch import nn
@@ -38,6 +37,7 @@ from snnbench.api import (
     SpikingLayer,
     TimeDistributed,
     hookimpl,
+    param,
     repeat_in_time,
 )
 
@@ -99,17 +99,16 @@ def _check_image(name: str, info: DatasetInfo) -> None:
 
 
 def _check_dim(dim: int) -> None:
-    if dim < 8 or dim % 8:
-        raise ValueError("dim must be a positive multiple of 8 (its stages have dim/8, dim/4, dim/2 channels)")
+    if dim % 8:
+        raise ValueError("dim must be a multiple of 8 (its stages have dim/8, dim/4, dim/2 channels)")
 
 
 @dataclass(frozen=True)
 class SPSParams:
-    timesteps: int = field(default=5, metadata={"help": "number of time steps T"})
-    dim: int = field(default=128, metadata={"help": "token width D (a multiple of 8)"})
+    timesteps: int = param(5, "number of time steps T", ge=1)
+    dim: int = param(128, "token width D (a multiple of 8)", ge=8)
 
     def __post_init__(self):
-        check_timesteps(self.timesteps)
         _check_dim(self.dim)
 
 
@@ -127,12 +126,11 @@ class SPSEncoder(nn.Module):
 
 @dataclass(frozen=True)
 class ConvSTALPSParams:
-    timesteps: int = field(default=5, metadata={"help": "number of time steps T"})
-    dim: int = field(default=128, metadata={"help": "token width D (a multiple of 8)"})
+    timesteps: int = param(5, "number of time steps T", ge=1)
+    dim: int = param(128, "token width D (a multiple of 8)", ge=8)
     output: Output = field(default="binary", metadata={"help": OUTPUT_HELP})
 
     def __post_init__(self):
-        check_timesteps(self.timesteps)
         _check_dim(self.dim)
 
 

@@ -30,10 +30,9 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from snnbench_plugins.encoders.coding import _check_timesteps as check_timesteps
 from torch import nn
 
-from snnbench.api import DatasetInfo, EncoderSpec, hookimpl
+from snnbench.api import DatasetInfo, EncoderSpec, hookimpl, param
 
 #: sharpness of the sigmoid that stands in for the step (the thesis's alpha)
 ALPHA = 25.0
@@ -90,20 +89,11 @@ class _FlatBlock(nn.Module):
 
 @dataclass(frozen=True)
 class STALParams:
-    timesteps: int = field(default=5, metadata={"help": "number of time steps T"})
-    l1: int | None = field(default=None, metadata={"help": "width of the first block (default: the input size)"})
-    l2: int | None = field(default=None, metadata={
-        "help": "width of the second block = features per step (default: the input size)"})
-    dropout: float = field(default=0.1, metadata={"help": "dropout after each block"})
+    timesteps: int = param(5, "number of time steps T", ge=1)
+    l1: int | None = param(None, "width of the first block (default: the input size)", ge=1)
+    l2: int | None = param(None, "width of the second block = features per step (default: the input size)", ge=1)
+    dropout: float = param(0.1, "dropout after each block", ge=0, lt=1)
     output: Output = field(default="binary", metadata={"help": OUTPUT_HELP})
-
-    def __post_init__(self):
-        check_timesteps(self.timesteps)
-        for key in ("l1", "l2"):
-            if getattr(self, key) is not None and getattr(self, key) < 1:
-                raise ValueError(f"{key} must be at least 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must lie in [0, 1)")
 
 
 class STALEncoder(nn.Module):
@@ -121,17 +111,10 @@ class STALEncoder(nn.Module):
 
 @dataclass(frozen=True)
 class ConvSTALParams:
-    timesteps: int = field(default=5, metadata={"help": "number of time steps T"})
-    l1: int = field(default=32, metadata={"help": "channels of the first conv block (the second maps back to C)"})
-    dropout: float = field(default=0.1, metadata={"help": "dropout after each block"})
+    timesteps: int = param(5, "number of time steps T", ge=1)
+    l1: int = param(32, "channels of the first conv block (the second maps back to C)", ge=1)
+    dropout: float = param(0.1, "dropout after each block", ge=0, lt=1)
     output: Output = field(default="binary", metadata={"help": OUTPUT_HELP})
-
-    def __post_init__(self):
-        check_timesteps(self.timesteps)
-        if self.l1 < 1:
-            raise ValueError("l1 must be at least 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must lie in [0, 1)")
 
 
 def _conv_block(in_channels: int, out_channels: int, dropout: float) -> nn.Sequential:

@@ -20,39 +20,26 @@ import torch
 from snnbench_plugins.learning_rules import losses
 from torch import nn
 
-from snnbench.api import DataSplit, LearningRuleSpec, TrainingSession, hookimpl
+from snnbench.api import DataSplit, LearningRuleSpec, TrainingSession, hookimpl, param
 
 
 @dataclass(frozen=True)
 class BPTTParams:
     optimizer: Literal["adam", "adamw", "sgd"] = field(default="adam", metadata={"help": "optimiser"})
-    lr: float = field(default=1e-3, metadata={"help": "learning rate"})
-    weight_decay: float = field(default=0.0, metadata={"help": "weight decay"})
+    lr: float = param(1e-3, "learning rate", gt=0)
+    weight_decay: float = param(0.0, "weight decay", ge=0)
     loss: Literal["ce_count", "mse_count", "ce_rate"] = field(default="ce_count", metadata={
         "help": "cross-entropy on spike counts, MSE of counts against target rates, or "
                 "cross-entropy at every step averaged over time (snnTorch's ce_rate_loss)"})
     correct_rate: float = field(default=0.8, metadata={"help": "mse_count: target firing rate of the true class"})
     incorrect_rate: float = field(default=0.2, metadata={"help": "mse_count: target firing rate of the others"})
-    sparsity_omega: float = field(default=0.0, metadata={
-        "help": "weight omega of the spike-sparsity term on the encoder's output, added to the loss "
-                "(CE+SS with loss = ce_count); 0 = off"})
-    sparsity_c: float = field(default=0.0, metadata={
-        "help": "spike sparsity: weight c of the concentration reward sum(s^2)/sum(s); 0 = a plain "
-                "penalty on the spikes a sample sends"})
-    sparsity_warmup_epochs: int | None = field(default=None, metadata={
-        "help": "spike sparsity ramps linearly from 0 (first epoch) to full weight over this many "
-                "epochs; default: all of them (the thesis's epoch / epochs); 0 = full weight at once"})
-
-    def __post_init__(self):
-        if self.lr <= 0:
-            raise ValueError("lr must be positive")
-        if self.weight_decay < 0:
-            raise ValueError("weight_decay must not be negative")
-        for key in ("sparsity_omega", "sparsity_c"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"{key} must not be negative")
-        if self.sparsity_warmup_epochs is not None and self.sparsity_warmup_epochs < 0:
-            raise ValueError("sparsity_warmup_epochs must not be negative")
+    sparsity_omega: float = param(0.0, "weight omega of the spike-sparsity term on the encoder's output, added "
+                                       "to the loss (CE+SS with loss = ce_count); 0 = off", ge=0)
+    sparsity_c: float = param(0.0, "spike sparsity: weight c of the concentration reward sum(s^2)/sum(s); 0 = a "
+                                   "plain penalty on the spikes a sample sends", ge=0)
+    sparsity_warmup_epochs: int | None = param(
+        None, "spike sparsity ramps linearly from 0 (first epoch) to full weight over this many epochs; default: "
+              "all of them (the thesis's epoch / epochs); 0 = full weight at once", ge=0)
 
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}

@@ -41,23 +41,17 @@ from snnbench.api import (
     TrainingDiverged,
     TrainingSession,
     hookimpl,
+    param,
 )
 
 
 @dataclass(frozen=True)
 class EncoderPretrainingParams(BPTTParams):
-    pretrain_epochs: int = field(default=5, metadata={"help": "epochs of encoder pre-training on the STAL loss"})
-    pretrain_lr: float = field(default=1e-3, metadata={"help": "Adam learning rate of the pre-training"})
+    pretrain_epochs: int = param(5, "epochs of encoder pre-training on the STAL loss", ge=1)
+    pretrain_lr: float = param(1e-3, "Adam learning rate of the pre-training", gt=0)
     freeze: bool = field(default=True, metadata={
         "help": "freeze the pre-trained encoder (eval mode, no gradients) while the classifier trains; "
                 "false fine-tunes it with the classifier"})
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.pretrain_epochs < 1:
-            raise ValueError("pretrain_epochs must be at least 1")
-        if self.pretrain_lr <= 0:
-            raise ValueError("pretrain_lr must be positive")
 
 
 class FrozenEncoder(nn.Module):

@@ -49,6 +49,7 @@ from snnbench.api import (
     hookimpl,
     is_constant_in_time,
     listening,
+    param,
     repeat_in_time,
     report_membrane,
 )
@@ -70,7 +71,7 @@ class SJLIFParams(LIFParams):
 
 @dataclass(frozen=True)
 class SJPLIFParams(SJLIFParams):
-    beta: float = field(default=0.5, metadata={"help": "initial membrane decay per step; learned, one per layer"})
+    beta: float = param(0.5, "initial membrane decay per step; learned, one per layer", gt=0, lt=1)
 
 
 class BackendUnavailable(SnnbenchError):

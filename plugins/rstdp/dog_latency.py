@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from snnbench_plugins.rstdp.spike_times import spikes_at
 from torch import nn
 
-from snnbench.api import DatasetInfo, EncoderSpec, hookimpl
+from snnbench.api import DatasetInfo, EncoderSpec, hookimpl, param
 
 #: (size, sigma1, sigma2) of Mozafari et al.'s six DoG kernels
 MOZAFARI_DOG = ((3, 3 / 9, 6 / 9), (3, 6 / 9, 3 / 9), (7, 7 / 9, 14 / 9),
@@ -51,21 +51,13 @@ MOZAFARI_DOG = ((3, 3 / 9, 6 / 9), (3, 6 / 9, 3 / 9), (7, 7 / 9, 14 / 9),
 
 @dataclass(frozen=True)
 class DoGLatencyParams:
-    timesteps: int = field(default=15, metadata={"help": "number of time steps T (latency bins)"})
-    threshold: float = field(default=50.0, metadata={
-        "help": "DoG responses below this (image on the 0-255 scale) are set to 0"})
-    normalization_radius: int = field(default=8, metadata={
-        "help": "local normalisation divides by the mean of a (2r+1)x(2r+1) window"})
+    timesteps: int = param(15, "number of time steps T (latency bins)", ge=1)
+    threshold: float = param(50.0, "DoG responses below this (image on the 0-255 scale) are set to 0", ge=0)
+    normalization_radius: int = param(8, "local normalisation divides by the mean of a (2r+1)x(2r+1) window", ge=0)
     kernels: tuple[tuple[float, ...], ...] = field(default=MOZAFARI_DOG, metadata={
         "help": "DoG kernels as [size, sigma1, sigma2]: sigma1 < sigma2 is on-centre, > is off-centre"})
 
     def __post_init__(self):
-        if self.timesteps < 1:
-            raise ValueError("timesteps must be at least 1")
-        if self.threshold < 0:
-            raise ValueError("threshold must not be negative")
-        if self.normalization_radius < 0:
-            raise ValueError("normalization_radius must not be negative")
         if not self.kernels:
             raise ValueError("kernels must list at least one [size, sigma1, sigma2]")
         for kernel in self.kernels:

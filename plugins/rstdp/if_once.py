@@ -23,23 +23,19 @@ gets an error saying so instead of silently training nothing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from snnbench_plugins.rstdp.contracts import RecordingNeuron
 from snnbench_plugins.rstdp.spike_times import first_true
 
-from snnbench.api import NeuronSpec, SnnbenchError, SpikingLayer, hookimpl, listening, report_membrane
+from snnbench.api import NeuronSpec, SnnbenchError, SpikingLayer, hookimpl, listening, param, report_membrane
 
 
 @dataclass(frozen=True)
 class IFOnceParams:
-    threshold: float | None = field(default=1.0, metadata={
-        "help": "fires when the potential exceeds this; none: fires at the last step if the potential is positive"})
-
-    def __post_init__(self):
-        if self.threshold is not None and not self.threshold >= 0:
-            raise ValueError("threshold must not be negative")
+    threshold: float | None = param(
+        1.0, "fires when the potential exceeds this; none: fires at the last step if the potential is positive", ge=0)
 
 
 def _single_spike_node_class():

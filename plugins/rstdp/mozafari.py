@@ -52,7 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from snnbench_plugins.rstdp.competition import (
@@ -79,6 +79,7 @@ from snnbench.api import (
     TimeDistributed,
     hookimpl,
     listening,
+    param,
     report_spikes,
     report_synapse_input,
 )
@@ -89,21 +90,18 @@ POOL_THRESHOLD = 0.5
 
 @dataclass(frozen=True)
 class MozafariParams:
-    channels: tuple[int, ...] = field(default=(30, 250, 200), metadata={
-        "help": "feature maps of each S layer; the last is the readout, split evenly among the classes"})
-    kernel_sizes: tuple[int, ...] = field(default=(5, 3, 5), metadata={"help": "conv kernel size of each S layer"})
-    paddings: tuple[int, ...] = field(default=(2, 1, 2), metadata={
-        "help": "zero padding before each S layer's conv"})
-    thresholds: tuple[float, ...] = field(default=(15.0, 10.0), metadata={
-        "help": "firing thresholds of the hidden S layers (the readout has none)"})
-    pools: tuple[int, ...] = field(default=(2, 3), metadata={
-        "help": "max-pool window and stride of the C layer after each hidden S layer"})
-    winners: tuple[int, ...] = field(default=(5, 8), metadata={
-        "help": "k of k-winners-take-all in each hidden S layer while it learns"})
-    inhibition_radius: tuple[int, ...] = field(default=(3, 1), metadata={
-        "help": "a winner's neighbourhood (in positions) that no later winner of its layer may come from"})
-    weight_mean: float = field(default=0.8, metadata={"help": "mean of the initial weights (normal)"})
-    weight_std: float = field(default=0.05, metadata={"help": "standard deviation of the initial weights"})
+    channels: tuple[int, ...] = param(
+        (30, 250, 200), "feature maps of each S layer; the last is the readout, split evenly among the classes", ge=1)
+    kernel_sizes: tuple[int, ...] = param((5, 3, 5), "conv kernel size of each S layer", ge=1)
+    paddings: tuple[int, ...] = param((2, 1, 2), "zero padding before each S layer's conv", ge=0)
+    thresholds: tuple[float, ...] = param(
+        (15.0, 10.0), "firing thresholds of the hidden S layers (the readout has none)", gt=0)
+    pools: tuple[int, ...] = param((2, 3), "max-pool window and stride of the C layer after each hidden S layer", ge=1)
+    winners: tuple[int, ...] = param((5, 8), "k of k-winners-take-all in each hidden S layer while it learns", ge=1)
+    inhibition_radius: tuple[int, ...] = param(
+        (3, 1), "a winner's neighbourhood (in positions) that no later winner of its layer may come from", ge=0)
+    weight_mean: float = param(0.8, "mean of the initial weights (normal)")
+    weight_std: float = param(0.05, "standard deviation of the initial weights", ge=0)
 
     def __post_init__(self):
         hidden = len(self.thresholds)
@@ -113,15 +111,6 @@ class MozafariParams:
                 raise ValueError(f"{key} needs {expected} entries: one per "
                                  f"{'S layer' if expected == hidden + 1 else 'hidden S layer'} "
                                  f"({hidden} thresholds are given)")
-        for key in ("channels", "kernel_sizes", "pools", "winners"):
-            if any(value < 1 for value in getattr(self, key)):
-                raise ValueError(f"{key} must be positive")
-        if any(value < 0 for value in (*self.paddings, *self.inhibition_radius)):
-            raise ValueError("paddings and inhibition_radius must not be negative")
-        if any(not threshold > 0 for threshold in self.thresholds):
-            raise ValueError("thresholds must be positive")
-        if self.weight_std < 0:
-            raise ValueError("weight_std must not be negative")
 
 
 def map_sizes(params: MozafariParams, height: int, width: int) -> list[tuple[int, int]]:

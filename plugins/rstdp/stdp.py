@@ -53,7 +53,7 @@ winner-only, order-only updates with this soft bound or reward modulation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from snnbench_plugins.rstdp.competition import Competition
@@ -67,6 +67,7 @@ from snnbench.api import (
     SnnbenchError,
     TrainingSession,
     hookimpl,
+    param,
 )
 
 
@@ -77,39 +78,29 @@ def _pair(key: str, value: tuple[float, ...]) -> None:
 
 @dataclass(frozen=True)
 class StdpRstdpParams:
-    stdp_epochs: tuple[int, ...] = field(default=(2, 4), metadata={
-        "help": "epochs of unsupervised STDP for each hidden layer (SpykeTorch: 2 and 4 over MNIST's 60k)"})
-    stdp: tuple[float, ...] = field(default=(0.004, -0.003), metadata={
-        "help": "initial STDP rates [pre-before-post, post-before-pre] of the hidden layers"})
-    stdp_max: float = field(default=0.15, metadata={
-        "help": "the pre-before-post rate doubles up to this; the other keeps its ratio to it"})
-    stdp_doubling: int = field(default=500, metadata={"help": "samples between doublings of the STDP rates"})
-    stdp_batch_size: int = field(default=1, metadata={
-        "help": "samples whose winners are chosen with the same weights in the hidden layers "
-                "(1: per sample, as SpykeTorch; more runs faster on a GPU)"})
-    reward: tuple[float, ...] = field(default=(0.004, -0.003), metadata={
-        "help": "readout rates after a right decision, scaled by the miss ratio"})
-    punishment: tuple[float, ...] = field(default=(-0.004, 0.0005), metadata={
-        "help": "readout rates after a wrong decision (anti-STDP), scaled by the hit ratio"})
-    readout_bounds: tuple[float, ...] = field(default=(0.2, 0.8), metadata={
-        "help": "readout weights are clipped to [low, high]"})
-    adapt_window: int = field(default=1000, metadata={
-        "help": "samples whose hit and miss ratios scale the next readout rates"})
+    stdp_epochs: tuple[int, ...] = param(
+        (2, 4), "epochs of unsupervised STDP for each hidden layer (SpykeTorch: 2 and 4 over MNIST's 60k)", ge=0)
+    stdp: tuple[float, ...] = param(
+        (0.004, -0.003), "initial STDP rates [pre-before-post, post-before-pre] of the hidden layers")
+    stdp_max: float = param(0.15, "the pre-before-post rate doubles up to this; the other keeps its ratio to it")
+    stdp_doubling: int = param(500, "samples between doublings of the STDP rates", ge=1)
+    stdp_batch_size: int = param(1, "samples whose winners are chosen with the same weights in the hidden layers "
+                                    "(1: per sample, as SpykeTorch; more runs faster on a GPU)", ge=1)
+    reward: tuple[float, ...] = param((0.004, -0.003), "readout rates after a right decision, scaled by the miss ratio")
+    punishment: tuple[float, ...] = param(
+        (-0.004, 0.0005), "readout rates after a wrong decision (anti-STDP), scaled by the hit ratio")
+    readout_bounds: tuple[float, ...] = param((0.2, 0.8), "readout weights are clipped to [low, high]", ge=0)
+    adapt_window: int = param(1000, "samples whose hit and miss ratios scale the next readout rates", ge=1)
 
     def __post_init__(self):
         for key in ("stdp", "reward", "punishment"):
             _pair(key, getattr(self, key))
-        if any(epochs < 0 for epochs in self.stdp_epochs):
-            raise ValueError("stdp_epochs must not be negative")
         if not self.stdp[0] > 0:
             raise ValueError("the first stdp rate (pre-before-post) must be positive")
         if self.stdp_max < self.stdp[0]:
             raise ValueError("stdp_max must be at least the initial pre-before-post rate")
-        for key in ("stdp_doubling", "stdp_batch_size", "adapt_window"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be at least 1")
-        if len(self.readout_bounds) != 2 or not 0 <= self.readout_bounds[0] < self.readout_bounds[1]:
-            raise ValueError("readout_bounds must be [low, high] with 0 <= low < high")
+        if len(self.readout_bounds) != 2 or not self.readout_bounds[0] < self.readout_bounds[1]:
+            raise ValueError("readout_bounds must be [low, high] with low < high")
 
 
 def _update_rounds(features: torch.Tensor, valid: torch.Tensor, maps: int) -> tuple[torch.Tensor, list[int]]:

@@ -13,7 +13,7 @@ from typing import Literal
 
 import torch
 
-from snnbench.api.params import params_to_dict
+from snnbench.api.params import param, params_to_dict
 
 #: Numeric precision of the stateless layers (see :mod:`snnbench.running.execution`).
 Precision = Literal["fp32", "bf16"]
@@ -25,18 +25,18 @@ MemoryFormat = Literal["contiguous", "channels_last"]
 class TrainingConfig:
     """The ``[training]`` table of a suite."""
 
-    epochs: int = field(default=1, metadata={"help": "passes over the training split"})
-    batch_size: int = field(default=128, metadata={"help": "training batch size"})
-    eval_batch_size: int = field(default=500, metadata={"help": "batch size for evaluation"})
-    train_limit: int | None = field(default=None, metadata={"help": "use only the first N training samples"})
-    test_limit: int | None = field(default=None, metadata={"help": "use only the first N test samples"})
-    warmup_batches: int = field(default=3, metadata={"help": "batches left out of the throughput timing"})
+    epochs: int = param(1, "passes over the training split", ge=1)
+    batch_size: int = param(128, "training batch size", ge=1)
+    eval_batch_size: int = param(500, "batch size for evaluation", ge=1)
+    train_limit: int | None = param(None, "use only the first N training samples", ge=1)
+    test_limit: int | None = param(None, "use only the first N test samples", ge=1)
+    warmup_batches: int = param(3, "batches left out of the throughput timing", ge=0)
     lr_schedule: Literal["constant", "step", "multistep", "cosine"] = field(default="constant", metadata={
         "help": "learning-rate schedule, stepped once per epoch: step (every lr_step_size epochs), "
                 "multistep (at lr_milestones), cosine (to 0 over the epochs)"})
-    lr_step_size: int = field(default=5, metadata={"help": "step: epochs between decays"})
-    lr_milestones: tuple[int, ...] = field(default=(), metadata={"help": "multistep: epochs after which to decay"})
-    lr_gamma: float = field(default=0.1, metadata={"help": "step/multistep: factor applied at each decay"})
+    lr_step_size: int = param(5, "step: epochs between decays", ge=1)
+    lr_milestones: tuple[int, ...] = param((), "multistep: epochs after which to decay, increasing", ge=1)
+    lr_gamma: float = param(0.1, "step/multistep: factor applied at each decay", gt=0, le=1)
     # Execution options (snnbench.running.execution). Added after rows were recorded, so
     # at their defaults they stay out of a cell's config and hash (see as_config).
     precision: Precision = field(default="fp32", metadata={
@@ -47,22 +47,10 @@ class TrainingConfig:
         "hashed_when_default": False})
 
     def __post_init__(self):
-        for key in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be at least 1")
-        for key in ("train_limit", "test_limit"):
-            if getattr(self, key) is not None and getattr(self, key) < 1:
-                raise ValueError(f"{key} must be at least 1")
-        if self.warmup_batches < 0:
-            raise ValueError("warmup_batches must not be negative")
-        if self.lr_step_size < 1:
-            raise ValueError("lr_step_size must be at least 1")
-        if not 0 < self.lr_gamma <= 1:
-            raise ValueError("lr_gamma must lie in (0, 1]")
         if self.lr_schedule == "multistep" and not self.lr_milestones:
             raise ValueError("lr_schedule = 'multistep' needs lr_milestones")
-        if list(self.lr_milestones) != sorted(set(self.lr_milestones)) or any(m < 1 for m in self.lr_milestones):
-            raise ValueError("lr_milestones must be increasing positive epoch numbers")
+        if list(self.lr_milestones) != sorted(set(self.lr_milestones)):
+            raise ValueError("lr_milestones must be increasing epoch numbers")
 
     def as_config(self) -> dict[str, object]:
         """The TOML-shaped table that enters a cell's config and hash: every key,

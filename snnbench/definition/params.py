@@ -3,7 +3,7 @@
 A component's params class is a frozen dataclass whose fields are exactly
 its TOML keys. This module turns a table into an instance with every error
 naming the key and the bad value, and describes a class for ``snnbench ls``.
-Help text for a field lives in ``field(metadata={"help": ...})``.
+A field's help text and range live in its metadata (:func:`snnbench.api.param`).
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ def _coerce(key: str, value: object, hint: Any) -> object:
 def parse_params(cls: type, table: Mapping[str, object] | None) -> Any:
     """An instance of the frozen dataclass ``cls`` from a TOML table.
 
-    Unknown keys, wrong types and values the class's ``__post_init__``
-    rejects all raise :class:`ParamError`.
+    Unknown keys, wrong types, values outside a field's declared range and
+    values the class's ``__post_init__`` (cross-field rules) rejects all
+    raise :class:`ParamError`.
     """
     table = dict(table or {})
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
@@ -104,8 +105,9 @@ def parse_params(cls: type, table: Mapping[str, object] | None) -> Any:
     for key, value in values.items():
         bounds = bounds_of(fields[key])
         if out_of_bounds(value, bounds):
-            raise ParamError(key, value, f"must lie in {describe_bounds(bounds)}" if len(bounds) > 1
-                             else f"must be {describe_bounds(bounds)}")
+            each = "each item " if isinstance(value, tuple) else ""
+            raise ParamError(key, table[key], f"{each}must lie in {describe_bounds(bounds)}" if len(bounds) > 1
+                             else f"{each}must be {describe_bounds(bounds)}")
     try:
         return cls(**values)
     except (ValueError, TypeError) as error:
@@ -113,7 +115,8 @@ def parse_params(cls: type, table: Mapping[str, object] | None) -> Any:
 
 
 def describe_params(cls: type) -> list[dict[str, str]]:
-    """Rows of name, type, default and help text for each key of ``cls``."""
+    """Rows of name, type, default, range (of each item, for a list) and help
+    text for each key of ``cls``."""
     hints = _hints(cls)
     rows = []
     for f in dataclasses.fields(cls):
@@ -121,8 +124,11 @@ def describe_params(cls: type) -> list[dict[str, str]]:
             continue
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else "required")
+        bounds = describe_bounds(bounds_of(f))
+        if bounds and typing.get_origin(hints[f.name]) is tuple:
+            bounds = f"each {bounds}"
         rows.append({"name": f.name, "type": _type_name(hints[f.name]), "default": repr(default),
-                     "range": describe_bounds(bounds_of(f)), "help": f.metadata.get("help", "")})
+                     "range": bounds, "help": f.metadata.get("help", "")})
     return rows
 
 
