@@ -1,5 +1,9 @@
 # Two entry points: `make run` (the main job) and `make test`. Each creates
-# the virtual environment in .venv when it is missing.
+# the virtual environment in .venv when it is missing. `make run` installs
+# what the main job needs (torch and snnbench's own requirements); `make test`
+# adds every extra the tests use (trackers, Ray, the report's renderer and
+# browser driver, the test tools), which is several GB more. One extra on
+# demand: make extra-mlflow (or -tensorboard, -wandb, -ray, -report, -docs).
 
 VENV    ?= .venv
 PYTHON  ?= python3
@@ -10,11 +14,18 @@ export SNNBENCH_DATA
 
 .PHONY: run test docs smoke baseline-smoke leaderboard bench bench-neurons bench-models bench-rstdp clean
 
+# the main job's environment (this file is its stamp)
 $(BIN)/snnbench: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned to the builds this project is tested with
 	$(BIN)/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+# the tests' environment on top of it
+TEST_INSTALLED := $(VENV)/.test-installed
+$(TEST_INSTALLED): $(BIN)/snnbench pyproject.toml
 	# report: snnbench report's Vega bundle and renderer, and the browser test's driver;
 	# mlflow, tensorboard, wandb: the trackers snnbench run --report logs to, whose tests read them back;
 	# ray: --executor ray, whose tests start a local Ray cluster; docs: tests/test_docs.py builds the site
@@ -23,6 +34,13 @@ $(BIN)/snnbench: pyproject.toml
 	# declared torchaudio/numba requirements are not needed for that, hence --no-deps.
 	$(BIN)/python -m pip install -q --no-deps "neurobench==2.3.0"
 	touch $@
+
+# one extra, on demand: make extra-mlflow
+$(VENV)/.extra-%: $(BIN)/snnbench pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[$*]"
+	touch $@
+
+extra-%: $(VENV)/.extra-% ;
 
 ## run: compare the spike encoders on MNIST and print the leaderboard:
 ## suites/encoders.toml on a GPU, its CPU-sized twin encoders-cpu.toml without
@@ -34,11 +52,11 @@ run: $(BIN)/snnbench
 	$(BIN)/snnbench run suites/$$suite.toml && $(BIN)/snnbench leaderboard --suite $$suite --by encoder
 
 ## test: the whole test suite (GPU tests skip without CUDA)
-test: $(BIN)/snnbench
+test: $(TEST_INSTALLED)
 	$(BIN)/pytest -q
 
 ## docs: the documentation site in docs/_build/html, from docs/ (warnings are errors)
-docs: $(BIN)/snnbench
+docs: $(VENV)/.extra-docs
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 	@echo "open docs/_build/html/index.html"
 
@@ -65,7 +83,7 @@ bench: $(BIN)/snnbench
 
 ## bench-neurons: forward+backward time of every registered neuron model (pytest-benchmark),
 ## and the README table relative to snnTorch Leaky with the bandwidth floor
-bench-neurons: $(BIN)/snnbench
+bench-neurons: $(VENV)/.extra-test
 	mkdir -p .benchmarks
 	$(BIN)/pytest -q benchmarks/test_neuron_speed.py --benchmark-enable \
 	  --benchmark-json=.benchmarks/neurons.json

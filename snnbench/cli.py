@@ -9,6 +9,7 @@ cells or a regression).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -613,6 +614,9 @@ def cmd_report(args) -> int:
     from snnbench.definition.suite import find_suite_files
     from snnbench.results.report import write_report
 
+    if importlib.util.find_spec("vl_convert") is None:  # an extra: `make run` installs the main job's needs only
+        raise SnnbenchError("snnbench report needs vl-convert, which is not installed: "
+                            "pip install 'snnbench[report]' (in this checkout: make extra-report)")
     with ResultStore(args.db, create=False) as store:
         _check_suites(store, args.suite)
         written = write_report(store, args.suite, args.out, suite_files=find_suite_files(args.suites_dir),

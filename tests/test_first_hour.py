@@ -6,11 +6,14 @@ untracked files, and `make run` installing every extra."""
 from __future__ import annotations
 
 import importlib
+import re
+import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import ok_rows, suite_toml
+from conftest import REPO, ok_rows, suite_toml
 
 from snnbench.api import LoadContext
 from snnbench.cli import main
@@ -172,3 +175,40 @@ def test_a_fingerprint_covers_the_helper_modules_of_the_plugin_package_only(plug
     assert {"snnbench_plugins.datasets.nmnist", "snnbench_plugins.datasets.event_cache"} <= set(modules)
     assert not any(name.startswith("snnbench.") for name in modules)  # the core is recorded by its commit
     assert plugins.code_fingerprint("dataset", "nmnist") != plugins.code_fingerprint("dataset", "shd")
+
+
+# --------------------------------------------------------------------------- 11. what `make run` installs
+
+
+def make_plan(target: str, venv: Path) -> list[str]:
+    """The pip installs ``make TARGET`` would run into the environment ``venv`` (make -n runs nothing)."""
+    planned = subprocess.run(["make", "-n", target, f"VENV={venv}"], cwd=REPO, capture_output=True, text=True,
+                             check=True).stdout
+    return [line for line in planned.splitlines() if "pip install" in line]
+
+
+def test_make_run_installs_the_main_job_and_make_test_every_extra(tmp_path):
+    """`make run` used to install every extra (MLflow, W&B, Ray, Playwright,
+    the test tools): 7 GB for a job that needs none of them."""
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    venv = tmp_path / "venv"
+    run = " ".join(make_plan("run", venv))
+    assert "-e ." in run and "torch==" in run
+    assert "[" not in run and "neurobench" not in run, run
+
+    test = make_plan("test", venv)
+    installed = {extra for line in test for found in re.findall(r'-e "\.\[([^]]+)\]"', line)
+                 for extra in found.split(",")}
+    assert installed == set(extras), installed  # every extra, each of which some test uses
+    assert any("neurobench" in line for line in test)
+
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "snnbench").touch()  # the main job's environment is there: the tests add only theirs
+    assert not any("torch==" in line for line in make_plan("test", venv))
+    assert make_plan("extra-mlflow", venv) == [f'{venv}/bin/python -m pip install -q -e ".[mlflow]"']
+
+
+def test_report_without_its_extra_names_what_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "vl_convert", None)  # as if not installed
+    assert main(["report", "--db", str(tmp_path / "r.db"), "--out", str(tmp_path / "site")]) == 2
+    assert "pip install 'snnbench[report]'" in capsys.readouterr().err
