@@ -136,6 +136,7 @@ def test_one_objective_prunes_a_trial_between_its_cells(tmp_path, capsys):
     ('"params.encoder.rate.timesteps" = {low = 2.5, high = 8.0}', "2.5 does not fit there"),
     ('"params.encoder.rate.gain" = {low = 0.0, high = 1.0, log = true}', "a log range needs low > 0"),
     ('"params.encoder.rate.gain" = {low = 1.0, high = 0.5}', "low (1.0) must be below high (0.5)"),
+    ('"params.encoder.rate.gain" = {low = 0.2, high = 1.0, step = 0.0}', "step: must be > 0"),
     ('"params.encoder.rate.gain" = {lo = 0.2, high = 1.0}', "lo: unknown key (did you mean 'low'?)"),
     ('"training.batch_size" = {choices = []}', "choices must not be empty"),
     ('objectives = ["acuracy:max"]\n"training.epochs" = {low = 1, high = 2}', "did you mean 'accuracy'?"),

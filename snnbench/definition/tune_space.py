@@ -62,7 +62,7 @@ class Dimension:
     low: int | float | None = None
     high: int | float | None = None
     log: bool = False
-    step: int | float | None = None
+    step: int | float | None = param(None, "distance between the values a range may take", gt=0)
     choices: tuple[Any, ...] | None = None
 
     def __post_init__(self):
@@ -82,8 +82,6 @@ class Dimension:
             raise ValueError(f"low ({self.low}) must be below high ({self.high})")
         if self.log and self.low <= 0:
             raise ValueError("a log range needs low > 0")
-        if self.step is not None and self.step <= 0:
-            raise ValueError("step must be positive")
         if self.log and self.step is not None:
             raise ValueError("a range takes log or step, not both")
 
