@@ -69,6 +69,7 @@ from snnbench.api.params import param, params_to_dict
 from snnbench.api.records import (
     Cell,
     Choice,
+    EnergyTable,
     EpochStats,
     Reference,
     ResultRow,
@@ -115,6 +116,7 @@ __all__ = [
     "DatasetInfo",
     "DatasetSpec",
     "EncoderSpec",
+    "EnergyTable",
     "EpochStats",
     "LearningRule",
     "LearningRuleSpec",

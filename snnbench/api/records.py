@@ -55,8 +55,34 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class EnergyTable:
+    """The energy of one operation, in picojoules, that turns a cell's counts
+    into its estimated energy (a suite's ``[energy]``; the built-in tables and
+    the checks are in :mod:`snnbench.definition.energy_tables`)."""
+
+    name: str
+    #: a multiply-accumulate (an analogue input times a weight)
+    mac_pj: float
+    #: an accumulate (a spike adds a weight)
+    ac_pj: float
+    #: one of a neuron update's operations as NeuroBench counts them
+    neuron_op_pj: float
+    #: one byte of parameter or neuron-state memory traffic
+    byte_pj: float
+    source: str = ""
+
+    def as_config(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
 class Cell:
-    """One combination of components, trained and measured for one seed."""
+    """One combination of components, trained and measured for one seed.
+
+    ``energy`` is the suite's energy table; None is the default one, and is
+    left out of the config, so the cells of a suite that chooses none keep
+    the hash they had before tables existed, while a cell priced under other
+    constants is another cell, never averaged or compared with this one."""
 
     suite: str
     dataset: Choice
@@ -66,6 +92,7 @@ class Cell:
     learning_rule: Choice
     training: TrainingConfig
     seed: int
+    energy: EnergyTable | None = None
 
     def choice(self, kind: str) -> Choice:
         return getattr(self, kind)
@@ -74,6 +101,8 @@ class Cell:
         """Everything that defines the cell except its seed (JSON-ready)."""
         config = {kind: self.choice(kind).as_dict() for kind in KINDS}
         config["training"] = self.training.as_config()
+        if self.energy is not None:
+            config["energy"] = self.energy.as_config()
         return config
 
     @property

@@ -23,6 +23,7 @@ METRIC_VERSIONS: dict[str, int] = {
     "encoder_density": 2,
     "synops": 1,
     "neuron_ops": 1,
+    "energy_estimate": 1,
     "throughput": 1,
     "memory": 1,
 }
@@ -33,6 +34,14 @@ def _si(value: float) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.3g}{unit}"
     return f"{value:.3g}"
+
+
+def _joules(value: float) -> str:
+    """Energy with the prefix that keeps it readable: 4.6 pJ, 312 nJ, 1.25 mJ."""
+    for unit, scale in (("J", 1.0), ("mJ", 1e-3), ("µJ", 1e-6), ("nJ", 1e-9)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value / 1e-12:.3g} pJ"
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,10 @@ METRICS: tuple[MetricSpec, ...] = (
     # two commits on one machine with the same seeds, where any change is the code's.
     MetricSpec("accuracy", "accuracy %", True, lambda v: f"{100 * v:.2f}", "accuracy",
                gate_tolerance={"abs": 0.02}, compare_tolerance={"abs": 0.01}),
+    # an estimate from operation counts at a suite's energy table (45 nm by default), never
+    # a measurement: "est." in its heading (docs/energy.md)
+    MetricSpec("energy_est_j", "est. energy/sample", False, _joules, "energy_estimate",
+               gate_tolerance={"rel": 0.10}, compare_tolerance={"rel": 0.05}),
     MetricSpec("sparsity", "sparsity", True, lambda v: f"{v:.4f}", "sparsity",
                gate_tolerance={"abs": 0.05}, compare_tolerance={"abs": 0.02}),
     MetricSpec("encoder_density", "enc. density", False, lambda v: f"{v:.4f}", "encoder_density",

@@ -40,6 +40,9 @@ A suite is a TOML file::
     [report.mlflow]               # report the run to a tracker: a reporter, its params
     tracking_uri = "sqlite:///mlflow.db"
 
+    [energy]                      # what an operation costs in the estimated energy
+    table = "horowitz-45nm-int8"  # (snnbench.definition.energy_tables)
+
 The whole file validates before anything trains: every error names the
 file, the line where it can be found, the key and the bad value, and the
 nearest valid name. Combinations whose components cannot work together
@@ -67,6 +70,7 @@ from snnbench.api.errors import (
 from snnbench.api.params import params_to_dict
 from snnbench.api.records import Cell, Choice, Reference, SkippedCombination, Suite
 from snnbench.api.training_config import TrainingConfig
+from snnbench.definition.energy_tables import EnergyTableError, energy_table
 from snnbench.definition.metric_specs import metric
 from snnbench.definition.params import ParamError, parse_params
 from snnbench.definition.registry import Registries
@@ -84,6 +88,8 @@ TOP_LEVEL = {
     "exclude": "[[exclude]]: drop every combination that matches all the keys given",
     "reference": "[[reference]]: a published number the tables measure the matching cells against",
     "report": "[report.<reporter>]: report every run of the suite to an experiment tracker, with its params",
+    "energy": "the energy per operation the estimated energy of every cell is priced at: a built-in table "
+              "(table = \"horowitz-45nm-fp16\") or one of your own (docs/energy.md)",
     # validated by snnbench.definition.tune_space
     "tune": "the search space and settings of `snnbench tune`; `snnbench run` ignores it",
 }
@@ -209,6 +215,10 @@ def _build_suite(data: dict, source: _Source, path: Path, registries: Registries
         raise source.error("lists a seed twice", "suite", "seeds", seeds)
 
     training = _parse(TrainingConfig, _table(data, "training", source), source, "training")
+    try:
+        energy = energy_table(_table(data, "energy", source))
+    except EnergyTableError as error:
+        raise source.error(str(error), "energy", error.key, error.value, error.hint) from None
     params = _component_params(data, source, registries)
     names = _Names(registries, _variants(data, source, registries, params))
     matrix = _matrix(data, source, names)
@@ -231,7 +241,7 @@ def _build_suite(data: dict, source: _Source, path: Path, registries: Registries
             suite.skipped.append(SkippedCombination(combination, reason))
             continue
         for seed in seeds:
-            suite.cells.append(Cell(suite=name, training=training, seed=seed, **choices))
+            suite.cells.append(Cell(suite=name, training=training, seed=seed, energy=energy, **choices))
     for index, reference in enumerate(suite.references):
         if not any(reference.matches(c) for c in combinations):
             raise source.error(f"reference entry {index + 1} ({reference.describe()}) matches no combination "

@@ -51,6 +51,7 @@ from snnbench.api.records import (
     Suite,
     now,
 )
+from snnbench.definition.energy_tables import DEFAULT as DEFAULT_ENERGY_TABLE
 from snnbench.definition.metric_specs import METRIC_VERSIONS
 from snnbench.definition.plugins import PluginSet, plugin_environment
 from snnbench.results.store import ResultStore
@@ -60,6 +61,7 @@ from snnbench.running.checkpoints import EpochCheckpoint, checkpoint_path
 from snnbench.running.executors import CellWork, Executor, InProcess, WorkerSetup
 from snnbench.running.leases import CellKey, CellLeases, Outcome
 from snnbench.running.lifecycle import Lifecycle
+from snnbench.running.energy_estimate import estimate_energy
 from snnbench.running.metrics import (
     chance_accuracy,
     evaluate,
@@ -208,6 +210,8 @@ def measure(model: torch.nn.Module, cell: Cell, loaded: LoadedData, train: DataS
     detail = cell_detail.record(model, test, training.eval_batch_size, loaded.info.n_classes, device, session.history)
     evaluation = evaluate(model, test, training.eval_batch_size, device)
     activity = evaluation.activity
+    energy_table = cell.energy or DEFAULT_ENERGY_TABLE
+    energy = estimate_energy(activity, energy_table)
     chance = chance_accuracy(test.targets)
     return {
         "accuracy": evaluation.accuracy,
@@ -230,13 +234,9 @@ def measure(model: torch.nn.Module, cell: Cell, loaded: LoadedData, train: DataS
         "membrane_updates": activity.membrane_updates,
         "neuron_ops": activity.neuron_ops,
         "neuron_ops_dense": activity.neuron_ops_dense,
+        **energy.metrics(energy_table),
         #: why a metric is null in this row, by its key
-        "unavailable": activity.unavailable,
-        "membrane_updates": activity.membrane_updates,
-        "neuron_ops": activity.neuron_ops,
-        "neuron_ops_dense": activity.neuron_ops_dense,
-        #: why a metric is null in this row, by its key
-        "unavailable": activity.unavailable,
+        "unavailable": activity.unavailable | energy.unavailable,
         "parameters": parameter_count(model),
         "footprint_bytes": footprint_bytes(model),
         "train_samples_per_s": session.samples_per_second,

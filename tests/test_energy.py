@@ -1,0 +1,204 @@
+"""Estimated energy: tiny networks counted by hand, the suite's ``[energy]``
+table (its checks, and its place in a cell's identity), and a real run's
+row priced at the table it names."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import ok_rows, suite_toml
+from snnbench_plugins.neurons.parameters import LIFParams
+from snnbench_plugins.neurons.snntorch_models import SnnTorchLIF
+from torch import nn
+
+from snnbench.api.contracts import DataSplit, SpikingLayer, SpikingModel
+from snnbench.api.errors import SuiteError
+from snnbench.api.sequence import TimeDistributed
+from snnbench.cli import main
+from snnbench.definition.energy_tables import BUILT_IN, DEFAULT
+from snnbench.definition.suite import load_suite
+from snnbench.running.energy_estimate import estimate_energy
+from snnbench.running.metrics import evaluate
+
+CPU = torch.device("cpu")
+FP32, INT8 = BUILT_IN["horowitz-45nm-fp32"], BUILT_IN["horowitz-45nm-int8"]
+
+
+class StoredSpikes(nn.Module):
+    """An encoder that looks up stored ``[T, N, ...]`` spikes by sample index."""
+
+    def __init__(self, spikes: torch.Tensor):
+        super().__init__()
+        self.register_buffer("spikes", spikes)
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        return self.spikes[:, index]
+
+
+def measured(network: nn.Module, spikes: torch.Tensor):
+    samples = spikes.shape[1]
+    model = SpikingModel(StoredSpikes(spikes), network.eval())
+    split = DataSplit(torch.arange(samples), torch.zeros(samples, dtype=torch.long))
+    return evaluate(model, split, samples, CPU).activity
+
+
+def lif() -> SnnTorchLIF:
+    return SnnTorchLIF(LIFParams(beta=0.8))
+
+
+def linear_lif_activity():
+    """One Linear layer (4 -> 3, no bias) into three Leaky neurons, two samples
+    of three steps (tests/test_neurobench_agreement.py counts its membrane
+    updates by hand: 7 a sample). Spikes: A's input 0 at step 0 (2 non-zero
+    weights), B's input 1 at step 0 (none), B's input 2 at step 1 (2): 4 ACs,
+    2 a sample. Each spike fans out to all 3 weights of its column (zeros
+    too): 9 weight reads of 4 bytes; the 3 neurons keep one float32 each,
+    read and written at each of 3 steps."""
+    linear = nn.Linear(4, 3, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[0.9, 0.0, 0.7, 0.0],
+                                          [0.0, 0.0, 1.2, 0.8],
+                                          [1.1, 0.0, 0.0, 0.6]]))
+    spikes = torch.zeros(3, 2, 4)
+    spikes[0, 0, 0] = spikes[0, 1, 1] = spikes[1, 1, 2] = 1
+    return measured(nn.Sequential(TimeDistributed(linear), lif()), spikes)
+
+
+def conv_lif_activity():
+    """A 2x2 convolution (1 -> 2 channels, bias 0.1) on a 3x3 image of two
+    spikes, (0, 0) and (1, 1), then an empty step; 8 Leaky neurons.
+    Channel 0's weights sit at kernel (0,0) and (1,1), channel 1's at (0,0)
+    and (0,1). ACs, output by output: channel 0 2+0+0+1, channel 1 1+0+1+1:
+    6. Fan-out: the spike at (0,0) lies in one window, the one at (1,1) in
+    all four, each window read for both channels: 10 weight reads; the bias
+    is read for each of 8 outputs at both steps. The bias drives every
+    neuron at both steps: 16 membrane updates, 64 operations."""
+    conv = nn.Conv2d(1, 2, 2)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]], [[[0.5, 0.5], [0.0, 0.0]]]]))
+        conv.bias.fill_(0.1)
+    spikes = torch.zeros(2, 1, 1, 3, 3)
+    spikes[0, 0, 0, 0, 0] = spikes[0, 0, 0, 1, 1] = 1
+    return measured(nn.Sequential(TimeDistributed(conv), lif()), spikes)
+
+
+def test_linear_lif_counts_and_compute_energy_by_hand():
+    activity = linear_lif_activity()
+    assert (activity.synops_ac, activity.synops_mac, activity.neuron_ops) == (2.0, 0.0, 28.0)
+    # (2 ACs + 28 neuron operations) x 0.9 pJ
+    assert estimate_energy(activity, FP32).compute_j == pytest.approx(27e-12, rel=1e-12)
+    assert estimate_energy(activity, INT8).compute_j == pytest.approx(30 * 0.03e-12, rel=1e-12)
+
+
+def test_conv_fed_spikes_counts_and_compute_energy_by_hand():
+    activity = conv_lif_activity()
+    assert (activity.synops_ac, activity.synops_mac) == (6.0, 0.0)
+    assert (activity.membrane_updates, activity.neuron_ops) == (16.0, 64.0)
+    estimate = estimate_energy(activity, FP32)
+    assert estimate.compute_j == pytest.approx((6 + 64) * 0.9e-12, rel=1e-12)
+    assert estimate.parts == pytest.approx({"ac_j": 6 * 0.9e-12, "mac_j": 0.0, "neuron_j": 64 * 0.9e-12})
+
+
+def test_analogue_input_is_priced_as_macs():
+    """The same Linear layer fed 0.5 instead of 1: the 4 multiplications are MACs."""
+    linear = nn.Linear(4, 3, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[0.9, 0.0, 0.7, 0.0], [0.0, 0.0, 1.2, 0.8], [1.1, 0.0, 0.0, 0.6]]))
+    inputs = torch.zeros(3, 2, 4)
+    inputs[0, 0, 0] = inputs[0, 1, 1] = inputs[1, 1, 2] = 0.5
+    activity = measured(nn.Sequential(TimeDistributed(linear), lif()), inputs)
+    assert (activity.synops_ac, activity.synops_mac) == (0.0, 2.0)
+    estimate = estimate_energy(activity, FP32)
+    assert estimate.compute_j == pytest.approx((2 * 4.6 + activity.neuron_ops * 0.9) * 1e-12, rel=1e-12)
+
+
+def test_a_layer_that_reports_no_membrane_leaves_the_estimate_null_with_the_reason():
+    class Threshold(SpikingLayer):  # a third party's spiking layer that reports nothing
+        def forward(self, current):
+            return (current > 0.5).float()
+
+    activity = measured(nn.Sequential(TimeDistributed(nn.Linear(4, 3)), Threshold()), torch.ones(2, 2, 4))
+    estimate = estimate_energy(activity, FP32)
+    assert activity.membrane_updates is None and estimate.compute_j is None
+    assert "Threshold" in estimate.unavailable["energy_est_j"]
+    assert "report_membrane" in estimate.unavailable["energy_est_j"]
+    assert estimate.parts["ac_j"] == activity.synops_ac * 0.9e-12  # the known part is kept
+
+
+def test_the_built_in_tables_are_horowitz_45nm():
+    assert DEFAULT is FP32
+    assert [(t.mac_pj, t.ac_pj) for t in BUILT_IN.values()] == [(4.6, 0.9), (1.5, 0.4), (0.23, 0.03)]
+    assert all(t.byte_pj == 24.96 and "Horowitz" in t.source for t in BUILT_IN.values())
+
+
+# --------------------------------------------------------------------------- [energy] in a suite
+
+
+def suite_with(tmp_path, energy: str):
+    path = tmp_path / "suite.toml"
+    path.write_text(suite_toml(extra=energy))
+    return path
+
+
+def cells(plugins, tmp_path, energy: str):
+    return load_suite(suite_with(tmp_path, energy), plugins.registries).cells
+
+
+def test_the_default_table_leaves_a_cell_as_it_was_and_another_table_makes_another_cell(plugins, tmp_path):
+    plain = cells(plugins, tmp_path, "")[0]
+    named_default = cells(plugins, tmp_path, '[energy]\ntable = "horowitz-45nm-fp32"\n')[0]
+    int8 = cells(plugins, tmp_path, '[energy]\ntable = "horowitz-45nm-int8"\n')[0]
+    assert plain.energy is None and named_default.energy is None
+    assert plain.config_hash == named_default.config_hash and "energy" not in plain.config()
+    assert int8.energy == INT8 and int8.config()["energy"]["ac_pj"] == 0.03
+    assert int8.config_hash != plain.config_hash
+
+
+def test_a_table_of_ones_own(plugins, tmp_path):
+    cell = cells(plugins, tmp_path, '[energy]\ntable = "chip-28nm"\nmac_pj = 1\nac_pj = 0.1\n'
+                 'neuron_op_pj = 0.2\nbyte_pj = 5\nsource = "synthesis"\n')[0]
+    assert cell.energy.as_config() == {"name": "chip-28nm", "mac_pj": 1.0, "ac_pj": 0.1, "neuron_op_pj": 0.2,
+                                       "byte_pj": 5.0, "source": "synthesis"}
+
+
+@pytest.mark.parametrize("energy, expected", [
+    ('table = "horowitz-45nm-fp23"', ["energy.table = 'horowitz-45nm-fp23'", "unknown energy table",
+                                      "did you mean 'horowitz-45nm-fp32'?"]),
+    ('table = "chip"\nmac_pj = 1\nac_pj = 0.1', ["energy table 'chip' lacks neuron_op_pj, byte_pj"]),
+    ('table = "horowitz-45nm-int8"\nac_pj = 0.01', ["energy.ac_pj = 0.01", "built-in table",
+                                                    "its own name"]),
+    ('table = "chip"\nmac_pj = 1\nac_pj = -0.1\nneuron_op_pj = 0.2\nbyte_pj = 5',
+     ["energy.ac_pj = -0.1", "picojoules >= 0"]),
+    ('table = "chip"\nmac_pJ = 1', ["energy.mac_pJ = 1", "unknown key", "did you mean 'mac_pj'?"]),
+    ("mac_pj = 1", ["[energy.table]", "needs a name"]),
+    ("table = 3", ["energy.table = 3", "non-empty string"]),
+])
+def test_a_bad_energy_table_is_refused_naming_the_key(plugins, tmp_path, energy, expected):
+    with pytest.raises(SuiteError) as caught:
+        cells(plugins, tmp_path, f"[energy]\n{energy}\n")
+    message = str(caught.value)
+    assert "suite.toml:" in message
+    for text in expected:
+        assert text in message, message
+
+
+# --------------------------------------------------------------------------- a real run
+
+
+def test_a_run_records_its_estimate_at_the_suites_table(tmp_path, capsys):
+    """digits, one epoch of a small MLP: the row's estimate is its own counts
+    priced at the int8 table it names, and the table is recorded with it."""
+    path = suite_with(tmp_path, '[training]\nepochs = 1\ntrain_limit = 300\ntest_limit = 100\n'
+                                '[energy]\ntable = "horowitz-45nm-int8"\n')
+    db = tmp_path / "results.db"
+    assert main(["run", str(path), "--db", str(db), "--no-progress"]) == 0
+    (row,) = ok_rows(db)
+    metrics = row["metrics"]
+    assert metrics["energy_table"]["name"] == "horowitz-45nm-int8"
+    assert row["config"]["energy"] == metrics["energy_table"]
+    priced = (metrics["synops_ac"] * 0.03 + metrics["synops_mac"] * 0.23 + metrics["neuron_ops"] * 0.03) * 1e-12
+    assert metrics["energy_est_j"] == pytest.approx(priced, rel=1e-12)
+    assert metrics["synops_ac"] > 0 and metrics["neuron_ops"] > 0
+    capsys.readouterr()
+    assert main(["leaderboard", "--db", str(db)]) == 0
+    assert "est. energy/sample ↓" in capsys.readouterr().out
