@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_arguments(run)
     scale = run.add_argument_group(
         "beyond one process", "Run cells on a Ray cluster (needs pip install 'snnbench[ray]'), or only a "
-                              "shard of them, e.g. one task of a Slurm job array; README \"Beyond one machine\"")
+                              "shard of them, e.g. one task of a Slurm job array; see docs/guide/scaling.md")
     scale.add_argument("--executor", choices=("local", "ray"), default="local",
                        help="local (default): one cell after another in this process; ray: each cell on a Ray "
                             "worker with a GPU of its own (CPUs without GPUs), rows written here")
@@ -223,8 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--sort", default="accuracy", help="metric to sort by (default accuracy)")
     board.add_argument("--metric", action="append", default=[], help="show only these metrics (repeatable)")
     board.add_argument("--format", choices=("table", "md", "csv", "html", "json"), default="table",
-                       help="table (default), md, csv, html (one self-contained page) or json (README "
-                            "\"Leaderboard JSON\" documents its schema)")
+                       help="table (default), md, csv, html (one self-contained page) or json (its schema: "
+                            "docs/guide/report.md, \"Leaderboard JSON\")")
     board.add_argument("--compare", nargs=2, metavar=("A", "B"),
                        help="print A - B on every metric with its 95%% interval (Welch's t over seeds); "
                             "A and B are rows as the table names them, e.g. rate latency with --by encoder")

@@ -304,7 +304,7 @@ class Metrics(MarkdownDirective):
         headers = ["key", "column", "better", "family (version)", "a gate fails on", "`check` tolerance",
                    "`compare` tolerance", *(f.name.replace("_", " ") for f in extra)]
         rows = [[code(m.key), m.title, "higher" if m.higher_is_better else "lower",
-                 f"{m.family} (v{METRIC_VERSIONS[m.family]})",
+                 f"{m.family} (v{METRIC_VERSIONS[m.family]})" if m.family in METRIC_VERSIONS else m.family,
                  "any change" if m.fails_on == "change" else "a worse value",
                  tolerance_text(m.gate_tolerance), tolerance_text(m.compare_tolerance),
                  *(tolerance_text(getattr(m, f.name)) if isinstance(getattr(m, f.name), dict)

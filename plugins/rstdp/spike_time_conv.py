@@ -10,8 +10,8 @@ instead: every spike adds one weight column ``w[:, c, ky, kx]`` to the step
 it arrived at, and one pass over the ``T`` steps of those sums gives the
 first threshold crossing. Nothing ``T``-fold is ever stored.
 
-On one thread of the 2-core AMD EPYC (``make bench-rstdp``, README
-"Learning without backprop"), layer 2's STDP step fell from 11.0 to 4.0 ms
+On one thread of the 2-core AMD EPYC (``make bench-rstdp``, docs/components/architectures.md,
+"Hidden layers by events"), layer 2's STDP step fell from 11.0 to 4.0 ms
 an image and propagating through S2 + C2 from 12.2 to 1.3 ms: the dense
 path spends its time multiplying zeros.
 

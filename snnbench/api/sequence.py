@@ -42,7 +42,7 @@ def constant_step(x: torch.Tensor) -> torch.Tensor:
     CSNN's first layer at T = 25, batch 64 (pooling its conv's output,
     forward and backward) that took 25.7 ms against 1.7 ms on the step
     itself, on two cores; the whole bf16 training step got 1.06x faster
-    (README "Speed").
+    (docs/speed.md).
     """
     step = getattr(x, "_snnbench_constant_step", None)
     return step if step is not None else x[0]

@@ -165,8 +165,8 @@ def load_search(document: SuiteDocument, registries: Registries) -> Search:
     suite = document.build(registries)
     table = document.data.get("tune")
     if table is None:
-        raise SuiteError("has no [tune] table: declare the search space there (see README, "
-                         "\"Hyper-parameter search\")", file=str(document.path))
+        raise SuiteError("has no [tune] table: declare the search space there (see docs/guide/tuning.md)",
+                         file=str(document.path))
     source = document.source
     if not isinstance(table, dict):
         raise source.error("must be a table", None, "tune", table)
