@@ -237,11 +237,15 @@ class ResultRow:
     reason: str | None = None
     started_at: str = field(default_factory=now)
     finished_at: str = field(default_factory=now)
+    #: the trained model's file (safetensors bytes), carried from wherever the
+    #: cell trained to the process that writes the store, which keeps it beside
+    #: the store and lets go of it; the row itself names the file (``environment["model"]``)
+    kept_model: bytes | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any]) -> ResultRow:
         """The row as :meth:`ResultStore.rows` returns it, back as a ResultRow."""
-        names = {f.name for f in fields(cls)} - {"components"}
+        names = {f.name for f in fields(cls)} - {"components", "kept_model"}
         return cls(components={kind: stored[kind] for kind in KINDS},
                    **{name: stored[name] for name in names})
 

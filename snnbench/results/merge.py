@@ -11,16 +11,24 @@ only once). Two runs of one cell are two rows, both kept, as in one store.
 
 Stores of different snnbench versions, or of another store schema, are not
 mixed: that is refused before anything is written.
+
+Kept models (:mod:`snnbench.results.models`) come along with their rows,
+from each store's models folder into the target's, each checked against its
+row's digest first: a truncated or changed file stops the merge before a row
+is written. A row whose file is missing from its store is copied without it
+and counted.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from snnbench.api.errors import SnnbenchError
+from snnbench.results.models import ModelFolder, ModelRef
 from snnbench.results.store import ResultStore, insert_stored
 
 _VERSION = "json_extract(environment, '$.libraries.snnbench')"
@@ -31,6 +39,10 @@ class MergedSource:
     path: Path
     rows: int
     added: int = 0
+    #: kept models of its rows, copied (or already there)
+    models: int = 0
+    #: files of its rows missing from its models folder
+    missing_models: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -59,6 +71,7 @@ def merge_stores(sources: Sequence[Path], into: Path) -> MergeSummary:
     incoming = sorted(((row["finished_at"], index, order, row) for index, (_, rows) in enumerate(found)
                        for order, row in enumerate(rows)), key=lambda item: item[:3])
     counts = [MergedSource(path, len(rows)) for path, rows in found]
+    _carry_models(found, into, counts)
 
     def copy(db: sqlite3.Connection) -> int:
         _refuse_mixed_versions(versions | {into: _versions(db)})  # as it is now, in the writing transaction
@@ -75,6 +88,32 @@ def merge_stores(sources: Sequence[Path], into: Path) -> MergeSummary:
         summary.total = target.write(f"merge {len(sources)} store(s) into it", copy)
     summary.sources = counts
     return summary
+
+
+def _carry_models(found: list[tuple[Path, list[dict]]], into: Path, counts: list[MergedSource]) -> None:
+    """Copy the kept models of the rows into ``into``'s folder: all checked
+    first, so a bad file stops the merge before anything is copied."""
+    wanted = []
+    for (path, rows), count in zip(found, counts):
+        folder = ModelFolder(path)
+        for row in rows:
+            ref = _model_ref(row)
+            if ref is None:
+                continue
+            if folder.file(ref).exists():
+                folder.read(ref)
+                wanted.append((folder, ref, count))
+            else:
+                count.missing_models.append(ref.file)
+    target = ModelFolder(into)
+    for folder, ref, count in wanted:
+        target.copy_from(folder, ref)
+        count.models += 1
+
+
+def _model_ref(stored: dict) -> ModelRef | None:
+    """The model reference of a row as stored (its environment as JSON text)."""
+    return ModelRef.of_row({"environment": json.loads(stored["environment"] or "{}")})
 
 
 def _versions(db: sqlite3.Connection) -> set[str]:
