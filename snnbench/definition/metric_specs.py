@@ -27,6 +27,28 @@ METRIC_VERSIONS: dict[str, int] = {
     "throughput": 1,
     "memory": 1,
 }
+#: Families measured only when asked for (``snnbench export --check``, ``snnbench
+#: remeasure --metric``), never by a run: a row without one is not stale, a row
+#: holding an older version of one is.
+ON_REQUEST_VERSIONS: dict[str, int] = {
+    "nir": 1,
+}
+#: Families measured while a cell trains: only training it again measures them
+#: again (``snnbench remeasure`` measures every other family from a kept model).
+TRAINING_FAMILIES: frozenset[str] = frozenset({"throughput", "memory"})
+
+
+def metric_version(family: str) -> int:
+    """The current version of a metric family's definition."""
+    return {**METRIC_VERSIONS, **ON_REQUEST_VERSIONS}[family]
+
+
+def stale_families(versions: dict[str, int]) -> list[str]:
+    """The families a row's ``metric_versions`` hold at another version than
+    this snnbench's, or lack (of those every run measures)."""
+    stale = [family for family, version in METRIC_VERSIONS.items() if versions.get(family) != version]
+    return stale + [family for family, version in ON_REQUEST_VERSIONS.items()
+                    if family in versions and versions[family] != version]
 
 
 def _si(value: float) -> str:
@@ -119,6 +141,9 @@ METRICS: tuple[MetricSpec, ...] = (
                gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}),
     MetricSpec("parameters", "params", False, _si, "accuracy"),
     MetricSpec("peak_memory_mb", "peak MB", False, lambda v: f"{v:,.0f}", "memory"),
+    # snnbench export --check: the lowest share of (step, sample, neuron) slots in
+    # which a framework that re-imported the network's NIR graph fired as snnbench did
+    MetricSpec("nir_agreement", "NIR agreement", True, lambda v: f"{v:.4f}", "nir"),
 )
 METRIC_BY_KEY = {m.key: m for m in METRICS}
 

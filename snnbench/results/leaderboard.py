@@ -33,6 +33,8 @@ from snnbench.definition.metric_specs import (
     METRICS,
     MetricSpec,
     metric,
+    metric_version,
+    stale_families,
 )
 from snnbench.results.statistics import CONFIDENCE, welch
 
@@ -44,8 +46,7 @@ JSON_SCHEMA = "snnbench-leaderboard/1"
 
 
 def _is_stale(row: dict[str, Any]) -> bool:
-    versions = row.get("metric_versions") or {}
-    return any(versions.get(name) != version for name, version in METRIC_VERSIONS.items())
+    return bool(stale_families(row.get("metric_versions") or {}))
 
 
 @dataclass
@@ -401,7 +402,7 @@ def board_json(board: Board, results: Results, suites: Sequence[str]) -> dict[st
         "significance": {"test": "welch-two-sided", "alpha": board.alpha, "can_tell": board.can_tell,
                          "note": board.significance_note},
         "metrics": [{"key": m.key, "title": m.title, "higher_is_better": m.higher_is_better,
-                     "family": m.family, "version": METRIC_VERSIONS[m.family]} for m in board.metrics],
+                     "family": m.family, "version": metric_version(m.family)} for m in board.metrics],
         "rows": [{"group": {c: row[c] for c in board.by}, "runs": int(row["n"]),
                   "metrics": {m.key: {"mean": _number(row[f"{m.key}_mean"]), "std": _number(row[f"{m.key}_std"]),
                                       "n": int(row[f"{m.key}_n"])} for m in board.metrics},
