@@ -1,6 +1,7 @@
-"""Estimated energy: tiny networks counted by hand, the suite's ``[energy]``
-table (its checks, and its place in a cell's identity), and a real run's
-row priced at the table it names."""
+"""Estimated energy: tiny networks counted by hand, agreement with
+SpikingJelly 2.0's simple energy model on the memory traffic it defines, the
+suite's ``[energy]`` table (its checks, and its place in a cell's identity),
+and a real run's row priced at the table it names."""
 
 from __future__ import annotations
 
@@ -82,11 +83,14 @@ def conv_lif_activity():
     return measured(nn.Sequential(TimeDistributed(conv), lif()), spikes)
 
 
-def test_linear_lif_counts_and_compute_energy_by_hand():
+def test_linear_lif_counts_and_energy_by_hand():
     activity = linear_lif_activity()
     assert (activity.synops_ac, activity.synops_mac, activity.neuron_ops) == (2.0, 0.0, 28.0)
-    # (2 ACs + 28 neuron operations) x 0.9 pJ
-    assert estimate_energy(activity, FP32).compute_j == pytest.approx(27e-12, rel=1e-12)
+    # a sample: 9 / 2 weight reads of 4 bytes; 3 neurons x 3 steps x 4 bytes, read and written
+    assert (activity.parameter_read_bytes, activity.neuron_state_bytes) == (18.0, 72.0)
+    fp32 = estimate_energy(activity, FP32)
+    assert fp32.compute_j == pytest.approx(27e-12, rel=1e-12)  # (2 ACs + 28 neuron operations) x 0.9 pJ
+    assert fp32.memory_aware_j == pytest.approx(27e-12 + 90 * 24.96e-12, rel=1e-12)
     assert estimate_energy(activity, INT8).compute_j == pytest.approx(30 * 0.03e-12, rel=1e-12)
 
 
@@ -94,9 +98,14 @@ def test_conv_fed_spikes_counts_and_compute_energy_by_hand():
     activity = conv_lif_activity()
     assert (activity.synops_ac, activity.synops_mac) == (6.0, 0.0)
     assert (activity.membrane_updates, activity.neuron_ops) == (16.0, 64.0)
+    # 10 weight reads and 16 bias reads of 4 bytes; 8 neurons x 2 steps x 4 bytes, read and written
+    assert (activity.parameter_read_bytes, activity.neuron_state_bytes) == (104.0, 128.0)
     estimate = estimate_energy(activity, FP32)
     assert estimate.compute_j == pytest.approx((6 + 64) * 0.9e-12, rel=1e-12)
-    assert estimate.parts == pytest.approx({"ac_j": 6 * 0.9e-12, "mac_j": 0.0, "neuron_j": 64 * 0.9e-12})
+    assert estimate.parts == pytest.approx({"ac_j": 6 * 0.9e-12, "mac_j": 0.0, "neuron_j": 64 * 0.9e-12,
+                                            "parameter_memory_j": 104 * 24.96e-12,
+                                            "state_memory_j": 128 * 24.96e-12})
+    assert estimate.memory_aware_j == pytest.approx((70 * 0.9 + 232 * 24.96) * 1e-12, rel=1e-12)
 
 
 def test_analogue_input_is_priced_as_macs():
@@ -119,8 +128,8 @@ def test_a_layer_that_reports_no_membrane_leaves_the_estimate_null_with_the_reas
 
     activity = measured(nn.Sequential(TimeDistributed(nn.Linear(4, 3)), Threshold()), torch.ones(2, 2, 4))
     estimate = estimate_energy(activity, FP32)
-    assert activity.membrane_updates is None and estimate.compute_j is None
-    assert "Threshold" in estimate.unavailable["energy_est_j"]
+    assert activity.membrane_updates is None and estimate.compute_j is None and estimate.memory_aware_j is None
+    assert "Threshold" in estimate.unavailable["energy_est_j"] and "Threshold" in estimate.unavailable["energy_est_mem_j"]
     assert "report_membrane" in estimate.unavailable["energy_est_j"]
     assert estimate.parts["ac_j"] == activity.synops_ac * 0.9e-12  # the known part is kept
 
@@ -129,6 +138,77 @@ def test_the_built_in_tables_are_horowitz_45nm():
     assert DEFAULT is FP32
     assert [(t.mac_pj, t.ac_pj) for t in BUILT_IN.values()] == [(4.6, 0.9), (1.5, 0.4), (0.23, 0.03)]
     assert all(t.byte_pj == 24.96 and "Horowitz" in t.source for t in BUILT_IN.values())
+
+
+# --------------------------------------------------------------------------- SpikingJelly's simple model
+
+
+def spikingjelly_memory(network: nn.Module, spikes: torch.Tensor) -> dict[str, float]:
+    """SpikingJelly 2.0's ``estimate_simple_energy`` of one forward pass over
+    all of ``spikes``, per sample: parameter bytes, neuron-state bytes, and
+    the memory energy at its default 24.96 pJ a byte."""
+    from spikingjelly.activation_based.op_counter import estimate_simple_energy
+
+    report = estimate_simple_energy(network.eval(), spikes)
+    counts, samples = report.counts, spikes.shape[1]
+    return {"parameter_bytes": (counts["weight_read_bytes"] + counts["bias_read_bytes"]) / samples,
+            "state_bytes": (counts["neuron_state_read_bytes"] + counts["neuron_state_write_bytes"]) / samples,
+            "memory_j": report.energy_memory_pj * 1e-12 / samples}
+
+
+def assert_memory_agrees(network: nn.Module, spikes: torch.Tensor) -> None:
+    ours = measured(network, spikes)
+    theirs = spikingjelly_memory(network, spikes)
+    estimate = estimate_energy(ours, FP32)
+    assert ours.parameter_read_bytes == pytest.approx(theirs["parameter_bytes"], rel=1e-9)
+    assert ours.neuron_state_bytes == pytest.approx(theirs["state_bytes"], rel=1e-9)
+    assert estimate.memory_aware_j - estimate.compute_j == pytest.approx(theirs["memory_j"], rel=1e-9)
+
+
+def sj_lif():
+    from snnbench_plugins.neurons.spikingjelly_models import (
+        SJLIFParams,
+        SpikingJellyLIF,
+    )
+
+    return SpikingJellyLIF(SJLIFParams(beta=0.8))
+
+
+def test_memory_traffic_agrees_with_spikingjelly_on_the_conv_by_hand():
+    conv = nn.Conv2d(1, 2, 2)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]], [[[0.5, 0.5], [0.0, 0.0]]]]))
+        conv.bias.fill_(0.1)
+    spikes = torch.zeros(2, 1, 1, 3, 3)
+    spikes[0, 0, 0, 0, 0] = spikes[0, 0, 0, 1, 1] = 1
+    network = nn.Sequential(TimeDistributed(conv), sj_lif())
+    assert spikingjelly_memory(network, spikes)["parameter_bytes"] == 104  # the hand count above
+    assert_memory_agrees(network, spikes)
+
+
+def test_memory_traffic_agrees_with_spikingjelly_on_the_csnn(plugins):
+    """The CSNN with SpikingJelly's LIF on rate-coded digits (its binary
+    inputs read weights by fan-out, its biases at every output and step)."""
+    from sklearn.datasets import load_digits
+    from snnbench_plugins.architectures.feedforward import CSNNParams
+    from snnbench_plugins.neurons.spikingjelly_models import SJLIFParams
+
+    from snnbench.api.records import Choice
+    from snnbench.running.assembly import build_network
+
+    torch.manual_seed(0)
+    images = torch.tensor(load_digits().images[:24] / 16.0, dtype=torch.float32).unsqueeze(1)
+    images = nn.functional.interpolate(images, size=(16, 16))
+    spikes = (torch.rand(6, *images.shape) < images).float()
+    network = build_network(plugins.registries, Choice("csnn", CSNNParams()), Choice("spikingjelly-lif",
+                            SJLIFParams(beta=0.8)), (1, 16, 16), 10, 6)
+    with torch.no_grad():
+        for module in network.modules():
+            if isinstance(module, nn.Conv2d | nn.Linear):
+                module.weight.mul_(4.0)  # every layer fires
+    ours = measured(network, spikes)
+    assert all(s < 1.0 for s in ours.sparsity_per_layer.values()), ours.sparsity_per_layer
+    assert_memory_agrees(network, spikes)
 
 
 # --------------------------------------------------------------------------- [energy] in a suite
@@ -198,7 +278,10 @@ def test_a_run_records_its_estimate_at_the_suites_table(tmp_path, capsys):
     assert row["config"]["energy"] == metrics["energy_table"]
     priced = (metrics["synops_ac"] * 0.03 + metrics["synops_mac"] * 0.23 + metrics["neuron_ops"] * 0.03) * 1e-12
     assert metrics["energy_est_j"] == pytest.approx(priced, rel=1e-12)
+    memory = (metrics["energy_est_parts"]["parameter_memory_j"] + metrics["energy_est_parts"]["state_memory_j"])
+    assert memory > 0 and metrics["energy_est_mem_j"] == pytest.approx(priced + memory, rel=1e-12)
     assert metrics["synops_ac"] > 0 and metrics["neuron_ops"] > 0
     capsys.readouterr()
     assert main(["leaderboard", "--db", str(db)]) == 0
-    assert "est. energy/sample ↓" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "est. energy/sample ↓" in out and "est. energy+mem/sample ↓" in out

@@ -67,10 +67,10 @@ class EnergyTableError(SnnbenchError):
 def energy_table(table: dict[str, Any]) -> EnergyTable | None:
     """The table a suite's ``[energy]`` asks for; None for the default (or
     no ``[energy]``), which keeps the suite's cells as they were."""
-    for key in table:
+    for key, value in table.items():
         if key not in KEYS:
             suggestion = did_you_mean(key, KEYS)
-            raise EnergyTableError("unknown key", key, table[key],
+            raise EnergyTableError("unknown key", key, value,
                                    f"did you mean {suggestion!r}?" if suggestion else f"keys: {', '.join(KEYS)}")
     given = [c for c in CONSTANTS if c in table]
     if "table" not in table:

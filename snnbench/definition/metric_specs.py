@@ -121,6 +121,9 @@ METRICS: tuple[MetricSpec, ...] = (
     # a measurement: "est." in its heading (docs/energy.md)
     MetricSpec("energy_est_j", "est. energy/sample", False, _joules, "energy_estimate",
                gate_tolerance={"rel": 0.10}, compare_tolerance={"rel": 0.05}),
+    # the same with parameter and neuron-state memory traffic (SpikingJelly's simple model)
+    MetricSpec("energy_est_mem_j", "est. energy+mem/sample", False, _joules, "energy_estimate",
+               gate_tolerance={"rel": 0.10}, compare_tolerance={"rel": 0.05}),
     MetricSpec("sparsity", "sparsity", True, lambda v: f"{v:.4f}", "sparsity",
                gate_tolerance={"abs": 0.05}, compare_tolerance={"abs": 0.02}),
     MetricSpec("encoder_density", "enc. density", False, lambda v: f"{v:.4f}", "encoder_density",
