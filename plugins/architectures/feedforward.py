@@ -4,7 +4,10 @@
   spiking output layer.
 - ``csnn``: the convolutional SNN 12C5-MP2-64C5-MP2-1024FC10 (snnTorch
   tutorial 7; 1024 = 64 x 4 x 4 for 28x28 input, sized from the input here,
-  so N-MNIST's 2x34x34 frames give 64 x 5 x 5 = 1600).
+  so N-MNIST's 2x34x34 frames give 64 x 5 x 5 = 1600). ``pooling = "avg"``
+  averages instead of taking the maximum: NIR (the exchange format of
+  neuromorphic tools, ``snnbench export --nir``) has sum and average pooling
+  but no max-pooling, so only that CSNN can be carried out to other tools.
 
 Every spiking layer comes from the cell's neuron model, so any neuron runs in
 any architecture. Outputs are output-layer spikes ``[T, B, n_classes]``.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 from torch import nn
 
@@ -52,6 +56,9 @@ class CSNNParams:
     channels: tuple[int, ...] = param((12, 64), "output channels of each conv layer", ge=1)
     kernel_size: int = param(5, "square conv kernel size (no padding)", ge=1)
     pool: int = param(2, "max-pool size and stride after each conv", ge=1)
+    # added after rows were recorded: at its default it stays out of a cell's config and hash
+    pooling: Literal["max", "avg"] = field(default="max", metadata={
+        "help": "max, or avg (which NIR can express: snnbench export --nir)", "hashed_when_default": False})
 
     def __post_init__(self):
         require_channels(self.channels)
@@ -94,8 +101,9 @@ def build_csnn(params: CSNNParams, ctx: ArchitectureContext) -> nn.Module:
     layers: list[nn.Module] = []
     for out_channels in params.channels:
         height, width = _pooled(params, height, width)
+        pool = nn.MaxPool2d(params.pool) if params.pooling == "max" else nn.AvgPool2d(params.pool)
         layers += [TimeDistributed(nn.Conv2d(in_channels, out_channels, params.kernel_size)),
-                   TimeDistributed(nn.MaxPool2d(params.pool)), ctx.neuron((out_channels, height, width))]
+                   TimeDistributed(pool), ctx.neuron((out_channels, height, width))]
         in_channels = out_channels
     layers += [TimeDistributed(nn.Flatten()),
                TimeDistributed(nn.Linear(in_channels * height * width, ctx.n_classes)),

@@ -34,7 +34,7 @@ from snnbench_plugins.neurons.parameters import (
     SynapticParams,
 )
 
-from snnbench.api import NeuronSpec, SpikingLayer, hookimpl, listening, report_membrane
+from snnbench.api import NeuronDynamics, NeuronSpec, SpikingLayer, hookimpl, listening, report_membrane
 
 #: NeuroBench 2.3's operations per membrane update (``neuron_ops_reset_operations``)
 NEUROBENCH_OPERATIONS = {"Leaky": {"subtract": 4, "zero": 4}, "Synaptic": {"subtract": 6, "zero": 8},
@@ -93,6 +93,10 @@ class SnnTorchLIF(SnnTorchLayer):
         self.neuron = snn.Leaky(beta=params.beta, threshold=params.threshold, spike_grad=spike_function(params),
                                 reset_mechanism=params.reset)
 
+    def dynamics(self) -> NeuronDynamics:
+        neuron = self.neuron
+        return NeuronDynamics("lif", float(neuron.threshold), neuron.reset_mechanism, beta=float(neuron.beta))
+
 
 class SnnTorchSynaptic(SnnTorchLayer):
     """snnTorch ``Synaptic``: a decaying synaptic current ``syn = alpha syn + I`` drives the membrane."""
@@ -106,6 +110,11 @@ class SnnTorchSynaptic(SnnTorchLayer):
 
         self.neuron = snn.Synaptic(alpha=params.alpha, beta=params.beta, threshold=params.threshold,
                                    spike_grad=spike_function(params), reset_mechanism=params.reset)
+
+    def dynamics(self) -> NeuronDynamics:
+        neuron = self.neuron
+        return NeuronDynamics("cuba-lif", float(neuron.threshold), neuron.reset_mechanism, beta=float(neuron.beta),
+                              alpha=float(neuron.alpha))
 
 
 class SnnTorchAlpha(SnnTorchLayer):

@@ -42,6 +42,7 @@ import torch
 from snnbench_plugins.neurons.parameters import LIFParams, NeuronParams
 
 from snnbench.api import (
+    NeuronDynamics,
     NeuronSpec,
     SnnbenchError,
     SpikingLayer,
@@ -122,6 +123,15 @@ class SpikingJellyNeuron(SpikingLayer):
             report_membrane(self, self.node.v_seq)
             self.node.store_v_seq = False
         return spikes
+
+    def dynamics(self) -> NeuronDynamics:
+        """In snnTorch's terms (module docstring): the membrane scale undone,
+        firing on reaching the threshold, as SpikingJelly's nodes fire."""
+        node = self.node
+        leak = {"lif": lambda: 1.0 - 1.0 / node.tau, "plif": lambda: 1.0 - float(node.w.detach().sigmoid())}
+        kind, beta = ("if", None) if self.ops == "if_" else ("lif", leak[self.ops]())
+        return NeuronDynamics(kind, node.v_threshold / self.scale, "subtract" if node.v_reset is None else "zero",
+                              beta=beta, fires_at_threshold=True)
 
     def _selection(self):
         """SpikingJelly's private per-neuron CUDA selection, or None if its layout changed."""

@@ -129,6 +129,29 @@ class EncoderSpec:
 # --------------------------------------------------------------------------- neurons
 
 
+@dataclass(frozen=True)
+class NeuronDynamics:
+    """What a spiking layer computes each step, in snnTorch's discrete terms,
+    for tools that carry a trained network elsewhere (``snnbench export
+    --nir``), which cannot read it from the layer's code.
+
+    ``kind`` ``"lif"``: ``mem_t = beta mem_{t-1} + I_t``; ``"cuba-lif"``: a
+    synaptic current ``syn_t = alpha syn_{t-1} + I_t`` drives
+    ``mem_t = beta mem_{t-1} + syn_t``; ``"if"``: ``mem_t = mem_{t-1} + I_t``.
+    A spike leaves when the membrane exceeds ``threshold`` (reaches it, with
+    ``fires_at_threshold``, as SpikingJelly's neurons fire); ``reset`` as in
+    :class:`~snnbench.api.neuron.NeuronParams`. ``beta`` and ``alpha`` may be
+    per neuron (a learned time constant), as tensors of the layer's features.
+    """
+
+    kind: Literal["lif", "cuba-lif", "if"]
+    threshold: float
+    reset: Literal["subtract", "zero"]
+    beta: float | torch.Tensor | None = None
+    alpha: float | torch.Tensor | None = None
+    fires_at_threshold: bool = False
+
+
 class SpikingLayer(nn.Module):
     """Base of every neuron layer: ``current [T,B,...] -> spikes [T,B,...]``.
 
@@ -156,6 +179,12 @@ class SpikingLayer(nn.Module):
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:  # pragma: no cover - contract
         raise NotImplementedError
+
+    def dynamics(self) -> NeuronDynamics | None:
+        """The layer's dynamics as :class:`NeuronDynamics`, or None when they
+        are none of its kinds (adaptive thresholds, recurrence, an alpha
+        kernel): such a layer cannot be exported."""
+        return None
 
 
 @dataclass(frozen=True)

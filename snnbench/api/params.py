@@ -15,6 +15,22 @@ def params_to_dict(params: object) -> dict[str, object]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(params).items()}
 
 
+def hashed_params(params: object) -> dict[str, object]:
+    """The part of :func:`params_to_dict` that enters a cell's config and hash:
+    every key, except a field whose metadata says ``hashed_when_default =
+    False`` while it holds its default. A param added after rows were recorded
+    is marked so, and every existing cell keeps its hash (and its rows and
+    baselines)."""
+    fields = {f.name: f for f in dataclasses.fields(params)}
+    return {key: value for key, value in params_to_dict(params).items()
+            if fields[key].metadata.get("hashed_when_default", True) or value != _default(fields[key])}
+
+
+def _default(field: dataclasses.Field) -> object:
+    default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+    return list(default) if isinstance(default, tuple) else default
+
+
 def param(default: Any = dataclasses.MISSING, help: str = "", *, gt: float | None = None, ge: float | None = None,
           lt: float | None = None, le: float | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
     """A params field with its help text and range, declared once.

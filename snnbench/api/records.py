@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from snnbench.api.contracts import KINDS, DataSplit
-from snnbench.api.params import params_to_dict
+from snnbench.api.params import hashed_params
 from snnbench.api.training_config import TrainingConfig
 
 
@@ -50,7 +50,7 @@ class Choice:
         return self.variant_of or self.name
 
     def as_dict(self) -> dict[str, Any]:
-        described = {"name": self.name, "params": params_to_dict(self.params)}
+        described = {"name": self.name, "params": hashed_params(self.params)}
         return described | {"variant_of": self.variant_of} if self.variant_of else described
 
 

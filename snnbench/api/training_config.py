@@ -13,7 +13,7 @@ from typing import Literal
 
 import torch
 
-from snnbench.api.params import param, params_to_dict
+from snnbench.api.params import hashed_params, param
 
 #: Numeric precision of the stateless layers (see :mod:`snnbench.running.execution`).
 Precision = Literal["fp32", "bf16"]
@@ -57,9 +57,7 @@ class TrainingConfig:
         except those marked ``hashed_when_default = False`` while they hold their
         default, so adding such an option leaves every existing cell's hash (and
         so its recorded rows and baselines) as it was."""
-        return {key: value for key, value in params_to_dict(self).items()
-                if self.__dataclass_fields__[key].metadata.get("hashed_when_default", True)
-                or value != self.__dataclass_fields__[key].default}
+        return hashed_params(self)
 
     def scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
         """The learning-rate schedule for ``optimizer``, to step once per epoch."""
