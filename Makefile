@@ -29,8 +29,9 @@ $(TEST_INSTALLED): $(BIN)/snnbench pyproject.toml
 	# report: snnbench report's Vega bundle and renderer, and the browser test's driver;
 	# mlflow, tensorboard, wandb: the trackers snnbench run --report logs to, whose tests read them back;
 	# ray: --executor ray, whose tests start a local Ray cluster; docs: tests/test_docs.py builds the site;
-	# nir: snnbench export --nir and its round trip, which also loads the graph into Norse when it installs
-	$(BIN)/python -m pip install -q -e ".[test,report,mlflow,tensorboard,wandb,ray,docs,nir]"
+	# nir: snnbench export --nir and its round trip, which also loads the graph into Norse when it installs;
+	# energy: NVML, which the measured-energy test reads on a GPU
+	$(BIN)/python -m pip install -q -e ".[test,report,mlflow,tensorboard,wandb,ray,docs,nir,energy]"
 	$(BIN)/python -m pip install -q "norse==1.1.0" || echo "norse did not install: the NIR round trip leaves it out"
 	# NeuroBench is only for the test that checks our metrics agree with it; its
 	# declared torchaudio/numba requirements are not needed for that, hence --no-deps.

@@ -24,6 +24,8 @@ METRIC_VERSIONS: dict[str, int] = {
     "synops": 1,
     "neuron_ops": 1,
     "energy_estimate": 1,
+    "energy_measured": 1,
+    "train_energy": 1,
     "throughput": 1,
     "memory": 1,
 }
@@ -35,7 +37,9 @@ ON_REQUEST_VERSIONS: dict[str, int] = {
 }
 #: Families measured while a cell trains: only training it again measures them
 #: again (``snnbench remeasure`` measures every other family from a kept model).
-TRAINING_FAMILIES: frozenset[str] = frozenset({"throughput", "memory"})
+TRAINING_FAMILIES: frozenset[str] = frozenset({"throughput", "memory", "train_energy"})
+#: Families measured with a clock or a device's energy counter (see MetricSpec.is_timing)
+TIMING_FAMILIES: frozenset[str] = frozenset({"throughput", "energy_measured", "train_energy"})
 
 
 def metric_version(family: str) -> int:
@@ -109,7 +113,7 @@ class MetricSpec:
         """Measured with a clock: varies between repeats on one machine, so an
         A/B judges it over interleaved repeats, and a gate only on the machine
         its baseline was made on."""
-        return self.family == "throughput"
+        return self.family in TIMING_FAMILIES
 
 
 METRICS: tuple[MetricSpec, ...] = (
@@ -143,6 +147,12 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("infer_samples_per_s", "infer samples/s", True, lambda v: f"{v:,.0f}", "throughput",
                gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}),
     MetricSpec("parameters", "params", False, _si, "accuracy"),
+    # measured by the device's energy counter (NVML, RAPL; snnbench.running.energy_meter): the
+    # device's whole draw while the workload ran, per sample; timings, judged as such
+    MetricSpec("infer_energy_j", "infer energy/sample", False, _joules, "energy_measured",
+               gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}),
+    MetricSpec("train_energy_j", "train energy/sample", False, _joules, "train_energy",
+               gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}),
     MetricSpec("peak_memory_mb", "peak MB", False, lambda v: f"{v:,.0f}", "memory"),
     # snnbench export --check: the lowest share of (step, sample, neuron) slots in
     # which a framework that re-imported the network's NIR graph fired as snnbench did

@@ -62,6 +62,7 @@ from snnbench.running.executors import CellWork, Executor, InProcess, WorkerSetu
 from snnbench.running.leases import CellKey, CellLeases, Outcome
 from snnbench.running.lifecycle import Lifecycle
 from snnbench.running.energy_estimate import estimate_energy
+from snnbench.running.energy_meter import Meter
 from snnbench.running.metrics import (
     chance_accuracy,
     evaluate,
@@ -191,14 +192,18 @@ def train_and_measure(cell: Cell, plugins: PluginSet, data: DataSource, options:
         torch.cuda.reset_peak_memory_stats(device)
     cell_progress = progress.cell(cell.label, len(train)) if progress else None
     session = CellTrainingSession(training, device, generator, cell_progress, model, on_epoch, checkpoint)
+    meter = Meter.for_device(device)
     try:
-        rule.fit(model, train, session)
+        with meter.window() as training_energy:
+            rule.fit(model, train, session)
     finally:
         if cell_progress:
             cell_progress.close()
     kept = (kept_models.capture(model, cell, loaded.info, device, supplied_by(cell, plugins))
             if options.keep_models else None)
-    return measure(model, cell, loaded, train, test, session, device), kept
+    metrics = measure(model, cell, loaded, train, test, session, device)
+    training_energy.reading(session.samples_drawn).record(metrics, "train_energy_j")
+    return metrics, kept
 
 
 def measure(model: torch.nn.Module, cell: Cell, loaded: LoadedData, train: DataSplit, test: DataSplit,
@@ -213,7 +218,7 @@ def measure(model: torch.nn.Module, cell: Cell, loaded: LoadedData, train: DataS
     energy_table = cell.energy or DEFAULT_ENERGY_TABLE
     energy = estimate_energy(activity, energy_table)
     chance = chance_accuracy(test.targets)
-    return {
+    metrics = {
         "accuracy": evaluation.accuracy,
         "chance_accuracy": chance,
         "at_chance": is_at_chance(evaluation.accuracy, chance, len(test)),
@@ -249,6 +254,10 @@ def measure(model: torch.nn.Module, cell: Cell, loaded: LoadedData, train: DataS
         "neuron_backends": {name: layer.backend_used for name, layer in iter_spiking_layers(model)},
         **detail,
     }
+    meter = Meter.for_device(device)
+    meter.inference(model, test, training.eval_batch_size).record(metrics, "infer_energy_j")
+    metrics["energy_counter"] = meter.name
+    return metrics
 
 
 def run_cell(cell: Cell, plugins: PluginSet, data: DataSource, options: RunOptions, environment: dict[str, Any],

@@ -88,6 +88,8 @@ class CellTrainingSession:
         self.progress = progress
         self.history: list[EpochStats] = []
         self.timed_samples = 0
+        #: every sample the rule drew, warm-up included: what training energy is per
+        self.samples_drawn = 0
         self.timed_seconds = 0.0
         self.total_seconds = 0.0
         #: wall seconds of every epoch, by stage ("train" for a rule without stages)
@@ -169,6 +171,7 @@ class CellTrainingSession:
             index = order[start:start + size]
             yield split.inputs[index], split.targets[index]
             self._batches_seen += 1
+            self.samples_drawn += len(index)
             if self._timer is not None:
                 self.timed_samples += len(index)
             if self.progress is not None:
