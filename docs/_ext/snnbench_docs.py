@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,7 @@ class MarkdownDirective(SphinxDirective):
         source = self.get_source_info()[0]
         from snnbench.api.errors import SnnbenchError
 
+        generated_pages(self.env).add(self.env.docname)
         try:
             lines = self.markdown()
         except SnnbenchError as error:  # a missing or broken file: the build's warning, not a crash
@@ -238,13 +240,14 @@ class Cli(MarkdownDirective):
     def markdown(self) -> list[str]:
         from snnbench.cli import build_parser
 
+        os.environ["COLUMNS"] = "90"  # argparse wraps usage lines to the terminal; the page has none
         parser = build_parser()
         lines = ["(cli-snnbench)=", "## `snnbench`", "", plain(parser.description or ""), "", "```text",
                  parser.format_usage().strip(), "```", ""]
         lines += arguments_table(parser)
         for name, sub in subcommands(parser).items():
             lines += [f"(cli-{name})=", f"## `snnbench {name}`", "", plain(sub.description or helps(parser)[name]), "",
-                      "```text", " ".join(sub.format_usage().split()), "```", ""]
+                      "```text", sub.format_usage().strip(), "```", ""]
             lines += arguments_table(sub)
             if sub.epilog:
                 lines += ["```text", sub.epilog.strip(), "```", ""]
@@ -265,7 +268,8 @@ def helps(parser: argparse.ArgumentParser) -> dict[str, str]:
 
 def arguments_table(parser: argparse.ArgumentParser) -> list[str]:
     """A table of each argument group's arguments; groups other than argparse's own two get their title."""
-    lines = []
+    lines: list[str] = []
+    own: list[list[str]] = []  # positional arguments and options: one table
     for group in parser._action_groups:
         rows = []
         for action in group._group_actions:
@@ -286,12 +290,12 @@ def arguments_table(parser: argparse.ArgumentParser) -> list[str]:
             if action.required and action.option_strings:
                 text += " (required)"
             rows.append([code(shown), plain(text)])
-        if not rows:
-            continue
-        if group.title not in ("positional arguments", "options", "optional arguments"):
+        if group.title in ("positional arguments", "options", "optional arguments"):
+            own += rows
+        elif rows:
             lines += [f"**{plain(group.title)}.** {plain(group.description or '')}", ""]
-        lines += table(["argument", "what it does"], rows)
-    return lines
+            lines += table(["argument", "what it does"], rows)
+    return (table(["argument", "what it does"], own) if own else []) + lines
 
 
 class Metrics(MarkdownDirective):
@@ -446,7 +450,30 @@ class PredatesResults(SphinxDirective):
         return [note]
 
 
+def generated_pages(env) -> set[str]:
+    """The pages with generated parts: read again on every build, since what
+    they are written from (the code, the result files) is not a page Sphinx tracks."""
+    if not hasattr(env, "snnbench_generated"):
+        env.snnbench_generated = set()
+    return env.snnbench_generated
+
+
+def _outdated(app, env, added, changed, removed) -> list[str]:
+    return sorted(generated_pages(env) - set(removed))
+
+
+def _purge(app, env, docname) -> None:
+    generated_pages(env).discard(docname)
+
+
+def _merge(app, env, docnames, other) -> None:
+    generated_pages(env).update(generated_pages(other) & set(docnames))
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("env-get-outdated", _outdated)
+    app.connect("env-purge-doc", _purge)
+    app.connect("env-merge-info", _merge)
     for name, directive in {"snnbench-tables": Tables, "snnbench-keys": Keys, "snnbench-params": Params,
                             "snnbench-components": Components, "snnbench-specs": Specs, "snnbench-cli": Cli, "snnbench-metrics": Metrics,
                             "snnbench-results": ResultsTable, "snnbench-baseline": Baseline,
