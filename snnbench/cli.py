@@ -394,6 +394,11 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _warn(warnings) -> None:
+    for warning in warnings:
+        print(f"snnbench: warning: {warning}", file=sys.stderr)
+
+
 def _plugins(args) -> PluginSet:
     plugins = load_plugins(args.plugin)
     for problem in [*plugins.failures, *plugins.warnings]:
@@ -409,6 +414,7 @@ def cmd_validate(args) -> int:
     for path in args.suites:
         document = read_suite(path)
         suite = document.build(plugins.registries)
+        _warn(suite.warnings)
         print(f"{path}: ok: suite {suite.name!r}, {len(suite.cells)} cells "
               f"({len(suite.cells) // len(suite.seeds)} combinations x {len(suite.seeds)} seeds), "
               f"{len(suite.skipped)} skipped")
@@ -439,6 +445,7 @@ def cmd_run(args) -> int:
     suites = [with_reporters(_with_seeds(read_suite(path), args.seeds, plugins), args.report, plugins.registries,
                              suite_tables=not args.no_report)
               for path in args.suites]  # all validate first
+    _warn(warning for suite in suites for warning in suite.warnings)
     if args.shard:
         parts = [args.shard.of(suite) for suite in suites]
         for whole, part in zip(suites, parts):

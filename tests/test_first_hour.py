@@ -212,3 +212,67 @@ def test_report_without_its_extra_names_what_to_install(tmp_path, capsys, monkey
     monkeypatch.setitem(sys.modules, "vl_convert", None)  # as if not installed
     assert main(["report", "--db", str(tmp_path / "r.db"), "--out", str(tmp_path / "site")]) == 2
     assert "pip install 'snnbench[report]'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- 8. a suite file's errors
+
+SEVERAL_ERRORS = suite_toml("two words", seeds=(0, 0), encoder=("rate", "ratte", "rate-half"), extra="""
+    [params.encoder.rate]
+    timesteps = 0
+
+    [variants.encoder.rate-half]
+    of = "rate"
+    gain = 2.0
+
+    [training]
+    epochs = "two"
+
+    [[exclude]]
+    encodr = "rate"
+    """)
+
+
+def test_every_error_of_a_suite_file_is_reported_at_once(tmp_path, capsys):
+    """Only the first error used to be reported: a file with seven took seven rounds."""
+    path = write(tmp_path / "suite.toml", SEVERAL_ERRORS)
+    assert main(["validate", str(path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"snnbench: error: {path}: 7 errors:"] + [f"  {path}:{line}: {message}" for line, message in [
+        (3, "suite.name = 'two words': a name may hold only letters, digits, '.', '_' and '-', starting with a "
+            "letter or digit ([A-Za-z0-9][A-Za-z0-9._-]*) (e.g. 'two-words')"),
+        (4, "suite.seeds = [0, 0]: lists a seed twice"),
+        (8, "matrix.encoder = 'ratte': unknown encoder (did you mean 'rate'?)"),
+        (14, "params.encoder.rate.timesteps = 0: must be >= 1"),
+        # the variant's own error only, not also "unknown encoder 'rate-half'" in the matrix
+        (18, "variants.encoder.rate-half.gain = 2.0: must lie in (0, 1]"),
+        (21, "training.epochs = 'two': must be an integer"),
+        (24, "exclude.encodr = 'rate': unknown key in exclude entry 1 (did you mean 'encoder'?)"),
+    ]]
+
+
+def test_params_and_variants_that_apply_to_nothing_are_warned_about(tmp_path, capsys):
+    """A params table for a component left out of the matrix was accepted in silence."""
+    path = write(tmp_path / "suite.toml", suite_toml("unused", encoder=("rate", "rate-half"), extra="""
+        [params.encoder.latency]
+        timesteps = 5
+
+        [params.encoder.rate]
+        timesteps = 5
+
+        [variants.encoder.rate-half]
+        of = "rate"
+        gain = 0.5
+
+        [variants.encoder.rate-quarter]
+        of = "rate"
+        gain = 0.25
+
+        [params.neuron.snntorch-lif]
+        beta = 0.9
+        """))
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"snnbench: warning: {path}:13: [params.encoder.latency]: applies to nothing: no combination of the suite "
+        "uses encoder 'latency' (directly or through a variant)",
+        f"snnbench: warning: {path}:23: [variants.encoder.rate-quarter]: applies to nothing: no combination of the "
+        "suite uses encoder 'rate-quarter'"]

@@ -1,6 +1,7 @@
 """Hostile suite files: whatever the bytes, reading and validating a suite
-either gives a suite or one printable line naming the file (a SuiteError),
-never another exception. Hand-written cases first, then hypothesis."""
+either gives a suite or a SuiteError naming the file, never another
+exception: one printable line, or for several errors a header line and one
+printable line for each. Hand-written cases first, then hypothesis."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from snnbench.api.contracts import KINDS
-from snnbench.api.errors import SuiteError
+from snnbench.api.errors import SuiteError, SuiteErrors
 from snnbench.api.records import Suite
 from snnbench.cli import main
 from snnbench.definition.suite import load_suite
@@ -117,7 +118,11 @@ def assert_suite_or_clean_error(path, registries) -> None:
     except SuiteError as error:
         message = str(error)
         assert message.startswith(str(path)), message
-        assert message.isprintable() and len(message) < 2000, message
+        lines = message.split("\n")
+        assert all(line.isprintable() and len(line) < 2000 for line in lines), message
+        listed = error.errors if isinstance(error, SuiteErrors) else []
+        assert len(lines) == 1 + len(listed), message
+        assert all(line == f"  {each}" and each.file == str(path) for line, each in zip(lines[1:], listed)), message
     else:
         assert isinstance(suite, Suite)
 

@@ -52,6 +52,20 @@ class SuiteError(SnnbenchError):
         super().__init__(text)
 
 
+class SuiteErrors(SuiteError):
+    """Every error found in one suite file, reported together as a compiler
+    lists them, so one round of fixes clears the file. ``errors`` holds each
+    :class:`SuiteError`; the attributes of the first are this error's own."""
+
+    def __init__(self, errors: list[SuiteError]):
+        self.errors = errors
+        first = errors[0]
+        self.file, self.key, self.value, self.line, self.hint = (first.file, first.key, first.value, first.line,
+                                                                  first.hint)
+        where = printable(first.file or "<suite>", 500)
+        SnnbenchError.__init__(self, f"{where}: {len(errors)} errors:\n" + "\n".join(f"  {e}" for e in errors))
+
+
 class UnknownComponentError(SnnbenchError):
     """A component name no plugin registered; suggests the nearest one."""
 

@@ -159,6 +159,8 @@ class Suite:
     references: list[Reference] = field(default_factory=list)
     #: the reporters that watch its runs, with their params ([report.<name>] tables)
     reporters: tuple[Choice, ...] = ()
+    #: what in its file is valid but probably not what was meant (a params table that applies to nothing)
+    warnings: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- training

@@ -55,15 +55,17 @@ from __future__ import annotations
 import itertools
 import re
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from snnbench.api.contracts import KINDS, DatasetInfo, missing_neuron_params
 from snnbench.api.errors import (
     SnnbenchError,
     SuiteError,
+    SuiteErrors,
     UnknownComponentError,
     did_you_mean,
 )
@@ -100,6 +102,7 @@ REFERENCE_KEYS = {
 }
 #: metrics stored as fractions: a reference to one of them must lie in [0, 1]
 FRACTION_METRICS = ("accuracy", "sparsity", "encoder_density", "encoder_mean", "encoder_above_half")
+T = TypeVar("T")
 SUITE_KEYS = {
     "name": "rows are stored and queried under this name (required)",
     "description": "one line saying what the suite compares",
@@ -108,10 +111,51 @@ SUITE_KEYS = {
 
 
 class _Source:
-    """The file's text, to point errors at the line a key is on."""
+    """The file's text, to point errors at the line a key is on; and, while a
+    whole file is checked (:meth:`checking`), the errors found so far."""
 
     def __init__(self, path: Path, text: str):
         self.path, self.lines = str(path), text.splitlines()
+        self.found: list[SuiteError] | None = None
+
+    @contextmanager
+    def checking(self) -> Iterator[None]:
+        """Check a whole file: the errors kept by :meth:`collecting` inside, and
+        one that escapes it, are raised together at the end."""
+        self.found = []
+        try:
+            yield
+        except SuiteErrors:
+            raise
+        except SuiteError as error:
+            self.found.append(error)
+        finally:
+            found, self.found = self.found, None
+        if found:
+            raise _together(found)
+
+    @contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Keep a SuiteError raised inside for the file's report and go on after
+        the block (outside :meth:`checking`, let it raise)."""
+        try:
+            yield
+        except SuiteError as error:
+            if self.found is None:
+                raise
+            self.found.append(error)
+
+    def attempt(self, check: Callable[[], T]) -> T | None:
+        """``check()``, or None when it raised a SuiteError (kept, see :meth:`collecting`)."""
+        with self.collecting():
+            return check()
+        return None
+
+    def raise_found(self) -> None:
+        """Raise the errors found so far, if any: what comes next needs the parts they are in."""
+        if self.found:
+            found, self.found = self.found, []
+            raise _together(found)
 
     def line_of(self, table: str | None, key: str | None = None) -> int | None:
         current = None
@@ -132,6 +176,11 @@ class _Source:
         dotted = ".".join(p for p in (table, key) if p) or None
         return SuiteError(message, file=self.path, key=dotted, value=value,
                           line=self.line_of(table, key), hint=hint)
+
+
+def _together(errors: list[SuiteError]) -> SuiteError:
+    """One error as it is; several as one, in the order of their lines."""
+    return errors[0] if len(errors) == 1 else SuiteErrors(sorted(errors, key=lambda e: (e.line is None, e.line)))
 
 
 @dataclass(frozen=True)
@@ -157,7 +206,8 @@ class SuiteDocument:
         """The ``[[reference]]`` entries, validated on their own (keys, metric,
         value, source) without building the suite: what the leaderboard reads.
         Building the suite checks them against its cells too."""
-        return _references(self.data, self.source)
+        with self.source.checking():
+            return _references(self.data, self.source)
 
 
 def read_suite(path: str | Path) -> SuiteDocument:
@@ -189,51 +239,43 @@ def load_suite(path: str | Path, registries: Registries) -> Suite:
 
 
 def _build_suite(data: dict, source: _Source, path: Path, registries: Registries) -> Suite:
-    for key in data:
-        if key not in TOP_LEVEL:
-            suggestion = did_you_mean(key, TOP_LEVEL)
-            raise source.error("unknown table", key, hint=f"did you mean [{suggestion}]?" if suggestion
-                               else f"valid tables: {', '.join(TOP_LEVEL)}")
-    header = _table(data, "suite", source, required=True)
-    for key in header:
-        if key not in SUITE_KEYS:
-            suggestion = did_you_mean(key, SUITE_KEYS)
-            raise source.error("unknown key", "suite", key, header[key],
-                               f"did you mean {suggestion!r}?" if suggestion else None)
-    name = header.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise source.error("must be a non-empty string", "suite", "name", name)
-    _check_name(name, source, "suite", "name")
-    description = header.get("description", "")
-    if not isinstance(description, str):
-        raise source.error("must be a string", "suite", "description", description)
-    seeds = header.get("seeds", [0])
-    if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
-        raise source.error("must be a non-empty list of integers", "suite", "seeds", seeds)
-    if len(set(seeds)) != len(seeds):
-        raise source.error("lists a seed twice", "suite", "seeds", seeds)
+    """Check every part of the file, then expand it. An error in one part does
+    not stop the others being checked: the file's errors are raised together,
+    as a compiler lists them (:meth:`_Source.checking`)."""
+    with source.checking():
+        return _checked_suite(data, source, path, registries)
 
-    training = _parse(TrainingConfig, _table(data, "training", source), source, "training")
-    try:
-        energy = energy_table(_table(data, "energy", source))
-    except EnergyTableError as error:
-        raise source.error(str(error), "energy", error.key, error.value, error.hint) from None
+
+def _checked_suite(data: dict, source: _Source, path: Path, registries: Registries) -> Suite:
+    for key in data:
+        with source.collecting():
+            if key not in TOP_LEVEL:
+                suggestion = did_you_mean(key, TOP_LEVEL)
+                raise source.error("unknown table", key, hint=f"did you mean [{suggestion}]?" if suggestion
+                                   else f"valid tables: {', '.join(TOP_LEVEL)}")
+    name, description, seeds = _header(data, source)
+    training = source.attempt(lambda: _parse(TrainingConfig, _table(data, "training", source), source, "training"))
+    energy = source.attempt(lambda: _energy(data, source))
     params = _component_params(data, source, registries)
     names = _Names(registries, _variants(data, source, registries, params))
     matrix = _matrix(data, source, names)
+    exclusions = _exclusions(data, source, names)
+    included = [source.attempt(lambda: _include(entry, index, source, names))
+                for index, entry in enumerate(source.attempt(lambda: _entries(data, "include", source)) or [])]
+    references = _references(data, source, names)
+    reporters = _reporters(data, source, registries)
+    source.raise_found()  # what follows needs every part valid
 
     combinations = [dict(zip(KINDS, names)) for names in itertools.product(*(matrix[k] for k in KINDS))]
-    exclusions = _exclusions(data, source, names)
     combinations = [c for c in combinations
                     if not any(all(c[kind] == name for kind, name in rule.items()) for rule in exclusions)]
-    for index, entry in enumerate(_entries(data, "include", source)):
-        combination = _include(entry, index, source, names)
+    for combination in included:
         if combination not in combinations:
             combinations.append(combination)
 
     suite = Suite(name=name, path=path, description=description, seeds=tuple(seeds), training=training,
-                  references=_references(data, source, names), reporters=_reporters(data, source, registries))
+                  references=references, reporters=reporters,
+                  warnings=_tables_for_nothing(data, source, names, combinations))
     for combination in combinations:
         choices = {kind: names.choice(kind, combination[kind], params, source) for kind in KINDS}
         reason = incompatibility(choices, registries)
@@ -243,10 +285,66 @@ def _build_suite(data: dict, source: _Source, path: Path, registries: Registries
         for seed in seeds:
             suite.cells.append(Cell(suite=name, training=training, seed=seed, energy=energy, **choices))
     for index, reference in enumerate(suite.references):
-        if not any(reference.matches(c) for c in combinations):
-            raise source.error(f"reference entry {index + 1} ({reference.describe()}) matches no combination "
-                               "of the suite", "reference")
+        with source.collecting():
+            if not any(reference.matches(c) for c in combinations):
+                raise source.error(f"reference entry {index + 1} ({reference.describe()}) matches no combination "
+                                   "of the suite", "reference")
     return suite
+
+
+def _header(data: dict, source: _Source) -> tuple[str, str, list[int]]:
+    """The ``[suite]`` table's name, description and seeds, each checked on its own."""
+    header = source.attempt(lambda: _table(data, "suite", source, required=True))
+    if header is None:  # reported: its keys cannot be checked
+        return None, "", [0]
+    for key in header:
+        with source.collecting():
+            if key not in SUITE_KEYS:
+                suggestion = did_you_mean(key, SUITE_KEYS)
+                raise source.error("unknown key", "suite", key, header[key],
+                                   f"did you mean {suggestion!r}?" if suggestion else None)
+    name = header.get("name")
+    with source.collecting():
+        if not isinstance(name, str) or not name.strip():
+            raise source.error("must be a non-empty string", "suite", "name", name)
+        _check_name(name, source, "suite", "name")
+    description = header.get("description", "")
+    with source.collecting():
+        if not isinstance(description, str):
+            raise source.error("must be a string", "suite", "description", description)
+    seeds = header.get("seeds", [0])
+    with source.collecting():
+        if (not isinstance(seeds, list) or not seeds
+                or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+            raise source.error("must be a non-empty list of integers", "suite", "seeds", seeds)
+        if len(set(seeds)) != len(seeds):
+            raise source.error("lists a seed twice", "suite", "seeds", seeds)
+    return name, description, seeds
+
+
+def _tables_for_nothing(data: dict, source: _Source, names: _Names, combinations: list[dict[str, str]]) -> list[str]:
+    """A warning for each ``[params]`` or ``[variants]`` table that no
+    combination of the suite uses (after [[exclude]] and [[include]]): a
+    component left out of the matrix, a typo of a variant's name, and its
+    settings apply to nothing, in silence otherwise."""
+    used = {kind: {c[kind] for c in combinations} for kind in KINDS}
+    built = {kind: {names.variants[kind][n].of if n in names.variants[kind] else n for n in used[kind]}
+             for kind in KINDS}
+    warnings = []
+    for key, what, in_use in (("params", "component", built), ("variants", "variant", used)):
+        for kind, name, _, where in _tables_by_kind(data, key, what, source):
+            if name not in in_use[kind]:
+                via = " (directly or through a variant)" if key == "params" else ""
+                warnings.append(str(source.error(
+                    f"applies to nothing: no combination of the suite uses {kind} {name!r}{via}", where)))
+    return warnings
+
+
+def _energy(data: dict, source: _Source):
+    try:
+        return energy_table(_table(data, "energy", source))
+    except EnergyTableError as error:
+        raise source.error(str(error), "energy", error.key, error.value, error.hint) from None
 
 
 def find_suite_files(directory: Path) -> dict[str, SuiteDocument]:
@@ -365,16 +463,17 @@ class _Names:
 def _tables_by_kind(data: dict, key: str, what: str, source: _Source) -> Iterator[tuple[str, str, Any, str]]:
     """``(kind, name, table, where)`` for each ``[key.<kind>.<name>]`` table,
     the kind checked (with a did-you-mean) and its level checked to be a table."""
-    for kind, by_name in _table(data, key, source).items():
-        if kind not in KINDS:
-            suggestion = did_you_mean(kind, KINDS)
-            raise source.error("unknown component kind", f"{key}.{kind}",
-                               hint=f"did you mean [{key}.{suggestion}]?" if suggestion
-                               else f"valid kinds: {', '.join(KINDS)}")
-        if not isinstance(by_name, dict):
-            raise source.error(f"must be a table of {what} tables", key, kind, by_name)
-        for name, table in by_name.items():
-            yield kind, name, table, f"{key}.{kind}.{name}"
+    for kind, by_name in (source.attempt(lambda: _table(data, key, source)) or {}).items():
+        with source.collecting():
+            if kind not in KINDS:
+                suggestion = did_you_mean(kind, KINDS)
+                raise source.error("unknown component kind", f"{key}.{kind}",
+                                   hint=f"did you mean [{key}.{suggestion}]?" if suggestion
+                                   else f"valid kinds: {', '.join(KINDS)}")
+            if not isinstance(by_name, dict):
+                raise source.error(f"must be a table of {what} tables", key, kind, by_name)
+            for name, table in by_name.items():
+                yield kind, name, table, f"{key}.{kind}.{name}"
 
 
 def _variants(data: dict, source: _Source, registries: Registries,
@@ -383,57 +482,74 @@ def _variants(data: dict, source: _Source, registries: Registries,
     other keys are its params on top of ``[params.<kind>.<of>]``."""
     variants: dict[str, dict[str, _Variant]] = {kind: {} for kind in KINDS}
     for kind, name, table, where in _tables_by_kind(data, "variants", "variant", source):
-        if not isinstance(table, dict):
-            raise source.error("must be a table", f"variants.{kind}", name, table)
-        _check_name(name, source, where)
-        if name in registries[kind].names():
-            raise source.error(f"a variant may not take the name of a registered {kind}", where,
-                               hint="give it a name of its own, e.g. "
-                                    f"{name}-{next(iter(table), 'variant')}")
-        if "of" not in table:
-            raise source.error(f"is missing: name the registered {kind} this configures", where, "of")
-        base = _lookup(kind, table["of"], source, where, "of", registries)
-        inherited = params_to_dict(params[kind][base.name]) if base.name in params[kind] else {}
-        own = {key: value for key, value in table.items() if key != "of"}
-        variants[kind][name] = _Variant(base.name, _parse(base.spec.params, inherited | own, source, where))
+        variants[kind][name] = _UNCHECKED  # declared: the matrix may name it, whatever its table's errors
+        with source.collecting():
+            variants[kind][name] = _variant(kind, name, table, where, source, registries, params)
     return variants
 
 
+#: a variant whose table has errors (reported on their own)
+_UNCHECKED = _Variant("", None)
+
+
+def _variant(kind: str, name: str, table: object, where: str, source: _Source, registries: Registries,
+             params: dict[str, dict[str, Any]]) -> _Variant:
+    if not isinstance(table, dict):
+        raise source.error("must be a table", f"variants.{kind}", name, table)
+    _check_name(name, source, where)
+    if name in registries[kind].names():
+        raise source.error(f"a variant may not take the name of a registered {kind}", where,
+                           hint="give it a name of its own, e.g. "
+                                f"{name}-{next(iter(table), 'variant')}")
+    if "of" not in table:
+        raise source.error(f"is missing: name the registered {kind} this configures", where, "of")
+    base = _lookup(kind, table["of"], source, where, "of", registries)
+    inherited = params_to_dict(params[kind][base.name]) if base.name in params[kind] else {}
+    own = {key: value for key, value in table.items() if key != "of"}
+    return _Variant(base.name, _parse(base.spec.params, inherited | own, source, where))
+
+
 def _matrix(data: dict, source: _Source, names: _Names) -> dict[str, list[str]]:
-    matrix = _table(data, "matrix", source, required=True)
+    matrix = source.attempt(lambda: _table(data, "matrix", source, required=True))
+    if matrix is None:
+        return {}
     for key in matrix:
-        if key not in KINDS:
-            suggestion = did_you_mean(key, KINDS)
-            raise source.error("unknown key", "matrix", key, matrix[key],
-                               f"did you mean {suggestion!r}?" if suggestion else f"valid keys: {', '.join(KINDS)}")
+        with source.collecting():
+            if key not in KINDS:
+                suggestion = did_you_mean(key, KINDS)
+                raise source.error("unknown key", "matrix", key, matrix[key], f"did you mean {suggestion!r}?"
+                                   if suggestion else f"valid keys: {', '.join(KINDS)}")
     resolved = {}
     for kind in KINDS:
-        listed = matrix.get(kind)
-        if listed is None:
-            raise source.error(f"is missing: list the {kind} names to compare", "matrix", kind)
-        listed = [listed] if isinstance(listed, str) else listed
-        if not isinstance(listed, list) or not listed:
-            raise source.error("must be a non-empty list of names", "matrix", kind, listed)
-        for name in listed:
-            names.check(kind, name, source, "matrix", kind)
-        if len(set(listed)) != len(listed):
-            raise source.error("lists a name twice", "matrix", kind, listed)
-        resolved[kind] = listed
+        with source.collecting():
+            listed = matrix.get(kind)
+            if listed is None:
+                raise source.error(f"is missing: list the {kind} names to compare", "matrix", kind)
+            listed = [listed] if isinstance(listed, str) else listed
+            if not isinstance(listed, list) or not listed:
+                raise source.error("must be a non-empty list of names", "matrix", kind, listed)
+            for name in listed:
+                with source.collecting():
+                    names.check(kind, name, source, "matrix", kind)
+            if len(set(map(str, listed))) != len(listed):
+                raise source.error("lists a name twice", "matrix", kind, listed)
+            resolved[kind] = listed
     return resolved
 
 
 def _component_params(data: dict, source: _Source, registries: Registries) -> dict[str, dict[str, Any]]:
     parsed: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
     for kind, name, table, where in _tables_by_kind(data, "params", "component", source):
-        try:
-            spec = registries[kind].get(name).spec
-        except UnknownComponentError as error:
-            raise source.error(f"no {kind} is registered under this name", where,
-                               hint=f"did you mean [params.{kind}.{error.suggestion}]?"
-                               if error.suggestion else None) from None
-        if not isinstance(table, dict):
-            raise source.error("must be a table", f"params.{kind}", name, table)
-        parsed[kind][name] = _parse(spec.params, table, source, where)
+        with source.collecting():
+            try:
+                spec = registries[kind].get(name).spec
+            except UnknownComponentError as error:
+                raise source.error(f"no {kind} is registered under this name", where,
+                                   hint=f"did you mean [params.{kind}.{error.suggestion}]?"
+                                   if error.suggestion else None) from None
+            if not isinstance(table, dict):
+                raise source.error("must be a table", f"params.{kind}", name, table)
+            parsed[kind][name] = _parse(spec.params, table, source, where)
     return parsed
 
 
@@ -441,22 +557,27 @@ def _reporters(data: dict, source: _Source, registries: Registries) -> tuple[Cho
     """``[report.<name>]``: a reporter to watch the suite's runs, and its params;
     one whose library is not installed is refused here, saying what to install."""
     chosen = []
-    for name, table in _table(data, "report", source).items():
-        where = f"report.{name}"
-        try:
-            spec = registries["reporter"].get(name).spec
-        except UnknownComponentError as error:
-            raise source.error("no reporter is registered under this name", where,
-                               hint=f"did you mean [report.{error.suggestion}]?" if error.suggestion
-                               else f"registered: {', '.join(registries['reporter'].names()) or 'none'}") from None
-        if not isinstance(table, dict):
-            raise source.error("must be a table of the reporter's params", "report", name, table)
-        params = _parse(spec.params, table, source, where)
-        missing = spec.unavailable()
-        if missing:
-            raise source.error(missing, where)
-        chosen.append(Choice(name, params))
+    for name, table in (source.attempt(lambda: _table(data, "report", source)) or {}).items():
+        with source.collecting():
+            chosen.append(_reporter(name, table, source, registries))
     return tuple(chosen)
+
+
+def _reporter(name: str, table: object, source: _Source, registries: Registries) -> Choice:
+    where = f"report.{name}"
+    try:
+        spec = registries["reporter"].get(name).spec
+    except UnknownComponentError as error:
+        raise source.error("no reporter is registered under this name", where,
+                           hint=f"did you mean [report.{error.suggestion}]?" if error.suggestion
+                           else f"registered: {', '.join(registries['reporter'].names()) or 'none'}") from None
+    if not isinstance(table, dict):
+        raise source.error("must be a table of the reporter's params", "report", name, table)
+    params = _parse(spec.params, table, source, where)
+    missing = spec.unavailable()
+    if missing:
+        raise source.error(missing, where)
+    return Choice(name, params)
 
 
 def _entries(data: dict, key: str, source: _Source) -> list[dict]:
@@ -476,13 +597,14 @@ def _check_entry_keys(entry: dict, index: int, source: _Source, table: str) -> N
 
 def _exclusions(data: dict, source: _Source, names: _Names) -> list[dict[str, str]]:
     """The validated ``[[exclude]]`` entries; an empty one would drop every cell, so it is refused."""
-    entries = _entries(data, "exclude", source)
+    entries = source.attempt(lambda: _entries(data, "exclude", source)) or []
     for index, entry in enumerate(entries):
-        _check_entry_keys(entry, index, source, "exclude")
-        if not entry:
-            raise source.error(f"exclude entry {index + 1} is empty: name the components to drop", "exclude")
-        for kind, name in entry.items():
-            names.check(kind, name, source, "exclude", kind)
+        with source.collecting():
+            _check_entry_keys(entry, index, source, "exclude")
+            if not entry:
+                raise source.error(f"exclude entry {index + 1} is empty: name the components to drop", "exclude")
+            for kind, name in entry.items():
+                names.check(kind, name, source, "exclude", kind)
     return entries
 
 
@@ -490,42 +612,46 @@ def _references(data: dict, source: _Source, names: _Names | None = None) -> lis
     """The validated ``[[reference]]`` entries; with ``names``, their component
     names are checked against the suite's too."""
     references = []
-    for index, entry in enumerate(_entries(data, "reference", source)):
-        match = {key: value for key, value in entry.items() if key not in REFERENCE_KEYS}
-        for key in match:
-            if key not in KINDS:
-                suggestion = did_you_mean(key, [*KINDS, *REFERENCE_KEYS])
-                raise source.error(f"unknown key in reference entry {index + 1}", "reference", key, entry[key],
-                                   f"did you mean {suggestion!r}?" if suggestion
-                                   else f"valid keys: {', '.join([*KINDS, *REFERENCE_KEYS])}")
-            if names is not None:
-                names.check(key, match[key], source, "reference", key)
-            elif not isinstance(match[key], str):
-                raise source.error(f"must be a {key} name (a string)", "reference", key, match[key])
-        if not match:
-            raise source.error(f"reference entry {index + 1} names no component: say which cells it is for "
-                               f"({', '.join(KINDS)})", "reference")
-        for key in REFERENCE_KEYS:
-            if key not in entry:
-                raise source.error(f"reference entry {index + 1}: is missing", "reference", key)
-        try:
-            measured = metric(entry["metric"]) if isinstance(entry["metric"], str) else None
-        except SnnbenchError as error:
-            raise source.error(str(error), "reference", "metric", entry["metric"]) from None
-        if measured is None:
-            raise source.error("must be a metric name (a string)", "reference", "metric", entry["metric"])
-        value = entry["value"]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise source.error("must be a number", "reference", "value", value)
-        if measured.key in FRACTION_METRICS and not 0 <= value <= 1:
-            raise source.error(f"{measured.key} is stored as a fraction", "reference", "value", value,
-                               f"write {value}% as {value / 100:g}")
-        if not isinstance(entry["source"], str) or not entry["source"].strip():
-            raise source.error("must say where the number comes from (a non-empty string)", "reference",
-                               "source", entry["source"])
-        references.append(Reference(tuple(sorted(match.items())), measured.key, float(value),
-                                    entry["source"].strip()))
+    for index, entry in enumerate(source.attempt(lambda: _entries(data, "reference", source)) or []):
+        with source.collecting():
+            references.append(_reference(entry, index, source, names))
     return references
+
+
+def _reference(entry: dict, index: int, source: _Source, names: _Names | None) -> Reference:
+    match = {key: value for key, value in entry.items() if key not in REFERENCE_KEYS}
+    for key in match:
+        if key not in KINDS:
+            suggestion = did_you_mean(key, [*KINDS, *REFERENCE_KEYS])
+            raise source.error(f"unknown key in reference entry {index + 1}", "reference", key, entry[key],
+                               f"did you mean {suggestion!r}?" if suggestion
+                               else f"valid keys: {', '.join([*KINDS, *REFERENCE_KEYS])}")
+        if names is not None:
+            names.check(key, match[key], source, "reference", key)
+        elif not isinstance(match[key], str):
+            raise source.error(f"must be a {key} name (a string)", "reference", key, match[key])
+    if not match:
+        raise source.error(f"reference entry {index + 1} names no component: say which cells it is for "
+                           f"({', '.join(KINDS)})", "reference")
+    for key in REFERENCE_KEYS:
+        if key not in entry:
+            raise source.error(f"reference entry {index + 1}: is missing", "reference", key)
+    try:
+        measured = metric(entry["metric"]) if isinstance(entry["metric"], str) else None
+    except SnnbenchError as error:
+        raise source.error(str(error), "reference", "metric", entry["metric"]) from None
+    if measured is None:
+        raise source.error("must be a metric name (a string)", "reference", "metric", entry["metric"])
+    value = entry["value"]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise source.error("must be a number", "reference", "value", value)
+    if measured.key in FRACTION_METRICS and not 0 <= value <= 1:
+        raise source.error(f"{measured.key} is stored as a fraction", "reference", "value", value,
+                           f"write {value}% as {value / 100:g}")
+    if not isinstance(entry["source"], str) or not entry["source"].strip():
+        raise source.error("must say where the number comes from (a non-empty string)", "reference",
+                           "source", entry["source"])
+    return Reference(tuple(sorted(match.items())), measured.key, float(value), entry["source"].strip())
 
 
 def _include(entry: dict, index: int, source: _Source, names: _Names) -> dict[str, str]:
