@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     export.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results store (default {DEFAULT_DB})")
     export.add_argument("--suite", action="append", default=[], help="only this suite (repeatable)")
-    export.add_argument("--command", required=True, metavar="TEXT",
+    export.add_argument("--command", dest="produced_by", required=True, metavar="TEXT",
                         help="the command that produced the rows, as a reader would run it again")
     export.add_argument("--out", type=Path, required=True, metavar="FILE", help="the result file to write")
     return parser
@@ -781,7 +781,7 @@ def cmd_export_results(args) -> int:
 
     with ResultStore(args.db, create=False) as store:
         _check_suites(store, args.suite)
-        content = export_results(store, args.suite, args.command)
+        content = export_results(store, args.suite, args.produced_by)
     write_result_file(content, args.out)
     print(f"wrote {len(content['rows'])} row(s) of {', '.join(content['suites'])} to {args.out}")
     return 0

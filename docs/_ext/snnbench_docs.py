@@ -122,7 +122,7 @@ class Tables(MarkdownDirective):
     def markdown(self) -> list[str]:
         from snnbench.definition.suite import TOP_LEVEL
 
-        return table(["table", "what it is for"], [[code(f"[{name}]"), text] for name, text in TOP_LEVEL.items()])
+        return table(["table", "what it is for"], [[code(f"[{name}]"), plain(text)] for name, text in TOP_LEVEL.items()])
 
 
 class Keys(MarkdownDirective):
@@ -133,12 +133,12 @@ class Keys(MarkdownDirective):
         if which == "suite":
             from snnbench.definition.suite import SUITE_KEYS
 
-            return table(["key", "meaning"], [[code(key), text] for key, text in SUITE_KEYS.items()])
+            return table(["key", "meaning"], [[code(key), plain(text)] for key, text in SUITE_KEYS.items()])
         if which == "reference":
             from snnbench.api.contracts import KINDS
             from snnbench.definition.suite import REFERENCE_KEYS
 
-            rows = [[code(key), text] for key, text in REFERENCE_KEYS.items()]
+            rows = [[code(key), plain(text)] for key, text in REFERENCE_KEYS.items()]
             rows += [[code(kind), f"optional: only cells whose {kind} is this name"] for kind in KINDS]
             return table(["key", "meaning"], rows)
         if which == "matrix":
