@@ -52,7 +52,7 @@ run: $(BIN)/snnbench
 	@suite=encoders; \
 	if [ -z "$(FULL)" ] && ! $(BIN)/python -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then \
 	  suite=encoders-cpu; echo "no GPU here: running suites/encoders-cpu.toml, sized for a CPU (FULL=1 for encoders.toml)"; fi; \
-	$(BIN)/snnbench run suites/$$suite.toml && $(BIN)/snnbench leaderboard --suite $$suite --by encoder
+	$(BIN)/snnbench run $$suite && $(BIN)/snnbench leaderboard --suite $$suite --by encoder
 
 ## test: the whole test suite (GPU tests skip without CUDA)
 test: $(TEST_INSTALLED)
@@ -65,18 +65,19 @@ docs: $(VENV)/.extra-docs
 
 ## smoke: every encoder and both LIF backends on the bundled digits, in under a minute
 smoke: $(BIN)/snnbench
-	$(BIN)/snnbench run suites/smoke.toml
+	$(BIN)/snnbench run smoke
 	$(BIN)/snnbench leaderboard --suite smoke
 
-## baseline-smoke: regenerate leaderboard/baseline-smoke-cpu.json from ten seeds of the
+## baseline-smoke: regenerate snnbench/baselines/smoke.json (the baseline that ships, snnbench
+## check --baseline smoke; leaderboard/baseline-smoke-cpu.json links to it) from ten seeds of the
 ## smoke suite under each of torch's CPU kernel sets (AVX2, AVX-512, default), pooled, so
 ## the committed gate holds on machines with any of them (see README: Gating CI)
 BASELINE_ISAS ?= avx2 avx512 default
 baseline-smoke: $(BIN)/snnbench
 	for isa in $(BASELINE_ISAS); do \
-	  ATEN_CPU_CAPABILITY=$$isa $(BIN)/snnbench run suites/smoke.toml --seeds 0-9 --rerun --no-progress \
+	  ATEN_CPU_CAPABILITY=$$isa $(BIN)/snnbench run smoke --seeds 0-9 --rerun --no-progress \
 	    --db leaderboard/baseline-smoke-$$isa.db || exit 1; done
-	$(BIN)/snnbench check --write --baseline leaderboard/baseline-smoke-cpu.json --alpha 0.01 \
+	$(BIN)/snnbench check --write --baseline snnbench/baselines/smoke.json --alpha 0.01 \
 	  --tolerance accuracy=abs:0.03 --tolerance sparsity=abs:0.03 --tolerance encoder_density=abs:0.01 \
 	  $(foreach isa,$(BASELINE_ISAS),--db leaderboard/baseline-smoke-$(isa).db)
 

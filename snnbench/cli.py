@@ -28,7 +28,8 @@ from snnbench.results.leaderboard import DEFAULT_ALPHA as LEADERBOARD_ALPHA
 from snnbench.results.store import DEFAULT_DB, ResultStore, make_store_folder
 
 EPILOG = """examples:
-  snnbench run suites/smoke.toml                 train and measure every cell, record to the leaderboard
+  snnbench run smoke                             a built-in suite by name (snnbench ls --suites lists them)
+  snnbench run suites/smoke.toml                 a suite file: train and measure every cell, record to the leaderboard
   snnbench run suites/encoders.toml --limit 2000 --epochs 1    a reduced run for a CPU
   snnbench run suites/smoke.toml --report mlflow --report tensorboard    also log to experiment trackers
   snnbench leaderboard --suite encoders --by encoder
@@ -38,7 +39,7 @@ EPILOG = """examples:
   snnbench remeasure --stale                     fill stale metrics from the kept models, without training
   snnbench export mnist/direct/snntorch-lif/csnn/bptt --nir csnn.nir --check   a NIR graph, checked in snnTorch
   snnbench report --db leaderboard/snnbench.db --out report/    a static site: tables, trade-off plots, cells
-  snnbench check --baseline leaderboard/baseline-smoke.json    exit 1 on a regression
+  snnbench check --baseline smoke                exit 1 on a regression against the shipped smoke baseline
   snnbench tune suites/tune-demo.toml --trials 6 --objective accuracy:max --objective encoder_density:min
 
 environment:
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run suites and record every cell in the store",
                               description="Train and measure every cell of the suites; record one row per "
                                           "cell and seed. Cells already recorded as ok are skipped.")
-    run.add_argument("suites", nargs="+", type=Path, metavar="SUITE", help="suite TOML files")
+    run.add_argument("suites", nargs="+", metavar="SUITE",
+                     help="suite TOML files, or names of built-in suites (snnbench ls --suites)")
     run.add_argument("--rerun", action="store_true", help="run cells again even if recorded as ok")
     run.add_argument("--no-keep-models", action="store_true",
                      help="do not keep each ok cell's trained model beside the store (docs/models.md)")
@@ -111,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  snnbench compare suites/smoke.toml --tolerance accuracy=abs:0.005 --tolerance "
                "train_samples_per_s=rel:0.05")
     compare.add_argument("suite", nargs="?", type=Path, metavar="SUITE",
-                         help="suite TOML file (each side runs its own copy when it lies in the repository)")
+                         help="suite TOML file or built-in suite name (each side runs its own copy when it lies "
+                              "in the repository)")
     compare.add_argument("--neurons", action="store_true",
                          help="compare the neuron benchmarks (benchmarks/test_neuron_speed.py) instead of a suite")
     compare.add_argument("-k", dest="select", metavar="EXPR", help="with --neurons: pytest -k expression "
@@ -144,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a (multi-objective) Optuna study over the search space in the suite's [tune] table. "
                     "Every trial's cells are recorded as rows of the suite '<study>'; the study lives in the "
                     "same store, so a rerun continues it.")
-    tune.add_argument("suite", type=Path, metavar="SUITE", help="suite TOML file with a [tune] table")
+    tune.add_argument("suite", metavar="SUITE", help="suite TOML file or built-in suite name, with a [tune] table")
     tune.add_argument("--trials", type=_positive, metavar="N",
                       help="finished trials the study should hold (default: [tune] trials)")
     tune.add_argument("--objective", action="append", default=[], metavar="METRIC[:max|min]",
@@ -207,12 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_arguments(export_nir)
 
     validate = commands.add_parser("validate", help="check suite files without running them")
-    validate.add_argument("suites", nargs="+", type=Path, metavar="SUITE")
+    validate.add_argument("suites", nargs="+", metavar="SUITE", help="suite TOML files or built-in suite names")
 
     ls = commands.add_parser("ls", help="list registered components, their plugins and params")
     ls.add_argument("kind", nargs="?", help=f"one of {', '.join(PLUGIN_KINDS)} (plural works too), or models: "
                                             "the kept models of a store (--db) and their sizes")
     ls.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"with models: the results store (default {DEFAULT_DB})")
+    ls.add_argument("--suites", action="store_true", help="list the built-in suites (snnbench run NAME) instead")
 
     board = commands.add_parser("leaderboard", help="print results as a table (mean ± std over seeds)")
     board.add_argument("--db", type=Path, default=DEFAULT_DB)
@@ -256,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="exit non-zero if results regressed against a baseline",
                                 description="Compare the newest results with a committed baseline JSON "
                                             "file. Use --write to create that file from current results.")
-    check.add_argument("--baseline", type=Path, required=True, help="baseline JSON file")
+    check.add_argument("--baseline", type=Path, required=True,
+                       help="baseline JSON file, or the name of a suite whose baseline ships with snnbench "
+                            "(smoke); with --write, the file to write")
     check.add_argument("--db", type=Path, action="append", default=[],
                        help=f"results store (default {DEFAULT_DB}); repeat to pool the seeds of several "
                             "stores, e.g. runs of one suite on several machines, into one baseline")
@@ -287,8 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_suites_dir_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suites-dir", type=Path, default=Path("suites"), metavar="DIR",
-                        help="where the suite files are, for their [[reference]] numbers (default suites/)")
+    parser.add_argument("--suites-dir", type=Path, metavar="DIR",
+                        help="where the suite files are, for their [[reference]] numbers (default: the built-in "
+                             "suites, and ./suites/ where it exists)")
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -407,12 +414,13 @@ def _plugins(args) -> PluginSet:
 
 
 def cmd_validate(args) -> int:
+    from snnbench.definition.catalog import suite_path
     from snnbench.definition.suite import read_suite
     from snnbench.definition.tune_space import load_search
 
     plugins = _plugins(args)
     for path in args.suites:
-        document = read_suite(path)
+        document = read_suite(suite_path(path))
         suite = document.build(plugins.registries)
         _warn(suite.warnings)
         print(f"{path}: ok: suite {suite.name!r}, {len(suite.cells)} cells "
@@ -436,14 +444,15 @@ def _with_seeds(document, seeds: tuple[int, ...] | None, plugins: PluginSet):
 
 
 def cmd_run(args) -> int:
+    from snnbench.definition.catalog import suite_path
     from snnbench.definition.reporters import with_reporters
     from snnbench.definition.suite import read_suite
 
     if args.executor != "ray" and (args.address or args.cpus_per_cell != 1 or args.retries != 1):
         raise SnnbenchError("--address, --cpus-per-cell and --retries are for --executor ray")
     plugins = _plugins(args)
-    suites = [with_reporters(_with_seeds(read_suite(path), args.seeds, plugins), args.report, plugins.registries,
-                             suite_tables=not args.no_report)
+    suites = [with_reporters(_with_seeds(read_suite(suite_path(path)), args.seeds, plugins), args.report,
+                             plugins.registries, suite_tables=not args.no_report)
               for path in args.suites]  # all validate first
     _warn(warning for suite in suites for warning in suite.warnings)
     if args.shard:
@@ -524,6 +533,10 @@ def cmd_merge(args) -> int:
 
 
 def cmd_ls(args) -> int:
+    if args.suites:
+        if args.kind:
+            raise SnnbenchError(f"ls --suites lists the built-in suites: leave out {args.kind!r}")
+        return _ls_suites()
     if args.kind == "models":
         return _ls_models(args)
     plugins = _plugins(args)
@@ -608,17 +621,40 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
-def _references(suites_dir: Path, suites: Sequence[str]) -> list:
-    """The [[reference]] entries of the suite files for ``suites`` in ``suites_dir``;
-    a reference that does not validate is an error naming its file and key."""
+def _ls_suites() -> int:
+    from snnbench.definition.catalog import SUITES, builtin_baselines, builtin_suites
+
+    suites, baselines = builtin_suites(), builtin_baselines()
+    print(f"built-in suites (snnbench run NAME; their files are in {SUITES}):")
+    for name, document in sorted(suites.items()):
+        header = document.data.get("suite") if isinstance(document.data.get("suite"), dict) else {}
+        print(f"  {name:<22} {header.get('description', '')}")
+        print(f"  {'':<22} {document.path.name}" + (
+            f"; baseline ships: snnbench check --baseline {name}" if name in baselines else ""))
+    return 0
+
+
+def _suite_files(suites_dir: Path | None) -> dict:
+    """The suite files by name, for their [[reference]] numbers: those in
+    ``suites_dir``, or by default the built-in suites and ./suites/ (whose
+    file wins where both have a suite of one name)."""
+    from snnbench.definition.catalog import builtin_suites
     from snnbench.definition.suite import find_suite_files
 
-    files = find_suite_files(suites_dir)
+    if suites_dir is not None:
+        return find_suite_files(suites_dir)
+    return builtin_suites() | find_suite_files(Path("suites"))
+
+
+def _references(suites_dir: Path | None, suites: Sequence[str]) -> list:
+    """The [[reference]] entries of the suite files for ``suites`` (see
+    :func:`_suite_files`); a reference that does not validate is an error
+    naming its file and key."""
+    files = _suite_files(suites_dir)
     return [reference for name in suites if name in files for reference in files[name].references()]
 
 
 def cmd_report(args) -> int:
-    from snnbench.definition.suite import find_suite_files
     from snnbench.results.report import write_report
 
     if importlib.util.find_spec("vl_convert") is None:  # an extra: `make run` installs the main job's needs only
@@ -626,7 +662,7 @@ def cmd_report(args) -> int:
                             "pip install 'snnbench[report]' (in this checkout: make extra-report)")
     with ResultStore(args.db, create=False) as store:
         _check_suites(store, args.suite)
-        written = write_report(store, args.suite, args.out, suite_files=find_suite_files(args.suites_dir),
+        written = write_report(store, args.suite, args.out, suite_files=_suite_files(args.suites_dir),
                                figures=args.figures)
         empty = not store.suites()
     print(f"wrote {written.pages} page(s) to {args.out} in {written.seconds:.1f} s"
@@ -662,6 +698,7 @@ def _check_same_suites(baseline, results, path: Path) -> None:
 
 
 def cmd_check(args) -> int:
+    from snnbench.definition.catalog import baseline_path
     from snnbench.results.gate import (
         DEFAULT_ALPHA,
         compare,
@@ -693,7 +730,7 @@ def cmd_check(args) -> int:
     if args.alpha is not None or args.tolerance:
         raise SnnbenchError("--alpha and --tolerance are set when a baseline is written (--write); to change "
                             f"them, edit \"alpha\" and \"tolerances\" in {args.baseline}")
-    baseline = load_baseline(args.baseline)
+    baseline = load_baseline(baseline_path(args.baseline))
     _check_same_suites(baseline, results, args.baseline)
     findings = compare(results.ok, baseline, machines)
     print(report(findings, baseline, machines))
@@ -718,6 +755,7 @@ def cmd_compare(args) -> int:
         run_comparison,
         write_json,
     )
+    from snnbench.definition.catalog import suite_path
     from snnbench.definition.suite import load_suite
     from snnbench.results.gate import parse_tolerance
     from snnbench.runtime import data_root, resolve_device
@@ -731,8 +769,9 @@ def cmd_compare(args) -> int:
         raise SnnbenchError("--seeds chooses a suite's seeds: the neuron benchmarks have none")
     if args.neurons and args.repeats == 0:
         raise SnnbenchError("--repeats 0 leaves the neuron benchmarks nothing to compare: give 1 or more")
-    if args.suite is not None:
-        load_suite(args.suite, _plugins(args).registries)  # the head's copy validates before anything runs
+    suite = suite_path(args.suite) if args.suite is not None else None
+    if suite is not None:
+        load_suite(suite, _plugins(args).registries)  # the head's copy validates before anything runs
     resolve_device(args.device)
     tolerances = dict(COMPARE_TOLERANCES)
     tolerances.update(parse_tolerance(text, extra_keys=[NEURON_RATE]) for text in args.tolerance)
@@ -743,7 +782,7 @@ def cmd_compare(args) -> int:
     options = CompareOptions(
         repository=(neuron_benchmarks_repository if args.neurons else repository_root)(Path.cwd()),
         base_ref=args.base,
-        suite=args.suite, select=args.select, seeds=args.seeds, repeats=args.repeats, tolerances=tolerances,
+        suite=suite, select=args.select, seeds=args.seeds, repeats=args.repeats, tolerances=tolerances,
         alpha=args.alpha,
         run_arguments=tuple(run_arguments), allow_dirty=args.allow_dirty, keep=args.keep,
         progress=False if args.no_progress else None)
@@ -764,12 +803,13 @@ def cmd_compare(args) -> int:
 
 
 def cmd_tune(args) -> int:
+    from snnbench.definition.catalog import suite_path
     from snnbench.definition.suite import read_suite
     from snnbench.definition.tune_space import load_search
     from snnbench.running.tune import tune
 
     plugins = _plugins(args)
-    search = load_search(read_suite(args.suite), plugins.registries)  # validates before anything starts
+    search = load_search(read_suite(suite_path(args.suite)), plugins.registries)  # validates before anything runs
     _store_folder(args.db, args.mkdir)
     _note_new_store(args.db, not args.db.exists())
     return tune(search, plugins, _run_options(args), args.db, trials=args.trials, objectives=args.objective,

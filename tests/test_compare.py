@@ -194,7 +194,7 @@ def test_bad_input_is_refused_before_anything_runs(monkeypatch, capsys, repo):
     (repo / "README.md").write_text(readme)
     (repo / "suites" / "new.toml").write_text(AB_SUITE.replace('name = "ab"', 'name = "new"'))
     assert "has no suites/new.toml" in refused("suites/new.toml")  # untracked: neither side holds it
-    git(repo, "add", "suites/new.toml")
+    git(repo, "add", "snnbench/suites/new.toml")  # suites/ links there
     git(repo, "commit", "-qm", "a new suite")
     assert "has no suites/new.toml" in refused("suites/new.toml", "--base", "HEAD~1")
     assert "give a SUITE file to compare, or --neurons" in refused()
@@ -210,7 +210,7 @@ def test_untracked_files_are_listed_and_left_out_not_refused(monkeypatch, capsys
     (repo / ".venv").symlink_to(tmp_path)
     (repo / "notes.txt").write_text("mine\n")
     (repo / "suites" / "new.toml").write_text(AB_SUITE.replace('name = "ab"', 'name = "new"'))
-    git(repo, "add", "suites/new.toml")
+    git(repo, "add", "snnbench/suites/new.toml")  # suites/ links there
     git(repo, "commit", "-qm", "a new suite")
     # refused for a reason found after the tree's check, so nothing runs
     code, out, err, _ = compare(monkeypatch, capsys, repo, "suites/new.toml", "--base", "HEAD~1")

@@ -109,7 +109,10 @@ def snapshot(root: Path, into: Path) -> Path:
     listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     for name in filter(None, listed.stdout.split("\0")):
         source = root / name
-        if source.is_file():  # a tracked file deleted in the tree is not copied
+        if source.is_symlink():  # as git holds it: the link (suites/ -> snnbench/suites/), not its target
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            (into / name).symlink_to(source.readlink())
+        elif source.is_file():  # a tracked file deleted in the tree is not copied
             (into / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, into / name)
     return into

@@ -420,7 +420,7 @@ def run_comparison(options: CompareOptions, say: Callable[[str], None] = print) 
         say(f"compare: the head is HEAD; left out {len(changes.untracked)} untracked file(s) that no commit "
             f"holds: {_some(changes.untracked)}")
     if options.suite is not None:
-        relative = _inside(root, options.suite)
+        relative = _inside(root, options.suite, base_commit)
         if relative is not None and not has_file(root, base_commit, relative):
             raise SnnbenchError(f"base {options.base_ref} ({base_commit[:12]}) has no {relative}: "
                                 "compare a suite both commits have")
@@ -435,7 +435,7 @@ def run_comparison(options: CompareOptions, say: Callable[[str], None] = print) 
             workload=str(options.suite) if options.suite else f"neuron benchmarks ({options.select or 'all'})",
             machine=machine(), repeats=options.repeats, alpha=options.alpha)
         if options.suite is not None:
-            relative = _inside(root, options.suite)
+            relative = _inside(root, options.suite, base_commit)
             files = {side.name: (side.source / relative if relative is not None else options.suite.resolve())
                      for side in sides}
             total = 2 + 2 * (options.warmup - 1 + options.repeats)
@@ -457,13 +457,20 @@ def _some(names: list[str], shown: int = 5) -> str:
     return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
-def _inside(root: Path, path: Path) -> Path | None:
+def _inside(root: Path, path: Path, base_commit: str) -> Path | None:
     """``path`` relative to the repository, or None for a file outside it
-    (which both sides then run as it is)."""
+    (which both sides then run as it is). A path through a symbolic link
+    (``suites/`` links to ``snnbench/suites/``) is taken as written or as
+    resolved, whichever the base commit holds: git knows a file by its own
+    path only, and a commit from before the suites moved holds
+    ``suites/smoke.toml`` itself, one after it ``snnbench/suites/smoke.toml``."""
     try:
-        return path.resolve().relative_to(root.resolve())
+        resolved = path.resolve().relative_to(root.resolve())
     except ValueError:
         return None
+    written = next((path.absolute().relative_to(top) for top in (root, root.resolve())
+                    if path.absolute().is_relative_to(top)), resolved)
+    return resolved if written != resolved and has_file(root, base_commit, resolved) else written
 
 
 @contextmanager
