@@ -235,7 +235,7 @@ def test_leaderboard_table(capsys, db):
     assert "dataset: digits" in out  # constant columns stated once
     assert "99.00" not in out
     assert "1 result(s) computed with an older metric definition" in err
-    assert "failed: digits/delta/snntorch-lif/mlp/bptt seed=0: RuntimeError: boom" in err
+    assert "failed: digits/delta/snntorch-lif/mlp/bptt seed=0: RuntimeError: boom" in out
 
 
 def test_leaderboard_csv_and_md(capsys, db):
@@ -257,7 +257,8 @@ def test_leaderboard_empty_suite_says_so(capsys, tmp_path):
     with ResultStore(path) as store:
         store.record(make_row("rate", 0, status="failed", reason="boom"))
     code, out, _ = cli(capsys, "leaderboard", "--db", path)
-    assert code == 0 and "no successful results yet" in out
+    assert code == 0 and "No successful results yet" in out
+    assert "failed: digits/rate/snntorch-lif/mlp/bptt seed=0: boom" in out
 
 
 def test_leaderboard_missing_db(capsys, tmp_path):

@@ -327,7 +327,7 @@ def test_render_markdown_is_a_github_table(two_encoders):
     text = render(aggregate(two_encoders, GROUP_COLUMNS), GROUP_COLUMNS, fmt="md")
     above, table, note = text.split("\n\n")  # shared columns, the table, the significance note
     assert above.startswith("*") and above.endswith("*") and "dataset: digits" in above
-    assert note.startswith("≈ best: not significantly different")
+    assert note.startswith("vs best, on accuracy %") and "≈ best: equivalent" in note
     lines = table.splitlines()
     assert len(lines) == 4  # header, separator, two rows
     assert all(line.startswith("|") and line.endswith("|") for line in lines)

@@ -25,6 +25,7 @@ from snnbench.api import (
     hookimpl,
     provenance,
     run_name,
+    verdict_tags,
 )
 
 #: MLflow's limit on a tag's value
@@ -94,7 +95,8 @@ class MlflowReporter(Reporter):
         stamp = _now_ms()
         metrics = [Metric(key, value, stamp, 0) for key, value in final_metrics(row).items()]
         tags = [RunTag("snnbench.status", row.status)] + (
-            [RunTag("snnbench.reason", row.reason[:TAG_LIMIT])] if row.reason else [])
+            [RunTag("snnbench.reason", row.reason[:TAG_LIMIT])] if row.reason else []) + [
+            RunTag(f"snnbench.{key}", value) for key, value in verdict_tags(row).items()]
         self.client.log_batch(run, metrics=metrics, tags=tags)
         self.client.set_terminated(run, "FINISHED" if row.status == "ok" else "FAILED")
 

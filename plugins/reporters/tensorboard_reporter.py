@@ -27,6 +27,7 @@ from snnbench.api import (
     final_metrics,
     hookimpl,
     path_part,
+    verdict_tags,
 )
 
 
@@ -75,7 +76,7 @@ class TensorBoardReporter(Reporter):
             writer.add_text("status", row.status + (f": {row.reason}" if row.reason else ""), 0)
             # the hparams summaries go into the cell's own folder (SummaryWriter.add_hparams
             # would make a subfolder of its own), naming the final scalars as its metrics
-            for summary in hparams(cell_params(cell) | {"status": row.status}, metrics):
+            for summary in hparams(cell_params(cell) | {"status": row.status} | verdict_tags(row), metrics):
                 writer.file_writer.add_summary(summary)
         finally:
             writer.close()

@@ -24,6 +24,7 @@ from snnbench.api import (
     hookimpl,
     provenance,
     run_name,
+    verdict_tags,
 )
 
 
@@ -71,6 +72,8 @@ class WandbReporter(Reporter):
         try:
             run.summary.update(final_metrics(row) | {"status": row.status}
                                | ({"reason": row.reason} if row.reason else {}))
+            # tags a run list filters on: a model that learnt nothing, throughputs timed on a busy machine
+            run.tags = (*(run.tags or ()), *(key for key, value in verdict_tags(row).items() if value == "true"))
         finally:
             run.finish(exit_code=0 if row.status == "ok" else 1)
 

@@ -96,6 +96,7 @@ from snnbench.api.tracking import (
     path_part,
     provenance,
     run_name,
+    verdict_tags,
 )
 from snnbench.api.training_config import TrainingConfig
 
@@ -169,6 +170,7 @@ __all__ = [
     "report_spikes",
     "report_synapse_input",
     "run_name",
+    "verdict_tags",
     "spike",
     "surrogate_gradient",
 ]

@@ -68,10 +68,31 @@ def epoch_scalars(stats: EpochStats) -> dict[str, float]:
 
 def final_metrics(row: ResultRow) -> dict[str, float]:
     """The row's metrics that are one finite number (accuracy, sparsity, SynOps,
-    throughputs, seconds, ``at_chance`` as 0 or 1); per-layer tables, the history
+    throughputs, seconds, ``at_chance`` as 0 or 1), and ``timing_contended``
+    (0 or 1: its timings were taken while other processes used the machine,
+    so its throughputs are not comparable) with ``others_cores`` (the cores
+    they used) where the row recorded them; per-layer tables, the history
     and the cell detail are left out."""
-    return {key: float(value) for key, value in row.metrics.items()
-            if isinstance(value, int | float) and math.isfinite(value)}
+    values = {key: float(value) for key, value in row.metrics.items()
+              if isinstance(value, int | float) and math.isfinite(value)}
+    machine = row.metrics.get("contention")
+    if row.status == "ok":
+        values["at_chance"] = float(bool(row.metrics.get("at_chance")))
+    if machine:
+        values |= {"timing_contended": float(bool(machine["contended"])), "others_cores": machine["others_cores"]}
+    return values
+
+
+def verdict_tags(row: ResultRow) -> dict[str, str]:
+    """What a reader of a tracker must not miss about a row, as tags a run
+    list can filter on: ``at_chance`` (the model learnt nothing) and
+    ``timing_contended`` (its throughputs were measured on a busy machine),
+    each ``"true"`` or ``"false"``; only for ok rows."""
+    if row.status != "ok":
+        return {}
+    machine = row.metrics.get("contention") or {}
+    return {"at_chance": str(bool(row.metrics.get("at_chance"))).lower(),
+            "timing_contended": str(bool(machine.get("contended"))).lower()}
 
 
 def provenance(environment: Mapping[str, Any]) -> dict[str, str]:

@@ -19,12 +19,19 @@ from before a refactor still runs. Workloads:
   seed alone for the timing repeats;
 - the neuron benchmarks (``benchmarks/test_neuron_speed.py``): forward and
   backward time of each selected neuron, a neuron being the whole workload.
+
+Every timed round is measured for what else the machine did meanwhile
+(:mod:`snnbench.running.contention`). When other processes took the CPU
+during any round, the timings are not judged: a neighbour's job is not a
+regression of the head, and the command exits 2 saying so (the paired
+metrics, deterministic on one machine, are judged as always).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,7 +39,7 @@ import tomllib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +60,11 @@ from snnbench.comparison.checkout import (
     snapshot,
     tree_changes,
 )
-from snnbench.definition.metric_specs import METRIC_BY_KEY, METRICS
-from snnbench.results.gate import margin
+from snnbench.definition.metric_specs import METRIC_BY_KEY, METRICS, margin
 from snnbench.results.leaderboard import Results, latest_results
 from snnbench.results.statistics import Difference, Ratio, paired, ratio_of_medians
 from snnbench.results.store import ResultStore
+from snnbench.running import contention
 from snnbench.runtime import machine
 
 NEURON_BENCHMARKS = Path("benchmarks") / "test_neuron_speed.py"
@@ -134,17 +141,38 @@ class Comparison:
     #: cells that failed (on the head: a regression) or ran on one side only
     notes: list[str] = field(default_factory=list)
     broken_cells: int = 0
+    #: timed rounds, and those during which other processes used the machine
+    timed_rounds: int = 0
+    busy_rounds: list[str] = field(default_factory=list)
 
     @property
     def regressions(self) -> int:
         return (sum(f.regressed for f in self.paired) + sum(f.regressed for f in self.timing)
                 + self.broken_cells)
 
+    def round_timed(self, side: str, what: str, record: dict[str, Any] | None) -> None:
+        """Note what the machine did during a timed round (its contention record)."""
+        self.timed_rounds += 1
+        if record and record["contended"]:
+            self.busy_rounds.append(f"{side} {what}: others used {record['others_cores']:.2f} of "
+                                    f"{record['cores']} cores")
+
+    @property
+    def timing_refused(self) -> str | None:
+        """Why the timings got no verdict (the machine was busy), or None."""
+        if not self.busy_rounds or not self.timing:
+            return None
+        return (f"the machine was busy during {len(self.busy_rounds)} of {self.timed_rounds} timed rounds "
+                f"({'; '.join(self.busy_rounds[:3])}{'; ...' if len(self.busy_rounds) > 3 else ''}): the "
+                "timings get no verdict, since another process's load is not the head's regression; rerun "
+                "compare when the machine is quiet (docs/verdicts.md)")
+
     def to_json(self) -> dict[str, Any]:
         return {"snnbench_compare": 1, "base": self.base, "head": self.head, "workload": self.workload,
                 "machine": self.machine, "repeats": self.repeats, "alpha": self.alpha,
                 "regressions": self.regressions, "paired": [asdict(f) for f in self.paired],
-                "timing": [asdict(f) for f in self.timing], "notes": self.notes}
+                "timing": [asdict(f) for f in self.timing], "timing_refused": self.timing_refused,
+                "busy_rounds": self.busy_rounds, "timed_rounds": self.timed_rounds, "notes": self.notes}
 
 
 # -- judging --------------------------------------------------------------------
@@ -208,11 +236,17 @@ class _Runs:
         self.workdir = workdir
         self.bar = tqdm(total=total, desc="compare", unit="run", disable=not enabled if enabled is not None
                         else None, dynamic_ncols=True)
+        #: what the machine did during the last command (snnbench.running.contention)
+        self.machine: dict[str, Any] | None = None
 
     def __call__(self, side: Side, what: str, argv: list[str]) -> subprocess.CompletedProcess:
         self.bar.set_description(f"{side.name}: {what}")
-        done = subprocess.run(side.command(*argv), cwd=self.workdir, env=side.environment(),
-                              capture_output=True, text=True)
+        environment = side.environment()
+        threads = int(environment.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1
+        with contention.measuring(threads) as measured:
+            done = subprocess.run(side.command(*argv), cwd=self.workdir, env=environment,
+                                  capture_output=True, text=True)
+        self.machine = measured.record
         self.bar.update(1)
         if done.returncode not in (0, 1):  # 1: some cells failed, recorded in the store
             last = next((line for line in reversed(done.stderr.strip().splitlines()) if line.strip()),
@@ -269,6 +303,7 @@ def _suite_workload(sides: list[Side], suite_files: dict[str, Path], options: Co
                                                "--no-progress", *options.run_arguments])
             if repeat < options.warmup - 1:
                 continue
+            comparison.round_timed(side.name, f"timing {repeat + 1}", runs.machine)
             for row in _results(db).ok.to_dict("records"):
                 for m in METRICS:
                     value = row.get(m.key)
@@ -332,6 +367,9 @@ def _judge_timings(timings: dict[str, dict[tuple[str, str], list[float]]], optio
             return [float(np.exp(np.mean([np.log(side[cell, key][r]) for cell in cells]))) for r in range(repeats)]
         comparison.timing.append(judge_timing(aggregate_label, key, per_repeat(base), per_repeat(head),
                                               options.tolerances.get(key, {"rel": 0.0})))
+    if comparison.timing_refused:
+        comparison.timing = [replace(f, verdict="NOT JUDGED (machine busy)", regressed=False)
+                             for f in comparison.timing]
 
 
 def _neuron_workload(sides: list[Side], options: CompareOptions, runs: _Runs, comparison: Comparison) -> None:
@@ -350,6 +388,7 @@ def _neuron_workload(sides: list[Side], options: CompareOptions, runs: _Runs, co
                                     + (done.stdout.strip().splitlines() or ["no output"])[-1])
             if repeat < options.warmup:
                 continue
+            comparison.round_timed(side.name, f"neuron benchmarks {repeat + 1}", runs.machine)
             for bench in json.loads(report.read_text())["benchmarks"]:
                 timings[side.name][(bench["name"], NEURON_RATE)].append(1.0 / bench["stats"]["median"])
                 if side.name == "head":  # where the benchmarks really ran (a base from before this has no record)

@@ -12,7 +12,7 @@ and stale rows are flagged, never mixed in.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from snnbench.api.errors import SnnbenchError, did_you_mean
 
@@ -90,6 +90,10 @@ class MetricSpec:
     compare_tolerance: dict[str, float] | None = None
     #: a column of the leaderboard unless others are asked for (False: in the rows only)
     in_default_table: bool = True
+    #: the difference from the best below which the leaderboard calls a row
+    #: equivalent ("≈ best"), when the interval of the difference shows it
+    #: ({"abs": x} or {"rel": x} of the best's mean; docs/verdicts.md)
+    equivalence_margin: dict[str, float] = field(default_factory=lambda: {"rel": 0.05})
 
     @property
     def heading(self) -> str:
@@ -119,8 +123,11 @@ class MetricSpec:
 METRICS: tuple[MetricSpec, ...] = (
     # A baseline spans machines and seeds, so its gate allows more than an A/B of
     # two commits on one machine with the same seeds, where any change is the code's.
+    # Equivalence margins (``--margin`` changes them): one percentage point of accuracy,
+    # less than the gains papers claim between encoders or neurons; timings within 10%,
+    # the run-to-run noise of one machine; counts within 5%.
     MetricSpec("accuracy", "accuracy %", True, lambda v: f"{100 * v:.2f}", "accuracy",
-               gate_tolerance={"abs": 0.02}, compare_tolerance={"abs": 0.01}),
+               gate_tolerance={"abs": 0.02}, compare_tolerance={"abs": 0.01}, equivalence_margin={"abs": 0.01}),
     # an estimate from operation counts at a suite's energy table (45 nm by default), never
     # a measurement: "est." in its heading (docs/energy.md)
     MetricSpec("energy_est_j", "est. energy/sample", False, _joules, "energy_estimate",
@@ -129,23 +136,24 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("energy_est_mem_j", "est. energy+mem/sample", False, _joules, "energy_estimate",
                gate_tolerance={"rel": 0.10}, compare_tolerance={"rel": 0.05}),
     MetricSpec("sparsity", "sparsity", True, lambda v: f"{v:.4f}", "sparsity",
-               gate_tolerance={"abs": 0.05}, compare_tolerance={"abs": 0.02}),
+               gate_tolerance={"abs": 0.05}, compare_tolerance={"abs": 0.02}, equivalence_margin={"abs": 0.01}),
     MetricSpec("encoder_density", "enc. density", False, lambda v: f"{v:.4f}", "encoder_density",
-               fails_on="change", gate_tolerance={"abs": 0.05}, compare_tolerance={"abs": 0.01}),
+               fails_on="change", gate_tolerance={"abs": 0.05}, compare_tolerance={"abs": 0.01},
+               equivalence_margin={"abs": 0.01}),
     # for 0/1 spikes both equal the density; they tell analogue output apart
     MetricSpec("encoder_mean", "enc. mean", False, lambda v: f"{v:.4f}", "encoder_density", "encoder_density",
-               fails_on="change"),
+               fails_on="change", equivalence_margin={"abs": 0.01}),
     MetricSpec("encoder_above_half", "enc. > 0.5", False, lambda v: f"{v:.4f}", "encoder_density",
-               "encoder_density", fails_on="change"),
+               "encoder_density", fails_on="change", equivalence_margin={"abs": 0.01}),
     MetricSpec("synops_ac", "ACs/sample", False, _si, "synops", compare_tolerance={"rel": 0.05}),
     MetricSpec("synops_mac", "MACs/sample", False, _si, "synops"),
     MetricSpec("membrane_updates", "membrane updates/sample", False, _si, "neuron_ops",
                compare_tolerance={"rel": 0.05}, in_default_table=False),
     MetricSpec("neuron_ops", "neuron ops/sample", False, _si, "neuron_ops", in_default_table=False),
     MetricSpec("train_samples_per_s", "train samples/s", True, lambda v: f"{v:,.0f}", "throughput",
-               gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}),
+               gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}, equivalence_margin={"rel": 0.10}),
     MetricSpec("infer_samples_per_s", "infer samples/s", True, lambda v: f"{v:,.0f}", "throughput",
-               gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}),
+               gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}, equivalence_margin={"rel": 0.10}),
     MetricSpec("parameters", "params", False, _si, "accuracy"),
     # measured by the device's energy counter (NVML, RAPL; snnbench.running.energy_meter): the
     # device's whole draw while the workload ran, per sample; timings, judged as such
@@ -153,12 +161,21 @@ METRICS: tuple[MetricSpec, ...] = (
                gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}),
     MetricSpec("train_energy_j", "train energy/sample", False, _joules, "train_energy",
                gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}),
-    MetricSpec("peak_memory_mb", "peak MB", False, lambda v: f"{v:,.0f}", "memory"),
+    MetricSpec("peak_memory_mb", "peak MB", False, lambda v: f"{v:,.0f}", "memory",
+               equivalence_margin={"rel": 0.10}),
     # snnbench export --check: the lowest share of (step, sample, neuron) slots in
     # which a framework that re-imported the network's NIR graph fired as snnbench did
     MetricSpec("nir_agreement", "NIR agreement", True, lambda v: f"{v:.4f}", "nir"),
 )
 METRIC_BY_KEY = {m.key: m for m in METRICS}
+
+
+def margin(tolerance: dict[str, float], reference: float) -> tuple[float, str]:
+    """The change a tolerance (``{"abs": x}`` or ``{"rel": x}``) allows around
+    ``reference``, and how to print it."""
+    if "abs" in tolerance:
+        return tolerance["abs"], f"±{tolerance['abs']:g}"
+    return abs(reference) * tolerance["rel"], f"±{tolerance['rel']:.0%}"
 
 
 def metric(key: str) -> MetricSpec:

@@ -33,7 +33,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from snnbench.api.errors import SnnbenchError
-from snnbench.definition.metric_specs import METRIC_BY_KEY, METRICS, metric
+from snnbench.definition.metric_specs import METRIC_BY_KEY, METRICS, margin, metric
 from snnbench.results.leaderboard import aggregate
 from snnbench.results.statistics import Difference, welch
 
@@ -234,16 +234,11 @@ def compare(ok: pd.DataFrame, baseline: dict[str, Any], current_machines: Sequen
     return findings
 
 
-def margin(tolerance: dict[str, float], reference: float) -> tuple[float, str]:
-    """The change a tolerance allows around ``reference``, and how to print it."""
-    if "abs" in tolerance:
-        return tolerance["abs"], f"±{tolerance['abs']:g}"
-    return abs(reference) * tolerance["rel"], f"±{tolerance['rel']:.0%}"
-
-
-def parse_tolerance(text: str, extra_keys: Sequence[str] = ()) -> tuple[str, dict[str, float]]:
+def parse_tolerance(text: str, extra_keys: Sequence[str] = (),
+                    flag: str = "--tolerance") -> tuple[str, dict[str, float]]:
     """``accuracy=abs:0.01`` or ``train_samples_per_s=rel:0.1`` (a command-line
-    tolerance; ``extra_keys`` are timings that are no leaderboard metric)."""
+    tolerance, or margin: ``flag``; ``extra_keys`` are timings that are no
+    leaderboard metric)."""
     key, _, rest = text.partition("=")
     kind, _, value = rest.partition(":")
     if key not in extra_keys:
@@ -253,7 +248,7 @@ def parse_tolerance(text: str, extra_keys: Sequence[str] = ()) -> tuple[str, dic
     except ValueError:
         number = math.nan
     if kind not in ("abs", "rel") or not math.isfinite(number) or number < 0:
-        raise SnnbenchError(f"--tolerance {text!r}: write METRIC=abs:X or METRIC=rel:X with X a number >= 0")
+        raise SnnbenchError(f"{flag} {text!r}: write METRIC=abs:X or METRIC=rel:X with X a number >= 0")
     return key, {kind: number}
 
 

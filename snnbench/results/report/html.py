@@ -16,7 +16,13 @@ from typing import Any
 
 from snnbench import __version__
 from snnbench.definition.metric_specs import MetricSpec, metric
-from snnbench.results.leaderboard import VS_BEST_MARK, Board, Results, provenance
+from snnbench.results.leaderboard import (
+    Board,
+    Results,
+    contended_text,
+    provenance,
+    timing_contended,
+)
 from snnbench.results.report import charts
 from snnbench.results.report.model import TRADE_OFF_AXES, CellView, SuiteView
 from snnbench.results.statistics import CONFIDENCE, mean_interval
@@ -61,9 +67,11 @@ class Page:
 # ------------------------------------------------------------------ tables
 
 
-def _mean_cell(stats_mean, stats_std, n: int, m: MetricSpec) -> str:
+def _mean_cell(stats_mean, stats_std, n: int, m: MetricSpec, flag: str = "") -> str:
+    """A table cell of mean ± std (its interval on hover), and ``flag``
+    (at chance, busy machine) after it."""
     if stats_mean is None or stats_mean != stats_mean:
-        return '<td class="number" data-value="">–</td>'
+        return f'<td class="number" data-value="">–{escape(flag)}</td>'
     text = m.format(stats_mean)
     title = f"{n} seed(s)"
     if stats_std is not None and stats_std == stats_std:
@@ -71,7 +79,7 @@ def _mean_cell(stats_mean, stats_std, n: int, m: MetricSpec) -> str:
         interval = mean_interval(stats_mean, stats_std, n)
         if interval:
             title = f"{CONFIDENCE:.0%} interval of the mean: {m.format(interval[0])} to {m.format(interval[1])}, {title}"
-    return f'<td class="number" data-value="{stats_mean!r}" title="{escape(title)}">{escape(text)}</td>'
+    return f'<td class="number" data-value="{stats_mean!r}" title="{escape(title)}">{escape(text + flag)}</td>'
 
 
 def board_table(board: Board, links: Sequence[str] | None = None) -> str:
@@ -94,23 +102,30 @@ def board_table(board: Board, links: Sequence[str] | None = None) -> str:
             if links and position == 0:
                 text = f'<a href="{escape(links[index])}">{text}</a>'
             cells.append(f"<td>{text}</td>")
-        cells += [_mean_cell(row[f"{m.key}_mean"], row[f"{m.key}_std"], int(row[f"{m.key}_n"]), m)
+        cells += [_mean_cell(row[f"{m.key}_mean"], row[f"{m.key}_std"], int(row[f"{m.key}_n"]), m, _flag(row, m))
                   for m in board.metrics]
         cells.append(f'<td class="number">{int(row["n"])}</td>')
         if marks:
-            cells.append(f"<td>{escape(VS_BEST_MARK[row['vs_best']])}</td>")
+            cells.append(f"<td>{escape(board.mark(row))}</td>")
         if gaps:
             texts = [g.text(board.references.index(g.reference) + 1) for g in row["gaps"]]
             value = row["gaps"][0].gap if row["gaps"] else ""
             cells.append(f'<td class="number" data-value="{value}">{escape("; ".join(texts))}</td>')
         body.append(f'<tr class="{row["vs_best"] or ""}">{"".join(cells)}</tr>')
     shared = ", ".join(f"{c}: <b>{escape(str(table[c].iloc[0]))}</b>" for c in board.constant)
-    notes = [board.significance_note] if board.significance_note else []
-    notes += [f"[{i}] {ref.source}" for i, ref in enumerate(board.references, start=1)]
+    notes = board.notes
     return ((f'<p class="note">{shared}</p>' if shared else "")
             + f'<table class="sortable" id="leaderboard"><thead><tr>{"".join(headers)}</tr></thead>'
             + f'<tbody>{"".join(body)}</tbody></table>'
-            + "".join(f'<p class="note">{escape(n)}</p>' for n in notes))
+            + "".join(f'<p class="note">{escape(n).replace(chr(10), "<br>")}</p>' for n in notes))
+
+
+def _flag(row, m: MetricSpec) -> str:
+    """What a row's cell of ``m`` says besides its value: runs at chance
+    (accuracy), runs timed on a busy machine (timings)."""
+    if m.key == "accuracy" and row["at_chance"]:
+        return f" (AT CHANCE: {int(row['at_chance'])} of {int(row['n'])})"
+    return contended_text(row) if m.is_timing else ""
 
 
 def _simple_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -119,11 +134,30 @@ def _simple_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def leaderboard_page(board: Board, title: str) -> str:
-    """``snnbench leaderboard --format html``: the table alone, as one self-contained page."""
+def leaderboard_page(board: Board | None, results: Results, title: str) -> str:
+    """``snnbench leaderboard --format html``: the table (None: no ok result)
+    and the failed and skipped cells, as one self-contained page."""
     page = Page(title)
-    page.add(f"<h1>{escape(title)}</h1>{board_table(board)}")
+    page.add(f"<h1>{escape(title)}</h1>")
+    page.add(board_table(board) if board is not None else
+             '<p class="missing">No successful results yet: see the failed and skipped cells below.</p>')
+    page.add(failures_html(results))
     return page.html()
+
+
+def failures_html(results: Results) -> str:
+    """The failed and skipped cells with their reasons ("None." when there are none)."""
+    failed, skipped = results.failed, results.skipped
+    parts = ["<h2>Failed and skipped cells</h2>"]
+    if failed.empty and skipped.empty:
+        parts.append("<p>None.</p>")
+    if not failed.empty:
+        parts.append("<p>Failed:</p>" + _simple_table(["cell", "seed", "reason"], failed[["label", "seed", "reason"]]
+                                                      .itertuples(index=False)))
+    if not skipped.empty:
+        parts.append("<p>Skipped (components that cannot work together):</p>"
+                     + _simple_table(["cell", "reason"], skipped[["label", "reason"]].itertuples(index=False)))
+    return "".join(parts)
 
 
 # ------------------------------------------------------------------ pages
@@ -165,16 +199,7 @@ def suite_page(suite: SuiteView) -> Page:
         page.add("</div><h2>Per-layer sparsity</h2>")
         page.chart("layer-sparsity", charts.layer_sparsity(suite.cells),
                    "No row recorded per-layer sparsity (rows of an older snnbench).")
-    page.add("<h2>Failed and skipped cells</h2>")
-    failed, skipped = suite.results.failed, suite.results.skipped
-    if failed.empty and skipped.empty:
-        page.add("<p>None.</p>")
-    if not failed.empty:
-        page.add("<p>Failed:</p>" + _simple_table(["cell", "seed", "reason"], failed[["label", "seed", "reason"]]
-                                                  .itertuples(index=False)))
-    if not skipped.empty:
-        page.add("<p>Skipped (components that cannot work together):</p>"
-                 + _simple_table(["cell", "reason"], skipped[["label", "reason"]].itertuples(index=False)))
+    page.add(failures_html(suite.results))
     page.add("<h2>Provenance</h2>" + provenance_html(suite.results))
     return page
 
@@ -191,6 +216,16 @@ def provenance_html(results: Results) -> str:
     return _simple_table(["what", "value"], rows)
 
 
+def _machine_during(metrics: dict[str, Any]) -> str:
+    """What the machine did while a run was timed (its ``contention`` record)."""
+    record = metrics.get("contention")
+    if not record:
+        return "not recorded"
+    state = "BUSY" if record.get("contended") else "quiet"
+    return (f"{state}: others used {record['others_cores']:.2f} of {record['cores']} cores "
+            f"(load {record['load_start']:.2f} to {record['load_end']:.2f})")
+
+
 def cell_page(suite: SuiteView, cell: CellView) -> Page:
     page = Page(f"snnbench: {cell.name}")
     page.add(f'<nav><a href="index.html">all suites</a><a href="{escape(suite.page)}.html">'
@@ -198,10 +233,21 @@ def cell_page(suite: SuiteView, cell: CellView) -> Page:
     page.add("<p>" + ", ".join(f"{escape(k)}: <b>{escape(str(v))}</b>" for k, v in cell.group.items()) + "</p>")
     keys = ["accuracy", "sparsity", "encoder_density", "synops_ac", "train_samples_per_s"]
     seeds = [[r["seed"], *(metric(k).format(r["metrics"][k]) if r["metrics"].get(k) is not None else "–"
-                           for k in keys), r["metrics"].get("epochs_trained", "–"),
+                           for k in keys), "AT CHANCE" if r["metrics"].get("at_chance") else "no",
+              _machine_during(r["metrics"]), r["metrics"].get("epochs_trained", "–"),
               r["metrics"].get("reported_epoch", "–"), r["config_hash"], r["finished_at"]] for r in cell.rows]
-    page.add("<h2>Seeds</h2>" + _simple_table(["seed", *(metric(k).heading for k in keys), "epochs",
-                                               "reported epoch", "config hash", "finished"], seeds))
+    stuck = sum(bool(r["metrics"].get("at_chance")) for r in cell.rows)
+    if stuck:
+        page.add(f'<p class="missing">AT CHANCE: {stuck} of {len(cell.rows)} run(s) of this cell learnt nothing '
+                 "(test accuracy no better than always guessing one class): the cell is compared with no other. "
+                 "Train longer before reading its numbers.</p>")
+    page.add("<h2>Seeds</h2>" + _simple_table(["seed", *(metric(k).heading for k in keys), "at chance",
+                                               "machine during the run", "epochs", "reported epoch",
+                                               "config hash", "finished"], seeds))
+    busy = sum(timing_contended(r["metrics"]) for r in cell.rows)
+    if busy:
+        page.add(f'<p class="missing">BUSY: {busy} of {len(cell.rows)} run(s) were timed while other processes '
+                 "used the machine; the suite's table leaves their timings out of its means.</p>")
     missing = cell.missing()
     if missing:
         page.add(f'<p class="missing">Not recorded for this cell: {escape(", ".join(missing))}. Its rows were '
