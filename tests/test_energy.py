@@ -5,6 +5,8 @@ and a real run's row priced at the table it names."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import ok_rows, suite_toml
@@ -262,26 +264,117 @@ def test_a_bad_energy_table_is_refused_naming_the_key(plugins, tmp_path, energy,
         assert text in message, message
 
 
-# --------------------------------------------------------------------------- a real run
+# --------------------------------------------------------------------------- a real run and its readers
 
 
-def test_a_run_records_its_estimate_at_the_suites_table(tmp_path, capsys):
-    """digits, one epoch of a small MLP: the row's estimate is its own counts
-    priced at the int8 table it names, and the table is recorded with it."""
-    path = suite_with(tmp_path, '[training]\nepochs = 1\ntrain_limit = 300\ntest_limit = 100\n'
-                                '[energy]\ntable = "horowitz-45nm-int8"\n')
-    db = tmp_path / "results.db"
+@pytest.fixture(scope="module")
+def int8_run(tmp_path_factory):
+    """digits, one epoch of a small MLP with rate and latency input, priced at
+    the int8 table: the store every reader of an estimate is tested on."""
+    folder = tmp_path_factory.mktemp("energy-run")
+    path = folder / "suite.toml"
+    path.write_text(suite_toml(encoder=("rate", "latency"), extra='[training]\nepochs = 1\ntrain_limit = 300\n'
+                               'test_limit = 100\n[energy]\ntable = "horowitz-45nm-int8"\n'))
+    db = folder / "results.db"
     assert main(["run", str(path), "--db", str(db), "--no-progress"]) == 0
-    (row,) = ok_rows(db)
-    metrics = row["metrics"]
-    assert metrics["energy_table"]["name"] == "horowitz-45nm-int8"
-    assert row["config"]["energy"] == metrics["energy_table"]
-    priced = (metrics["synops_ac"] * 0.03 + metrics["synops_mac"] * 0.23 + metrics["neuron_ops"] * 0.03) * 1e-12
-    assert metrics["energy_est_j"] == pytest.approx(priced, rel=1e-12)
-    memory = (metrics["energy_est_parts"]["parameter_memory_j"] + metrics["energy_est_parts"]["state_memory_j"])
-    assert memory > 0 and metrics["energy_est_mem_j"] == pytest.approx(priced + memory, rel=1e-12)
-    assert metrics["synops_ac"] > 0 and metrics["neuron_ops"] > 0
+    return db
+
+
+def test_a_run_records_its_estimate_at_the_suites_table(int8_run):
+    """Each row's estimate is its own counts priced at the int8 table it
+    names, and the table is recorded with it, in its metrics and its config."""
+    rows = ok_rows(int8_run)
+    assert len(rows) == 2
+    for row in rows:
+        metrics = row["metrics"]
+        assert metrics["energy_table"]["name"] == "horowitz-45nm-int8"
+        assert row["config"]["energy"] == metrics["energy_table"]
+        priced = (metrics["synops_ac"] * 0.03 + metrics["synops_mac"] * 0.23 + metrics["neuron_ops"] * 0.03) * 1e-12
+        assert metrics["energy_est_j"] == pytest.approx(priced, rel=1e-12)
+        parts = metrics["energy_est_parts"]
+        memory = parts["parameter_memory_j"] + parts["state_memory_j"]
+        assert memory > 0 and metrics["energy_est_mem_j"] == pytest.approx(priced + memory, rel=1e-12)
+        assert metrics["synops_ac"] > 0 and metrics["neuron_ops"] > 0
+
+
+def test_the_leaderboard_shows_the_estimates_next_to_accuracy(int8_run, capsys):
     capsys.readouterr()
-    assert main(["leaderboard", "--db", str(db)]) == 0
+    assert main(["leaderboard", "--db", str(int8_run), "--by", "encoder"]) == 0
     out = capsys.readouterr().out
-    assert "est. energy/sample ↓" in out and "est. energy+mem/sample ↓" in out
+    assert out.index("accuracy %") < out.index("est. energy/sample ↓") < out.index("est. energy+mem/sample ↓") \
+        < out.index("sparsity")
+    assert " nJ" in out or " pJ" in out or " µJ" in out
+
+
+def test_the_report_draws_accuracy_against_estimated_energy_with_its_pareto_front(int8_run):
+    from snnbench.results.report import charts
+    from snnbench.results.report.model import PageNames, suite_view
+    from snnbench.results.store import ResultStore
+
+    with ResultStore(int8_run, create=False) as store:
+        view = suite_view("t", store.rows(), page_names=PageNames())
+    front = view.fronts()["energy_est_j"]
+    spec = charts.trade_off(view.cells, "energy_est_j", front)
+    points = spec["layer"][-1]["encoding"]
+    assert points["x"]["title"] == "est. energy/sample ↓ (J)" and points["x"]["axis"] == {"format": "~s"}
+    values = {v["cell"]: v for v in spec["data"]["values"]}
+    assert len(values) == 2 and front and front <= set(values)
+    cheapest = min(values.values(), key=lambda v: v["x"])
+    assert cheapest["front"] == "Pareto front"  # the least energy is never dominated
+
+
+def test_check_gates_the_estimates_and_judges_measured_energy_only_on_its_machine(int8_run):
+    """A baseline holds the estimates (seed noise, judged anywhere); a
+    measured energy is a timing, not judged on another machine."""
+    from snnbench.results import gate
+    from snnbench.results.leaderboard import latest_results
+    from snnbench.results.store import ResultStore
+
+    with ResultStore(int8_run, create=False) as store:
+        rows = store.rows()
+    # as measured on a quiet machine (this one may be busy: timings of a busy one are left out)
+    quiet = {"contention": None}
+    measured = [row | {"metrics": row["metrics"] | quiet | {"infer_energy_j": 2e-6}} for row in rows]
+    ok = latest_results(measured).ok
+    baseline = gate.make_baseline(ok, [{"cpu": "machine A"}])
+    assert {"energy_est_j", "energy_est_mem_j", "infer_energy_j"} <= set(baseline["entries"][0]["metrics"])
+    costlier = [row | {"metrics": row["metrics"] | quiet | {"infer_energy_j": 4e-6}} for row in rows]
+    findings = gate.compare(latest_results(costlier).ok, baseline, [{"cpu": "machine B"}])
+    verdicts = {(f.label, f.metric): f for f in findings}
+    assert all(f.note.startswith("not judged") for (_, key), f in verdicts.items() if key == "infer_energy_j")
+    assert sum(key == "infer_energy_j" for _, key in verdicts) == 2
+    assert all(f.verdict == "ok" for (_, key), f in verdicts.items() if key == "energy_est_j")
+
+
+def test_compare_pairs_estimates_only_at_one_table_and_judges_energy_as_a_cost(int8_run):
+    from snnbench.comparison.compare import (
+        CompareOptions,
+        Comparison,
+        _pair_cells,
+        judge_timing,
+    )
+    from snnbench.results.leaderboard import latest_results
+    from snnbench.results.store import ResultStore
+
+    with ResultStore(int8_run, create=False) as store:
+        records = latest_results(store.rows()).ok.to_dict("records")
+    default = [r | {"config": {k: v for k, v in r["config"].items() if k != "energy"}} for r in records]
+    options = CompareOptions(repository=Path("."), base_ref="HEAD")
+
+    def compared(base, head) -> Comparison:
+        comparison = Comparison({}, {}, "suite", {}, 1, 0.05)
+        _pair_cells({"base": (base, []), "head": (head, [])}, options, comparison)
+        return comparison
+
+    same = compared(records, records)
+    assert {f.metric for f in same.paired} >= {"energy_est_j", "energy_est_mem_j"}
+    assert all(f.verdict == "identical" for f in same.paired if f.metric.startswith("energy"))
+    other = compared(default, records)
+    assert not any(f.metric.startswith("energy") for f in other.paired)
+    assert any("est. energy/sample not compared" in note and "other energy tables" in note for note in other.notes)
+
+    rounds = [1e-6, 1.02e-6, 0.98e-6, 1.01e-6]
+    assert judge_timing("c", "infer_energy_j", rounds, [1.5 * r for r in rounds], {"rel": 0.1}).regressed
+    assert not judge_timing("c", "infer_energy_j", rounds, [0.6 * r for r in rounds], {"rel": 0.1}).regressed
+    assert judge_timing("c", "infer_energy_j", rounds, [0.6 * r for r in rounds], {"rel": 0.1}).verdict == "better"
+    assert judge_timing("c", "infer_samples_per_s", rounds, [0.6 * r for r in rounds], {"rel": 0.1}).regressed

@@ -88,6 +88,7 @@ def test_mlflow_has_a_run_per_cell_under_the_suite_run_with_every_epoch_and_metr
             assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == [
                 (step, epoch[key]) for step, epoch in enumerate(row_epochs(row))]
         assert {key: run.data.metrics[key] for key in final_metrics(row)} == final_metrics(row)
+        assert run.data.metrics["energy_est_j"] == row["metrics"]["energy_est_j"] > 0
 
 
 def test_tensorboard_has_a_folder_per_cell_with_scalars_and_hparams(reported):

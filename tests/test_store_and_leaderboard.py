@@ -46,7 +46,8 @@ def make_row(encoder: str = "rate", seed: int | None = 0, accuracy: float = 0.9,
     if status == "ok":
         values = {"accuracy": accuracy, "sparsity": 0.8, "encoder_density": DENSITY.get(encoder, 0.5),
                   "train_samples_per_s": throughput, "infer_samples_per_s": 4 * throughput,
-                  "synops_ac": 12345.0, "parameters": 4810} | metrics
+                  "synops_ac": 12345.0, "parameters": 4810, "energy_est_j": 3e-7, "energy_est_mem_j": 2.5e-6,
+                  "infer_energy_j": 2e-6, "train_energy_j": 6e-6} | metrics
     return ResultRow(
         suite=suite, label="/".join(components.values()), config_hash=config_hash or f"hash-{encoder}",
         seed=seed, device_type=device_type, device_name="test cpu", status=status, components=components,

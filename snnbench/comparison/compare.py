@@ -218,10 +218,13 @@ def order_of_round(sides: list[Side], measured_round: int) -> list[Side]:
 
 def judge_timing(cell: str, key: str, base: list[float], head: list[float],
                  tolerance: dict[str, float]) -> TimingFinding:
-    ratio = ratio_of_medians(by_pairs_of_rounds(base), by_pairs_of_rounds(head))
+    # a cost (joules a sample) is judged as its reciprocal, a rate, so that a ratio below one is worse
+    is_rate = key not in METRIC_BY_KEY or METRIC_BY_KEY[key].higher_is_better  # NEURON_RATE is no metric
+    rate = (lambda values: values) if is_rate else (lambda values: [1 / value for value in values])
+    ratio = ratio_of_medians(by_pairs_of_rounds(rate(base)), by_pairs_of_rounds(rate(head)))
     rel = tolerance.get("rel", 0.0)
     regressed = ratio.high < 1 - rel
-    verdict = ("REGRESSED" if regressed else "faster" if ratio.low > 1 + rel
+    verdict = ("REGRESSED" if regressed else ("faster" if is_rate else "better") if ratio.low > 1 + rel
                else "same within noise and tolerance")
     return TimingFinding(cell, key, base, head, ratio, f"-{rel:.0%}", verdict, regressed)
 
@@ -340,6 +343,10 @@ def _pair_cells(rows: dict[str, tuple[list, list]], options: CompareOptions, com
         seeds = sorted(seed for label, seed in common if label == cell)
         for m in METRICS:
             if m.is_timing:
+                continue
+            if m.family == "energy_estimate" and any(
+                    base[(cell, s)]["config"].get("energy") != head[(cell, s)]["config"].get("energy") for s in seeds):
+                comparison.notes.append(f"{cell}: {m.title} not compared: the sides priced it at other energy tables")
                 continue
             pairs = [(base[(cell, s)].get(m.key), head[(cell, s)].get(m.key)) for s in seeds]
             if any(a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) for a, b in pairs):

@@ -90,6 +90,8 @@ class MetricSpec:
     compare_tolerance: dict[str, float] | None = None
     #: a column of the leaderboard unless others are asked for (False: in the rows only)
     in_default_table: bool = True
+    #: the SI unit of the stored value, where a figure prints it with a prefix ("J")
+    unit: str = ""
     #: the difference from the best below which the leaderboard calls a row
     #: equivalent ("≈ best"), when the interval of the difference shows it
     #: ({"abs": x} or {"rel": x} of the best's mean; docs/verdicts.md)
@@ -131,10 +133,10 @@ METRICS: tuple[MetricSpec, ...] = (
     # an estimate from operation counts at a suite's energy table (45 nm by default), never
     # a measurement: "est." in its heading (docs/energy.md)
     MetricSpec("energy_est_j", "est. energy/sample", False, _joules, "energy_estimate",
-               gate_tolerance={"rel": 0.10}, compare_tolerance={"rel": 0.05}),
+               gate_tolerance={"rel": 0.10}, compare_tolerance={"rel": 0.05}, unit="J"),
     # the same with parameter and neuron-state memory traffic (SpikingJelly's simple model)
     MetricSpec("energy_est_mem_j", "est. energy+mem/sample", False, _joules, "energy_estimate",
-               gate_tolerance={"rel": 0.10}, compare_tolerance={"rel": 0.05}),
+               gate_tolerance={"rel": 0.10}, compare_tolerance={"rel": 0.05}, unit="J"),
     MetricSpec("sparsity", "sparsity", True, lambda v: f"{v:.4f}", "sparsity",
                gate_tolerance={"abs": 0.05}, compare_tolerance={"abs": 0.02}, equivalence_margin={"abs": 0.01}),
     MetricSpec("encoder_density", "enc. density", False, lambda v: f"{v:.4f}", "encoder_density",
@@ -158,9 +160,9 @@ METRICS: tuple[MetricSpec, ...] = (
     # measured by the device's energy counter (NVML, RAPL; snnbench.running.energy_meter): the
     # device's whole draw while the workload ran, per sample; timings, judged as such
     MetricSpec("infer_energy_j", "infer energy/sample", False, _joules, "energy_measured",
-               gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}),
+               gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}, unit="J"),
     MetricSpec("train_energy_j", "train energy/sample", False, _joules, "train_energy",
-               gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}),
+               gate_tolerance={"rel": 0.25}, compare_tolerance={"rel": 0.10}, unit="J"),
     MetricSpec("peak_memory_mb", "peak MB", False, lambda v: f"{v:,.0f}", "memory",
                equivalence_margin={"rel": 0.10}),
     # snnbench export --check: the lowest share of (step, sample, neuron) slots in

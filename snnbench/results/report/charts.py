@@ -40,7 +40,10 @@ def trade_off(cells: Sequence[CellView], axis: str, front: set[str]) -> dict[str
                        "front": "Pareto front" if cell.name in front else "dominated"})
     if not values:
         return None
-    x_axis = {"field": "x", "type": "quantitative", "title": x_metric.heading, "scale": {"zero": False}}
+    x_axis = {"field": "x", "type": "quantitative", "scale": {"zero": False},
+              # an SI prefix on the ticks, the unit in the title: "20p" under "est. energy/sample ↓ (J)"
+              **({"title": f"{x_metric.heading} ({x_metric.unit})", "axis": {"format": "~s"}} if x_metric.unit
+                 else {"title": x_metric.heading})}
     y_axis = {"field": "y", "type": "quantitative", "title": y_metric.heading, "scale": {"zero": False}}
     on_front = sorted((v for v in values if v["front"] == "Pareto front"), key=lambda v: v["x"])
     return _spec(f"accuracy against {x_metric.title}", values, width=WIDTH, height=HEIGHT, layer=[
@@ -56,7 +59,7 @@ def trade_off(cells: Sequence[CellView], axis: str, front: set[str]) -> dict[str
                                 "scale": {"domain": ["Pareto front", "dominated"],
                                           "range": ["#d62728", "#1f77b4"]}},
                       "tooltip": [{"field": "cell"}, {"field": "y", "title": "accuracy %", "format": ".2f"},
-                                  {"field": "x", "title": x_metric.title, "format": ".4~s"},
+                                  {"field": "x", "title": f"{x_metric.title} {x_metric.unit}".strip(), "format": ".4~s"},
                                   {"field": "seeds"}]}},
     ])
 

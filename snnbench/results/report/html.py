@@ -231,7 +231,7 @@ def cell_page(suite: SuiteView, cell: CellView) -> Page:
     page.add(f'<nav><a href="index.html">all suites</a><a href="{escape(suite.page)}.html">'
              f"suite {escape(suite.name)}</a></nav><h1>{escape(cell.name)}</h1>")
     page.add("<p>" + ", ".join(f"{escape(k)}: <b>{escape(str(v))}</b>" for k, v in cell.group.items()) + "</p>")
-    keys = ["accuracy", "sparsity", "encoder_density", "synops_ac", "train_samples_per_s"]
+    keys = ["accuracy", "energy_est_j", "sparsity", "encoder_density", "synops_ac", "train_samples_per_s"]
     seeds = [[r["seed"], *(metric(k).format(r["metrics"][k]) if r["metrics"].get(k) is not None else "–"
                            for k in keys), "AT CHANCE" if r["metrics"].get("at_chance") else "no",
               _machine_during(r["metrics"]), r["metrics"].get("epochs_trained", "–"),

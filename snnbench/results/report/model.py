@@ -27,7 +27,7 @@ from snnbench.results.leaderboard import (
 )
 
 #: the trade-off plots: accuracy (y) against each of these (x)
-TRADE_OFF_AXES = ("sparsity", "synops_ac", "train_samples_per_s")
+TRADE_OFF_AXES = ("energy_est_j", "infer_energy_j", "sparsity", "synops_ac", "train_samples_per_s")
 #: what a row written by an older snnbench may lack, and what it means
 DETAIL_FIELDS = {
     "history": "per-epoch loss and accuracy",
