@@ -30,7 +30,7 @@ import torch
 
 from snnbench.api.contracts import KINDS, DatasetInfo, SpikingModel
 from snnbench.api.errors import SnnbenchError
-from snnbench.api.records import Cell, Choice, ResultRow
+from snnbench.api.records import Cell, Choice, EnergyTable, ResultRow
 from snnbench.api.training_config import TrainingConfig
 from snnbench.definition.params import ParamError, parse_params
 from snnbench.definition.plugins import PluginSet
@@ -162,10 +162,11 @@ def _cell(metadata: dict[str, str], plugins: PluginSet, where: Path | str) -> Ce
             choices[kind] = Choice(described["name"], parse_params(spec.params, described["params"]),
                                    described.get("variant_of"))
         training = parse_params(TrainingConfig, config["training"])
-    except ParamError as error:
-        raise SnnbenchError(f"{where}: its config no longer parses here: {error.key} = {error.value!r}: "
-                            f"{error}") from None
-    cell = Cell(suite=metadata["suite"], training=training, seed=int(metadata["seed"]), **choices)
+        energy = EnergyTable(**config["energy"]) if "energy" in config else None
+    except (ParamError, TypeError) as error:
+        key = f": {error.key} = {error.value!r}" if getattr(error, "key", None) else ""
+        raise SnnbenchError(f"{where}: its config no longer parses here{key}: {error}") from None
+    cell = Cell(suite=metadata["suite"], training=training, seed=int(metadata["seed"]), energy=energy, **choices)
     if cell.config_hash != metadata["config_hash"]:
         raise SnnbenchError(f"{where}: its config parses here to cell {cell.config_hash}, not the "
                             f"{metadata['config_hash']} it was trained as (a plugin's params changed?)")

@@ -217,7 +217,10 @@ def _load(name: str, exported: Exported) -> tuple[_Reader | None, FrameworkResul
     try:
         reader = _LOADERS[name](copy.deepcopy(exported.graph), exported.dt)
     except Exception as error:  # a reader's refusal is its finding, reported beside the others'
-        result.error = f"could not load the graph: {type(error).__name__}: {str(error).strip().splitlines()[0]}"
+        node = error.args[0] if isinstance(error, KeyError) and error.args else None
+        result.error = (f"could not load the graph: it has no mapping for node {node} "
+                        f"({type(exported.graph.nodes[node]).__name__})" if node in exported.graph.nodes else
+                        f"could not load the graph: {type(error).__name__}: {str(error).strip().splitlines()[0]}")
         return None, result
     result.notes = reader.notes
     reader.module.eval()

@@ -65,6 +65,8 @@ COMPANIONS: dict[str, tuple[str, ...]] = {
     "sparsity": ("sparsity_per_layer",),
     "synops": ("synops_dense",),
     "neuron_ops": ("neuron_ops_dense",),
+    "energy_estimate": ("energy_est_parts", "energy_table"),
+    "energy_measured": ("energy_counter",),
     "nir": ("nir_own_accuracy", "nir_accuracy", "nir_agreement_per_layer", "nir_frameworks", "nir_dt",
             "nir_samples"),
 }
