@@ -664,13 +664,22 @@ def cmd_report(args) -> int:
     with ResultStore(args.db, create=False) as store:
         _check_suites(store, args.suite)
         written = write_report(store, args.suite, args.out, suite_files=_suite_files(args.suites_dir),
-                               figures=args.figures)
+                               figures=args.figures, write_nir=_nir_writer(args))
         empty = not store.suites()
     print(f"wrote {written.pages} page(s) to {args.out} in {written.seconds:.1f} s"
           + (f", {written.figures} figure(s) as PNG and SVG to {args.figures}" if args.figures else "")
           + (f"; open {args.out / 'index.html'}" if not empty else
              f"; the store {args.db} holds no results yet: run a suite first"))
     return 0
+
+
+def _nir_writer(args):
+    """What writes a kept model's NIR graph into a report: the running stage
+    builds the network, with this command's plugins."""
+    from snnbench.running.nir_export import write_kept
+
+    plugins = _plugins(args)
+    return lambda data, where, target: write_kept(data, where, plugins, target)
 
 
 def _notes(results) -> None:

@@ -223,3 +223,28 @@ def test_a_csnn_trained_on_mnist_keeps_its_accuracy_through_snntorch(mnist_dir, 
     assert own == trained["metrics"]["accuracy"] > 0.3  # it learnt something
     assert abs(snntorch - own) <= 0.001
     assert min(checked["metrics"]["nir_agreement_per_layer"]["snntorch"].values()) > 0.999
+
+
+def test_the_report_offers_each_cells_model_and_nir_graph(zero_reset, tmp_path):
+    pytest.importorskip("vl_convert")
+    db = tmp_path / "r.db"
+    db.write_bytes(zero_reset.read_bytes())
+    (tmp_path / "r.db.models").symlink_to(zero_reset.with_name("r.db.models"))
+    suite = tmp_path / "subtract.toml"
+    suite.write_text(suite_toml("subtract", encoder=("direct",), extra=ZERO_RESET.replace('reset = "zero"', "")))
+    assert main(["run", str(suite), "--db", str(db), "--no-progress"]) == 0
+    out = tmp_path / "site"
+    assert main(["report", "--db", str(db), "--out", str(out)]) == 0
+    with ResultStore(db, create=False) as store:
+        rows = {(row["suite"], row["neuron"]): row for row in store.rows()}
+    assert "kept models: 4 of 4 ok rows keep their model: 4 file(s)" in (out / "index.html").read_text()
+    pages = {page.name: page.read_text() for page in out.glob("*bptt*.html")}
+    zero = next(text for name, text in pages.items() if name.startswith("zero") and "snntorch-lif" in name)
+    file = rows[("zero", "snntorch-lif")]["environment"]["model"]["file"]
+    assert f'href="models/{file}"' in zero and f'href="models/{file[:-len(".safetensors")]}.nir"' in zero
+    assert (out / "models" / file).read_bytes() == (zero_reset.with_name("r.db.models") / file).read_bytes()
+    graph = nir.read(out / "models" / file.replace(".safetensors", ".nir"))
+    assert {"lif_2", "lif_4"} <= set(graph.nodes)
+    subtract = next(text for name, text in pages.items() if name.startswith("subtract"))
+    assert "no NIR graph: layer network.2 (SnnTorchLIF): reset = &#x27;subtract&#x27;" in subtract
+    assert ".safetensors\" download>" in subtract and ".nir\" download>" not in subtract

@@ -167,7 +167,7 @@ METRICS: tuple[MetricSpec, ...] = (
                equivalence_margin={"rel": 0.10}),
     # snnbench export --check: the lowest share of (step, sample, neuron) slots in
     # which a framework that re-imported the network's NIR graph fired as snnbench did
-    MetricSpec("nir_agreement", "NIR agreement", True, lambda v: f"{v:.4f}", "nir"),
+    MetricSpec("nir_agreement", "NIR agreement", True, lambda v: f"{v:.6f}", "nir"),
 )
 METRIC_BY_KEY = {m.key: m for m in METRICS}
 

@@ -255,3 +255,15 @@ def write(exported: Exported, path: Path) -> None:
         nir.write(path, exported.graph)
     except OSError as error:
         raise SnnbenchError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def write_kept(data: bytes, where: Path, plugins, path: Path, dt: float = DEFAULT_DT,
+               metadata: dict[str, Any] | None = None) -> Exported:
+    """Write the NIR graph of a kept model's bytes (read from ``where``,
+    checked against its row) to ``path``; ``plugins`` build the network."""
+    from snnbench.running.kept_models import rebuild
+
+    rebuilt = rebuild(data, where, plugins, torch.device("cpu"))
+    exported = to_nir(rebuilt.model.network, rebuilt.step_shape, dt, metadata)
+    write(exported, path)
+    return exported

@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from html import escape
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from snnbench import __version__
@@ -24,6 +25,7 @@ from snnbench.results.leaderboard import (
     timing_contended,
 )
 from snnbench.results.report import charts
+from snnbench.results.report.kept import KeptLinks
 from snnbench.results.report.model import TRADE_OFF_AXES, CellView, SuiteView
 from snnbench.results.statistics import CONFIDENCE, mean_interval
 
@@ -163,9 +165,11 @@ def failures_html(results: Results) -> str:
 # ------------------------------------------------------------------ pages
 
 
-def index_page(suites: Sequence[SuiteView], store: str) -> Page:
+def index_page(suites: Sequence[SuiteView], store: str, models: str | None = None) -> Page:
     page = Page(f"snnbench report: {store}")
     page.add(f"<h1>snnbench report</h1><p>store <code>{escape(store)}</code></p>")
+    if models:
+        page.add(f'<p class="note" id="kept-models">kept models: {escape(models)}</p>')
     if not suites:
         page.add('<p class="missing">The store holds no results yet: run a suite '
                  "(<code>snnbench run suites/smoke.toml</code>) and build the report again.</p>")
@@ -204,6 +208,31 @@ def suite_page(suite: SuiteView) -> Page:
     return page
 
 
+def _kept_models(cell: CellView, kept: dict[int, KeptLinks]) -> str:
+    """The section that offers each seed's trained model and its NIR graph."""
+    rows = []
+    for row in cell.rows:
+        links = kept.get(row.get("id"))
+        if links is None:
+            rows.append([escape(str(row["seed"])), "not kept", "–", "–", "trained before models were kept, or with "
+                         "--no-keep-models"])
+            continue
+        size = f"{links.size / 1024:.1f} kB"
+        model = f'<a href="{escape(links.model)}" download>{escape(Path(links.model).name)}</a> ({size})' \
+            if links.model else "–"
+        graph = f'<a href="{escape(links.nir)}" download>NIR graph</a>' if links.nir else "–"
+        agreement = row["metrics"].get("nir_agreement")
+        rows.append([escape(str(row["seed"])), model, graph,
+                     escape(metric("nir_agreement").format(agreement)) if agreement is not None else "–",
+                     escape(links.note or "")])
+    head = "".join(f"<th>{h}</th>" for h in ("seed", "model (safetensors)", "NIR graph", "NIR agreement", "note"))
+    body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in row) + "</tr>" for row in rows)
+    return ('<h2>Kept models</h2><p class="note">Each seed\'s trained network (weights and what rebuilds it: '
+            "<code>snnbench remeasure</code>, <code>snnbench export</code>) and, where NIR can express it, its "
+            "graph for neuromorphic tools (docs/models.md).</p>"
+            f'<table id="kept-models"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+
+
 def provenance_html(results: Results) -> str:
     facts = provenance(results)
     tally = lambda counted: "; ".join(f"{k} ({v} rows)" for k, v in counted.items()) or "none"  # noqa: E731
@@ -226,7 +255,7 @@ def _machine_during(metrics: dict[str, Any]) -> str:
             f"(load {record['load_start']:.2f} to {record['load_end']:.2f})")
 
 
-def cell_page(suite: SuiteView, cell: CellView) -> Page:
+def cell_page(suite: SuiteView, cell: CellView, kept: dict[int, KeptLinks] | None = None) -> Page:
     page = Page(f"snnbench: {cell.name}")
     page.add(f'<nav><a href="index.html">all suites</a><a href="{escape(suite.page)}.html">'
              f"suite {escape(suite.name)}</a></nav><h1>{escape(cell.name)}</h1>")
@@ -244,6 +273,7 @@ def cell_page(suite: SuiteView, cell: CellView) -> Page:
     page.add("<h2>Seeds</h2>" + _simple_table(["seed", *(metric(k).heading for k in keys), "at chance",
                                                "machine during the run", "epochs", "reported epoch",
                                                "config hash", "finished"], seeds))
+    page.add(_kept_models(cell, kept or {}))
     busy = sum(timing_contended(r["metrics"]) for r in cell.rows)
     if busy:
         page.add(f'<p class="missing">BUSY: {busy} of {len(cell.rows)} run(s) were timed while other processes '

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from snnbench.api.errors import SnnbenchError
 from snnbench.definition.suite import SuiteDocument
-from snnbench.results.report import html
+from snnbench.results.models import ModelFolder
+from snnbench.results.report import html, kept
+from snnbench.results.report.kept import NirWriter
 from snnbench.results.report.model import PageNames, SuiteView, suite_view
 from snnbench.results.store import ResultStore
 
@@ -66,11 +68,14 @@ def write_figures(pages: Sequence[tuple[str, html.Page]], folder: Path) -> int:
 
 
 def write_report(store: ResultStore, suites: Sequence[str], out: Path, *,
-                 suite_files: dict[str, SuiteDocument] | None = None, figures: Path | None = None) -> Written:
+                 suite_files: dict[str, SuiteDocument] | None = None, figures: Path | None = None,
+                 write_nir: NirWriter | None = None) -> Written:
     """Write the report of ``suites`` (all the store holds when empty) to ``out``.
 
     ``suite_files`` maps suite names to their files, for the ``[[reference]]``
-    numbers of the gap column; a suite without one shows no gap."""
+    numbers of the gap column; a suite without one shows no gap. Each cell
+    page offers its rows' kept models, copied into ``out/models``, and with
+    ``write_nir`` their NIR graphs (:mod:`snnbench.results.report.kept`)."""
     started = time.perf_counter()
     names = list(suites) or store.suites()
     rows = store.rows(names)
@@ -83,10 +88,13 @@ def write_report(store: ResultStore, suites: Sequence[str], out: Path, *,
         document = (suite_files or {}).get(name)
         views.append(suite_view(name, by_suite[name], document.references() if document else (),
                                 page_names=page_names))
-    pages: list[tuple[str, html.Page]] = [("index", html.index_page(views, str(store.path)))]
+    shown = [row for view in views for cell in view.cells for row in cell.rows]
+    links = kept.offer(store.path, shown, out, write_nir)
+    models = ModelFolder(store.path).summary(rows).line()
+    pages: list[tuple[str, html.Page]] = [("index", html.index_page(views, str(store.path), models))]
     for view in views:
         pages.append((view.page, html.suite_page(view)))
-        pages += [(cell.slug, html.cell_page(view, cell)) for cell in view.cells]
+        pages += [(cell.slug, html.cell_page(view, cell, links)) for cell in view.cells]
     _folder(out, "report")  # after every suite file's [[reference]] validated: nothing half-written
     for name, page in pages:
         _write(out / f"{name}.html", page.html())
