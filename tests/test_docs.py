@@ -28,6 +28,7 @@ from snnbench.cli import build_parser
 from snnbench.definition.metric_specs import METRICS
 from snnbench.definition.params import describe_params
 from snnbench.definition.plugins import ENTRY_POINT_GROUP, load_plugins
+from snnbench.definition.energy_tables import KEYS as ENERGY_KEYS
 from snnbench.definition.suite import REFERENCE_KEYS, SUITE_KEYS, TOP_LEVEL
 from snnbench.definition.tune_space import DIMENSION_KEYS, TuneOptions
 
@@ -101,7 +102,7 @@ def test_every_subcommand_and_flag_is_in_the_cli_reference(site):
 def test_every_suite_key_is_in_the_suite_file_reference(site):
     page = text_of(site, "reference/suite-file")
     assert all(f"[{table}]" in page for table in TOP_LEVEL), "a table of the suite file is missing"
-    keys = [*SUITE_KEYS, *REFERENCE_KEYS, *KINDS, *DIMENSION_KEYS,
+    keys = [*SUITE_KEYS, *REFERENCE_KEYS, *KINDS, *DIMENSION_KEYS, *ENERGY_KEYS,
             *(f.name for f in dataclasses.fields(TrainingConfig)),
             *(f.name for f in dataclasses.fields(TuneOptions))]
     missing = [key for key in keys if not re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", page)]
