@@ -685,7 +685,8 @@ def _nir_writer(args):
 def _notes(results) -> None:
     if results.stale:
         print(f"\n{results.stale} result(s) computed with an older metric definition were left out; "
-              "run their suites with --rerun to refresh them.", file=sys.stderr)
+              "snnbench remeasure --stale refreshes those whose models were kept, and a run with --rerun "
+              "the others.", file=sys.stderr)
 
 
 def _check_suites(store: ResultStore, suites: Sequence[str]) -> None:

@@ -147,3 +147,16 @@ def test_plan_takes_only_the_newest_ok_row_of_a_cell(smoke):
     assert len(plan(stale, stale=True)) == 8
     assert plan(rows + [row | {"status": "failed"} for row in rows], stale=True) == []
     assert all(ModelRef.of_row(wanted.row) for wanted in plan(stale, ["accuracy"]))
+
+
+def test_a_family_measured_while_training_that_a_row_lacks_does_not_hide_it(monkeypatch):
+    """A training-only family added after a row ran cannot be filled without
+    training again: the row stays on the board with it missing; a row holding
+    an older version of it is stale."""
+    monkeypatch.setitem(metric_specs.METRIC_VERSIONS, "new_training_family", 1)
+    monkeypatch.setattr(metric_specs, "TRAINING_FAMILIES",
+                        metric_specs.TRAINING_FAMILIES | {"new_training_family"})
+    current = dict(metric_specs.METRIC_VERSIONS)
+    assert metric_specs.stale_families({k: v for k, v in current.items() if k != "new_training_family"}) == []
+    assert metric_specs.stale_families(current | {"new_training_family": 0}) == ["new_training_family"]
+    assert metric_specs.stale_families({k: v for k, v in current.items() if k != "sparsity"}) == ["sparsity"]

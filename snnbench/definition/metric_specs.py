@@ -49,8 +49,12 @@ def metric_version(family: str) -> int:
 
 def stale_families(versions: dict[str, int]) -> list[str]:
     """The families a row's ``metric_versions`` hold at another version than
-    this snnbench's, or lack (of those every run measures)."""
-    stale = [family for family, version in METRIC_VERSIONS.items() if versions.get(family) != version]
+    this snnbench's, or lack (of those every run measures). A row that lacks
+    a family measured while training (one added after it ran) is not stale
+    for it: nothing but training it again could fill it, so its value shows
+    as missing rather than hiding the row's other, current metrics."""
+    stale = [family for family, version in METRIC_VERSIONS.items()
+             if versions.get(family) != version and (family in versions or family not in TRAINING_FAMILIES)]
     return stale + [family for family, version in ON_REQUEST_VERSIONS.items()
                     if family in versions and versions[family] != version]
 
