@@ -23,6 +23,7 @@ from conftest import (
 )
 
 from snnbench.cli import main
+from snnbench.results.models import ModelFolder, ModelRef
 from snnbench.results.store import ResultStore
 
 ray = pytest.importorskip("ray")
@@ -70,6 +71,11 @@ def test_rows_equal_a_local_run(cluster, smoke_local_one_thread, tmp_path, capsy
     assert {row["device_name"] for row in cells} == {local[key]["device_name"] for key in remote}
     workers = {row["environment"]["ray"]["worker_pid"] for row in cells}
     assert len(workers) == 2 and os.getpid() not in workers  # two workers, each kept for its cells
+    for key, row in remote.items():  # each model came back with its row, kept beside the driver's store
+        if row["status"] == "ok":
+            ref = ModelRef.of_row(row)
+            assert ref.sha256 == ModelRef.of_row(local[key]).sha256, row["label"]  # the same weights, byte for byte
+            ModelFolder(db).read(ref)
 
     assert run_on(cluster, db) == 0  # resumed: everything recorded, nothing runs
     assert "0 ok, 0 failed, 8 already recorded" in capsys.readouterr().out
