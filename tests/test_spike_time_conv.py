@@ -7,6 +7,7 @@ after STDP."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -147,5 +148,9 @@ def test_inference_by_events_decides_and_measures_as_the_dense_network(mnist_dir
     assert events.accuracy == dense.accuracy
     per_layer = dense.activity.sparsity_per_layer
     assert len(per_layer) == 5 and all(0.0 < sparsity < 1.0 for sparsity in per_layer.values())  # all fire
-    assert events.activity == dense.activity
+    # the same activity but for the workload counts: layers run by events keep no membrane per step
+    workload = {"membrane_updates": None, "neuron_ops": None, "unavailable": {}}
+    assert dataclasses.replace(events.activity, **workload) == dataclasses.replace(dense.activity, **workload)
+    assert events.activity.membrane_updates is None and dense.activity.membrane_updates > 0
+    assert "did not report their membrane" in events.activity.unavailable["membrane_updates"]
     assert events.activity.synops_ac > 0
