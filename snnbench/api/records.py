@@ -101,8 +101,8 @@ class Cell:
         """Everything that defines the cell except its seed (JSON-ready)."""
         config = {kind: self.choice(kind).as_dict() for kind in KINDS}
         config["training"] = self.training.as_config()
-        if self.energy is not None:
-            config["energy"] = self.energy.as_config()
+        if self.energy is not None:  # its source is a citation, not a constant: rewording it makes no other cell
+            config["energy"] = {k: v for k, v in self.energy.as_config().items() if k != "source"}
         return config
 
     @property
