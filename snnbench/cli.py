@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "order (base-head, head-base) and judged by pairs, so an even number (default "
                               "6; 0 compares a suite's deterministic metrics only)")
     compare.add_argument("--tolerance", action="append", default=[], metavar="METRIC=abs:X|rel:X",
-                         help="change a metric's tolerance (repeatable); defaults: "
+                         help="change a metric's tolerance (repeatable; over the suite's [compare] table, "
+                              "docs/regression-power.md); defaults: "
                               + ", ".join(f"{k} {next(iter(v))} {next(iter(v.values())):g}"
                                           for k, v in COMPARE_TOLERANCES.items()))
     compare.add_argument("--alpha", type=_fraction, default=0.05,
@@ -767,7 +768,8 @@ def cmd_compare(args) -> int:
         write_json,
     )
     from snnbench.definition.catalog import suite_path
-    from snnbench.definition.suite import load_suite
+    from snnbench.definition.compare_table import compare_tolerances
+    from snnbench.definition.suite import read_suite
     from snnbench.results.gate import parse_tolerance
     from snnbench.runtime import data_root, resolve_device
 
@@ -782,9 +784,10 @@ def cmd_compare(args) -> int:
         raise SnnbenchError("--repeats 0 leaves the neuron benchmarks nothing to compare: give 1 or more")
     suite = suite_path(args.suite) if args.suite is not None else None
     if suite is not None:
-        load_suite(suite, _plugins(args).registries)  # the head's copy validates before anything runs
+        document = read_suite(suite)
+        document.build(_plugins(args).registries)  # the head's copy validates before anything runs
+        tolerances.update(compare_tolerances(document.data, document.source))  # its [compare] table
     resolve_device(args.device)
-    tolerances = dict(COMPARE_TOLERANCES)
     tolerances.update(parse_tolerance(text, extra_keys=[NEURON_RATE]) for text in args.tolerance)
     run_arguments = ["--data-dir", str(data_root(args.data_dir).resolve()), "--device", args.device]
     run_arguments += ["--no-download"] if args.no_download else []
@@ -803,6 +806,7 @@ def cmd_compare(args) -> int:
         write_json(comparison, args.json)
         print(f"\nwrote {args.json}")
     if comparison.timing_refused:
+    tolerances = dict(COMPARE_TOLERANCES)
         print(f"\nsnnbench: error: {comparison.timing_refused}", file=sys.stderr)
     if comparison.regressions:
         print(f"\n{comparison.regressions} regression(s) of the head against {args.base}", file=sys.stderr)

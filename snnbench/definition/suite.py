@@ -72,6 +72,7 @@ from snnbench.api.errors import (
 from snnbench.api.params import params_to_dict
 from snnbench.api.records import Cell, Choice, Reference, SkippedCombination, Suite
 from snnbench.api.training_config import TrainingConfig
+from snnbench.definition.compare_table import compare_tolerances
 from snnbench.definition.energy_tables import EnergyTableError, energy_table
 from snnbench.definition.metric_specs import metric
 from snnbench.definition.params import ParamError, parse_params
@@ -92,6 +93,8 @@ TOP_LEVEL = {
     "report": "[report.<reporter>]: report every run of the suite to an experiment tracker, with its params",
     "energy": "the energy per operation the estimated energy of every cell is priced at: a built-in table "
               "(table = \"horowitz-45nm-fp16\") or one of your own (docs/energy.md)",
+    # validated by snnbench.definition.compare_table
+    "compare": "tolerances `snnbench compare` judges this suite's metrics with: tolerance.<metric> = X",
     # validated by snnbench.definition.tune_space
     "tune": "the search space and settings of `snnbench tune`; `snnbench run` ignores it",
 }
@@ -167,7 +170,8 @@ class _Source:
                 if key is None and current == table:
                     return number
                 continue
-            if key is not None and current == table and re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=", line):
+            # "key = ..." or a dotted "key.sub = ..." (the [compare] table's tolerance.<metric>)
+            if key is not None and current == table and re.match(rf"^\s*\"?{re.escape(key)}\"?\s*[=.]", line):
                 return number
         return None
 
@@ -264,6 +268,7 @@ def _checked_suite(data: dict, source: _Source, path: Path, registries: Registri
                 for index, entry in enumerate(source.attempt(lambda: _entries(data, "include", source)) or [])]
     references = _references(data, source, names)
     reporters = _reporters(data, source, registries)
+    source.attempt(lambda: compare_tolerances(data, source))
     source.raise_found()  # what follows needs every part valid
 
     combinations = [dict(zip(KINDS, names)) for names in itertools.product(*(matrix[k] for k in KINDS))]
