@@ -783,6 +783,7 @@ def cmd_compare(args) -> int:
     if args.neurons and args.repeats == 0:
         raise SnnbenchError("--repeats 0 leaves the neuron benchmarks nothing to compare: give 1 or more")
     suite = suite_path(args.suite) if args.suite is not None else None
+    tolerances = dict(COMPARE_TOLERANCES)
     if suite is not None:
         document = read_suite(suite)
         document.build(_plugins(args).registries)  # the head's copy validates before anything runs
@@ -806,7 +807,6 @@ def cmd_compare(args) -> int:
         write_json(comparison, args.json)
         print(f"\nwrote {args.json}")
     if comparison.timing_refused:
-    tolerances = dict(COMPARE_TOLERANCES)
         print(f"\nsnnbench: error: {comparison.timing_refused}", file=sys.stderr)
     if comparison.regressions:
         print(f"\n{comparison.regressions} regression(s) of the head against {args.base}", file=sys.stderr)
