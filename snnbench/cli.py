@@ -290,6 +290,27 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--command", dest="produced_by", required=True, metavar="TEXT",
                         help="the command that produced the rows, as a reader would run it again")
     export.add_argument("--out", type=Path, required=True, metavar="FILE", help="the result file to write")
+
+    history = commands.add_parser(
+        "history", help="a suite's metrics over the commits its rows came from, with the steps marked",
+        description="Follow each metric of each cell of a suite over the commits its rows record (run the suite "
+                    "with --rerun into one store at each commit), one series per machine, in git order, and mark "
+                    "where a step begins (circular binary segmentation with a permutation test; docs/history.md).",
+        epilog="example:\n  snnbench history --db history.db --suite smoke --metric train_samples_per_s "
+               "--html report/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    history.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results store (default {DEFAULT_DB})")
+    history.add_argument("--suite", required=True, help="the suite to follow")
+    history.add_argument("--metric", action="append", default=[], help="only these metrics (repeatable)")
+    history.add_argument("--repo", type=Path, metavar="DIR",
+                         help="the git repository whose order the commits take (default: the one here, if any; "
+                              "else the order the rows were written in)")
+    history.add_argument("--changed", action="store_true", help="show only cells with a step")
+    history.add_argument("--alpha", type=_fraction, default=0.01,
+                         help="significance level of each step's permutation test (default 0.01)")
+    history.add_argument("--include-contended", action="store_true",
+                         help="keep timings measured while other processes used the machine (left out by default)")
+    history.add_argument("--html", type=Path, metavar="DIR", help="also write the page history-SUITE.html here")
     return parser
 
 
@@ -831,6 +852,23 @@ def cmd_tune(args) -> int:
                 study_name=args.study, sampler=args.sampler)
 
 
+def cmd_history(args) -> int:
+    from snnbench.results.history import load_history, render
+
+    with ResultStore(args.db, create=False) as store:
+        _check_suites(store, [args.suite])
+        rows = store.rows([args.suite])
+    repository = args.repo or Path.cwd()
+    history = load_history(rows, args.suite, args.metric or None, repository=repository,
+                           include_contended=args.include_contended, alpha=args.alpha)
+    print(render(history, changed_only=args.changed))
+    if args.html:
+        from snnbench.results.report.history_page import write_history_page
+
+        print(f"\nwrote {write_history_page(history, args.html)}")
+    return 0
+
+
 def cmd_export_results(args) -> int:
     from snnbench.results.result_file import export_results, write_result_file
 
@@ -938,7 +976,8 @@ def _ls_models(args) -> int:
 
 COMMANDS = {"run": cmd_run, "remeasure": cmd_remeasure, "export": cmd_export, "merge": cmd_merge, "validate": cmd_validate, "ls": cmd_ls, "leaderboard": cmd_leaderboard,
             "report": cmd_report,
-            "check": cmd_check, "compare": cmd_compare, "tune": cmd_tune, "export-results": cmd_export_results}
+            "check": cmd_check, "compare": cmd_compare, "tune": cmd_tune, "export-results": cmd_export_results,
+            "history": cmd_history}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

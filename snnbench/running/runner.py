@@ -340,6 +340,9 @@ class Runner:
 
     def _run(self, suite: Suite) -> RunSummary:
         summary = RunSummary()
+        # the commit of the repository the suite file lies in (a project's own, when it keeps its
+        # suites and plugins beside them): what `snnbench history` orders the rows by
+        self.environment = self.environment | {"suite_commit": git_commit(suite.path.parent)}
         cells = [with_caps(cell, self.options) for cell in suite.cells]
         self.lifecycle.suite_started(dataclasses.replace(suite, cells=cells), self.environment)
         for skipped in suite.skipped:
