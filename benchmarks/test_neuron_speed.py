@@ -25,6 +25,7 @@ import torch
 
 from snnbench.api.errors import SnnbenchError
 from snnbench.definition.plugins import load_plugins
+from snnbench.running.injected_slowdown import Slowdown
 from snnbench.runtime import machine, synchronize
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -76,13 +77,16 @@ def test_forward_backward(benchmark, name, backend, size):
     torch.manual_seed(0)
     current = (torch.rand(steps, batch, neurons, device=DEVICE) * 0.8).requires_grad_()
     grad = torch.randn_like(current)
+    slowdown = Slowdown()  # test-only: benchmarks/gate_power.py's known regression
 
     def step():
         # autograd.grad, not backward(): accumulating into current.grad is an
         # extra pass over a [T, B, N] tensor that belongs to no neuron. Nothing
         # is returned: a training step holds no output of the previous one.
+        started = time.perf_counter()
         torch.autograd.grad(layer(current), current, grad)
         synchronize(DEVICE)
+        slowdown.after_step(time.perf_counter() - started)
 
     try:
         step()  # compiles kernels, warms caches

@@ -782,6 +782,7 @@ def cmd_compare(args) -> int:
     from snnbench.comparison.compare import (
         NEURON_RATE,
         CompareOptions,
+        detection_summary,
         neuron_benchmarks_repository,
         progress_to_stderr,
         render,
@@ -827,6 +828,9 @@ def cmd_compare(args) -> int:
     if args.json:
         write_json(comparison, args.json)
         print(f"\nwrote {args.json}")
+    detection = detection_summary(comparison)
+    if detection:
+        print(f"\n{detection}")
     if comparison.timing_refused:
         print(f"\nsnnbench: error: {comparison.timing_refused}", file=sys.stderr)
     if comparison.regressions:

@@ -61,6 +61,7 @@ from snnbench.comparison.checkout import (
     tree_changes,
 )
 from snnbench.definition.metric_specs import METRIC_BY_KEY, METRICS, margin
+from snnbench.results.detection import detectable_slowdown
 from snnbench.results.leaderboard import Results, latest_results
 from snnbench.results.statistics import Difference, Ratio, paired, ratio_of_medians
 from snnbench.results.store import ResultStore
@@ -126,6 +127,9 @@ class TimingFinding:
     allowed: str
     verdict: str
     regressed: bool
+    #: the smallest slowdown these rounds would have flagged 9 times in 10, given their noise
+    #: (snnbench.results.detection); None with fewer than two pairs of rounds
+    detectable: float | None = None
 
 
 @dataclass
@@ -221,12 +225,14 @@ def judge_timing(cell: str, key: str, base: list[float], head: list[float],
     # a cost (joules a sample) is judged as its reciprocal, a rate, so that a ratio below one is worse
     is_rate = key not in METRIC_BY_KEY or METRIC_BY_KEY[key].higher_is_better  # NEURON_RATE is no metric
     rate = (lambda values: values) if is_rate else (lambda values: [1 / value for value in values])
-    ratio = ratio_of_medians(by_pairs_of_rounds(rate(base)), by_pairs_of_rounds(rate(head)))
+    base_pairs, head_pairs = by_pairs_of_rounds(rate(base)), by_pairs_of_rounds(rate(head))
+    ratio = ratio_of_medians(base_pairs, head_pairs)
     rel = tolerance.get("rel", 0.0)
     regressed = ratio.high < 1 - rel
     verdict = ("REGRESSED" if regressed else ("faster" if is_rate else "better") if ratio.low > 1 + rel
                else "same within noise and tolerance")
-    return TimingFinding(cell, key, base, head, ratio, f"-{rel:.0%}", verdict, regressed)
+    return TimingFinding(cell, key, base, head, ratio, f"-{rel:.0%}", verdict, regressed,
+                         detectable_slowdown(base_pairs, head_pairs, ratio.ratio, ratio.high, rel))
 
 
 # -- running a side -------------------------------------------------------------
@@ -433,6 +439,7 @@ def _sides(options: CompareOptions, base_commit: str, dirty: list[str], workdir:
         for tree in checkouts:
             remove_checkout(root, tree)
 
+
 def neuron_benchmarks_repository(here: Path) -> Path:
     """The repository whose neuron benchmarks ``--neurons`` compares: the git
     checkout of snnbench that ``here`` lies in. The benchmarks are a file of
@@ -448,7 +455,6 @@ def neuron_benchmarks_repository(here: Path) -> Path:
     if not (root / NEURON_BENCHMARKS).is_file():
         raise SnnbenchError(f"{needed}; the repository {root} has no {NEURON_BENCHMARKS.as_posix()}")
     return root
-
 
 
 def run_comparison(options: CompareOptions, say: Callable[[str], None] = print) -> Comparison:
@@ -475,27 +481,37 @@ def run_comparison(options: CompareOptions, say: Callable[[str], None] = print) 
     with _workdir(options.keep) as workdir, _sides(options, base_commit, dirty, workdir) as sides:
         say(f"compare: {sides[0].short} against {sides[1].short}, {options.repeats} timing repeats each, "
             f"in {workdir}")
-        comparison = Comparison(
-            base={"ref": sides[0].ref, "commit": sides[0].commit, "version": sides[0].version},
-            head={"ref": sides[1].ref, "commit": sides[1].commit, "version": sides[1].version},
-            workload=str(options.suite) if options.suite else f"neuron benchmarks ({options.select or 'all'})",
-            machine=machine(), repeats=options.repeats, alpha=options.alpha)
+        files = None
         if options.suite is not None:
             relative = _inside(root, options.suite, base_commit)
             files = {side.name: (side.source / relative if relative is not None else options.suite.resolve())
                      for side in sides}
-            total = 2 + 2 * (options.warmup - 1 + options.repeats)
-            runs = _Runs(total, workdir, options.progress)
-            try:
-                _suite_workload(sides, files, options, runs, comparison)
-            finally:
-                runs.close()
-        else:
-            runs = _Runs(2 * (options.warmup + options.repeats), workdir, options.progress)
-            try:
-                _neuron_workload(sides, options, runs, comparison)
-            finally:
-                runs.close()
+        return compare_sides(sides, options, workdir, files)
+
+
+def compare_sides(sides: list[Side], options: CompareOptions, workdir: Path,
+                  suite_files: dict[str, Path] | None) -> Comparison:
+    """Run the workload on two sides ready to run (base first) and judge them:
+    ``suite_files`` gives each side's suite file, None runs the neuron
+    benchmarks. ``benchmarks/gate_power.py`` calls this with two sides of the
+    same code, one slowed on purpose, to measure what the gate catches."""
+    comparison = Comparison(
+        base={"ref": sides[0].ref, "commit": sides[0].commit, "version": sides[0].version},
+        head={"ref": sides[1].ref, "commit": sides[1].commit, "version": sides[1].version},
+        workload=str(options.suite) if options.suite else f"neuron benchmarks ({options.select or 'all'})",
+        machine=machine(), repeats=options.repeats, alpha=options.alpha)
+    if suite_files is not None:
+        runs = _Runs(2 + 2 * (options.warmup - 1 + options.repeats), workdir, options.progress)
+        try:
+            _suite_workload(sides, suite_files, options, runs, comparison)
+        finally:
+            runs.close()
+    else:
+        runs = _Runs(2 * (options.warmup + options.repeats), workdir, options.progress)
+        try:
+            _neuron_workload(sides, options, runs, comparison)
+        finally:
+            runs.close()
     return comparison
 
 
@@ -550,13 +566,38 @@ def render(comparison: Comparison) -> str:
     if comparison.timing:
         rows = [[f.verdict, f.cell, f.metric, f"{np.median(f.base):,.4g}", f"{np.median(f.head):,.4g}",
                  f"{f.ratio.ratio:.3f} [{f.ratio.low:.3f}, {f.ratio.high:.3f}]", f.allowed,
+                 "–" if f.detectable is None else f"{f.detectable:.0%}",
                  f"{len(f.base)} + {len(f.head)}"] for f in comparison.timing]
         lines += ["", "timings, interleaved rounds of alternating order, judged by pairs of rounds (regression = "
-                      "the whole 95% interval of the ratio of medians below 1 - tolerance):",
+                      "the whole 95% interval of the ratio of medians below 1 - tolerance; could catch = the "
+                      "smallest slowdown rounds this noisy flag 9 times in 10):",
                   tabulate(rows, headers=["", "cell", "metric", "base median", "head median",
-                                          "head / base [95% CI]", "tolerance", "repeats"], disable_numparse=True)]
+                                          "head / base [95% CI]", "tolerance", "could catch", "repeats"],
+                           disable_numparse=True)]
     lines += [""] + comparison.notes if comparison.notes else []
     return "\n".join(lines)
+
+
+def detection_summary(comparison: Comparison) -> str | None:
+    """What the timings could have caught, for the verdict's line: per timing
+    metric, the smallest slowdown flagged 9 times in 10 given the noise of
+    these rounds (the all-cells row where there is one, else the least
+    sensitive cell). None when nothing was timed."""
+    by_metric: dict[str, list[TimingFinding]] = defaultdict(list)
+    for finding in comparison.timing:
+        by_metric[finding.metric].append(finding)
+    parts = []
+    for key, findings in by_metric.items():
+        aggregate = [f for f in findings if f.cell.startswith("all ")]
+        values = [f.detectable for f in aggregate or findings]
+        if any(v is None for v in values):
+            parts.append(f"{key}: not estimable (fewer than two pairs of rounds: --repeats 4 or more)")
+        else:
+            parts.append(f"{key} slowdowns of {max(values):.0%} or more")
+    if not parts:
+        return None
+    return ("given the noise of these rounds, they would catch (9 times in 10) " + "; ".join(parts)
+            + " (docs/regression-power.md)")
 
 
 def write_json(comparison: Comparison, path: Path) -> None:

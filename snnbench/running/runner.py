@@ -59,6 +59,7 @@ from snnbench.running import cell_detail, contention, kept_models
 from snnbench.running.assembly import assemble
 from snnbench.running.checkpoints import EpochCheckpoint, checkpoint_path
 from snnbench.running.executors import CellWork, Executor, InProcess, WorkerSetup
+from snnbench.running.injected_slowdown import injected_slowdown
 from snnbench.running.leases import CellKey, CellLeases, Outcome
 from snnbench.running.lifecycle import Lifecycle
 from snnbench.running.energy_estimate import estimate_energy
@@ -145,6 +146,8 @@ def run_environment(plugins: PluginSet, options: RunOptions) -> dict[str, Any]:
         "plugin_versions": dict(plugins.versions),
         "host": socket.gethostname(),
         "machine": machine(options.device),
+        # test-only (benchmarks/gate_power.py): such rows are no real measurement
+        **({"injected_slowdown": slowdown} if (slowdown := injected_slowdown()) else {}),
     }
 
 

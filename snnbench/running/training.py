@@ -22,6 +22,7 @@ from snnbench.api.records import EpochStats
 from snnbench.api.training_config import TrainingConfig
 from snnbench.running import execution
 from snnbench.running.checkpoints import EpochCheckpoint
+from snnbench.running.injected_slowdown import Slowdown
 from snnbench.runtime import synchronize
 
 
@@ -105,6 +106,8 @@ class CellTrainingSession:
         self._optimizers: list[torch.optim.Optimizer] = []
         self._prepared = False
         self._loops = 0
+        #: test-only: a known regression for benchmarks/gate_power.py (SNNBENCH_INJECT_SLOWDOWN)
+        self._slowdown = Slowdown()
 
     # -- what a learning rule calls -------------------------------------------------
 
@@ -169,7 +172,11 @@ class CellTrainingSession:
                     self._timer is None and self._batches_seen > self.config.warmup_batches):
                 self._start_timer()
             index = order[start:start + size]
+            step_started = time.perf_counter()
             yield split.inputs[index], split.targets[index]
+            if self._slowdown:
+                synchronize(self.device)
+                self._slowdown.after_step(time.perf_counter() - step_started)
             self._batches_seen += 1
             self.samples_drawn += len(index)
             if self._timer is not None:
