@@ -160,7 +160,7 @@ def test_triton_kernels_agree_with_the_torch_reference_in_the_interpreter():
     pytest.importorskip("triton")
     script = textwrap.dedent("""
         import torch
-        from snnbench_plugins.neurons import fused_lif_triton as triton_kernels
+        from snnbench_plugins.neurons.lif_fused import triton_kernels
         from snnbench_plugins.neurons.lif_fused import TorchKernels
         torch.manual_seed(0)
         current, grad = torch.rand(12, 2500) * 0.8, torch.randn(12, 2500)

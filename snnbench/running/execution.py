@@ -8,7 +8,7 @@ and hash) because they can change what a model learns, not only how fast:
   accumulation (oneDNN's AVX512-BF16/AMX kernels on a CPU, tensor cores on
   CUDA). Weights, optimiser state and every neuron's membrane stay fp32:
   the neuron layers compute their state in fp32 whatever dtype their input
-  current has (see ``plugins/neurons/fused_lif.py``), and spikes, being 0 or
+  current has (see ``plugins/neurons/lif_fused/``), and spikes, being 0 or
   1, are exact in bf16.
 - ``memory_format = "channels_last"``: conv weights (and so the feature maps
   they produce) are stored NHWC, the layout oneDNN's convolutions run in
