@@ -17,14 +17,14 @@ import io
 import json
 
 import pytest
-from conftest import ok_rows, suite_toml
+from conftest import REPO, ok_rows, suite_toml
 from test_cli import cli
 from test_report import seeds, store_with
 from test_store_and_leaderboard import make_row
 
 from snnbench.api import final_metrics, verdict_tags
 from snnbench.api.records import ResultRow
-from snnbench.cli import main
+from snnbench.cli import build_parser, main
 from snnbench.definition.metric_specs import metric
 from snnbench.results.leaderboard import aggregate, build_board, latest_results
 from snnbench.results.store import ResultStore
@@ -190,6 +190,20 @@ def test_a_suite_mostly_at_chance_is_called_too_short(tmp_path, capsys):
 def test_a_suite_with_a_minority_at_chance_gets_no_warning(chance_run):
     _, _, err = chance_run
     assert "too short for conclusions" not in err  # 2 of 4 at chance is no majority
+
+
+def test_no_recommended_reduction_gives_an_at_chance_table(capsys):
+    """The reductions recommended for a CPU are the ones that were run and
+    learnt (encoders-cpu, its measured accuracy in its header); `--limit 2000
+    --epochs 1` left 5 of 12 cells of encoders.toml at chance and is recommended
+    nowhere."""
+    help_text = build_parser().format_help() + cli(capsys, "run", "--help")[1]
+    header = (REPO / "suites" / "encoders.toml").read_text()
+    for text in (help_text, header):
+        assert "--limit 2000 --epochs 1" not in text
+        assert "snnbench run encoders-cpu" in text
+    cpu_header = (REPO / "suites" / "encoders-cpu.toml").read_text()
+    assert "Measured" in cpu_header and "no cell at chance" in cpu_header
 
 
 # ------------------------------------------------------------------ 5. failures never vanish
