@@ -51,8 +51,9 @@ def test_smoke_suite_trains_every_cell(smoke_db):
         assert set(metrics["sparsity_per_layer"]) == {"network.2", "network.4"}
         expected_backend = "snntorch-loop" if row["neuron"] == "snntorch-lif" else "spikingjelly-cpu"
         assert set(metrics["neuron_backends"].values()) == {expected_backend}
-        assert row["environment"]["components"]["encoder"] == {
-            "plugin": "snnbench-encoders-coding", "distribution": "snnbench", "version": "0.1.0"}
+        supplied = dict(row["environment"]["components"]["encoder"])
+        assert len(supplied.pop("code")) == 16  # the fingerprint of its code (docs/first-run.md)
+        assert supplied == {"plugin": "snnbench-encoders-coding", "distribution": "snnbench", "version": "0.1.0"}
         assert "torch" in row["environment"]["libraries"]
     density = {r["encoder"]: r["metrics"]["encoder_density"] for r in rows}
     assert density["latency"] < density["delta"] < density["rate"] < density["direct"]
