@@ -39,8 +39,18 @@ def row_epochs(row: dict) -> list[dict[str, float]]:
 
 
 def final_metrics(row: dict) -> dict[str, float]:
-    return {key: float(value) for key, value in row["metrics"].items()
-            if isinstance(value, int | float) and np.isfinite(value)}
+    """What a tracker must hold of a row: its finite numbers, and whether its
+    timings were taken on a busy machine (its contention record)."""
+    values = {key: float(value) for key, value in row["metrics"].items()
+              if isinstance(value, int | float) and np.isfinite(value)}
+    machine = row["metrics"]["contention"]
+    return values | {"timing_contended": float(machine["contended"]), "others_cores": machine["others_cores"]}
+
+
+def verdict_tags(row: dict) -> dict[str, str]:
+    """The row's at-chance and busy-machine flags as the tags a run list filters on."""
+    return {"at_chance": str(row["metrics"]["at_chance"]).lower(),
+            "timing_contended": str(row["metrics"]["contention"]["contended"]).lower()}
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +98,7 @@ def test_mlflow_has_a_run_per_cell_under_the_suite_run_with_every_epoch_and_metr
             assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == [
                 (step, epoch[key]) for step, epoch in enumerate(row_epochs(row))]
         assert {key: run.data.metrics[key] for key in final_metrics(row)} == final_metrics(row)
+        assert {key: run.data.tags[f"snnbench.{key}"] for key in verdict_tags(row)} == verdict_tags(row)
         assert run.data.metrics["energy_est_j"] == row["metrics"]["energy_est_j"] > 0
 
 
@@ -114,6 +125,7 @@ def test_tensorboard_has_a_folder_per_cell_with_scalars_and_hparams(reported):
         hparams = {key: value.string_value or value.number_value
                    for key, value in start.session_start_info.hparams.items()}
         assert hparams["encoder"] == row["encoder"] and hparams["training.epochs"] == 2
+        assert {key: hparams[key] for key in verdict_tags(row)} == verdict_tags(row)
         experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
         assert {m.name.tag for m in experiment.experiment.metric_infos} == {f"final/{k}" for k in final_metrics(row)}
 
@@ -332,6 +344,6 @@ def test_no_report_leaves_out_the_suites_reporters_and_report_keeps_their_params
     suite.write_text(TWO_CELLS.replace("seeds = [0, 1]", "seeds = [0]"))
     code, _, err = cli(capsys, "--plugin", flaky_plugin, "run", suite, "--db", tmp_path / "r.db", "--no-progress",
                        "--no-report", "--report", "steady")
-    assert code == 0 and "warning" not in err
+    assert code == 0 and "raised in" not in err  # no reporter was switched off
     assert {event[0] for event in flaky_reporters.EVENTS} == {"nothing"}  # steady, with the suite's fail_in
     assert flaky_reporters.EVENTS[-1] == ("nothing", "close")
