@@ -513,7 +513,6 @@ def _ray_executor(args):
 def _run_suites(args, plugins: PluginSet, suites, executor) -> int:
     from snnbench.results.verdicts import chance_warning
     from snnbench.running.preflight import check_datasets
-    from snnbench.results.verdicts import chance_warning
     from snnbench.running.runner import Runner
 
     options = _run_options(args, executor.device if executor else None)
