@@ -84,4 +84,5 @@ class BPTT:
 def register_learning_rules(register):
     register(LearningRuleSpec("bptt", BPTTParams, BPTT,
                               summary="surrogate-gradient BPTT (Adam by default; ce_count, mse_count or ce_rate loss; "
-                                      "optional spike-sparsity term on the encoder output)"))
+                                      "optional spike-sparsity term on the encoder output)",
+                              resumable=True))

@@ -293,6 +293,12 @@ class LearningRuleSpec:
     """``build(params)`` returns a :class:`LearningRule`.
 
     ``architectures`` lists the architectures it can train; ``None`` means any.
+
+    ``resumable`` declares that ``fit`` keeps all its state in the model and
+    in the optimisers it hands to ``session.schedule``: a cell cut off
+    mid-training then resumes from its last finished epoch of the rule's
+    first ``session.epochs()`` loop (the runner checkpoints them). A rule that
+    carries state across epochs in its own variables leaves it False.
     """
 
     name: str
@@ -300,6 +306,7 @@ class LearningRuleSpec:
     build: Callable[[Any], LearningRule]
     architectures: frozenset[str] | None = None
     summary: str = ""
+    resumable: bool = False
 
 
 # --------------------------------------------------------------------------- reporters
