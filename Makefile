@@ -12,7 +12,7 @@ BIN     := $(VENV)/bin
 SNNBENCH_DATA ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),$(abspath data))
 export SNNBENCH_DATA
 
-.PHONY: run test docs smoke baseline-smoke leaderboard bench bench-neurons bench-models bench-rstdp clean
+.PHONY: gpu-check run test docs smoke baseline-smoke leaderboard bench bench-neurons bench-models bench-rstdp clean
 
 # the main job's environment (this file is its stamp)
 $(BIN)/snnbench: pyproject.toml
@@ -103,6 +103,13 @@ bench-models: $(BIN)/snnbench
 ## events (the CPU path) and densely (the GPU path), side by side on real MNIST, one thread
 bench-rstdp: $(BIN)/snnbench
 	$(BIN)/python benchmarks/rstdp_layers.py --images 600 --threads 1
+
+## gpu-check: on a CUDA machine, the GPU tests, the neuron benchmark at DESIGN's size, the harness
+## overhead and a reduced encoders suite, summarised in gpu-check/summary.{json,md} (the CUDA steps
+## say they are skipped on a CPU). On the lent GPU machine: make gpu-check GPU_CHECK_PYTHON=python3
+GPU_CHECK_PYTHON ?= $(BIN)/python
+gpu-check:
+	$(GPU_CHECK_PYTHON) benchmarks/gpu_check.py --out gpu-check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks
