@@ -267,3 +267,25 @@ def test_neurons_outside_a_checkout_of_snnbench_says_it_needs_one(monkeypatch, c
                        "(benchmarks/test_neuron_speed.py) at two commits of the snnbench repository, so it needs "
                        "a git checkout of snnbench (git clone it, pip install -e it, and run snnbench compare "
                        f"inside it); {where}\n"), err
+
+
+def test_a_base_from_before_a_metric_family_is_compared_on_the_metrics_both_sides_have():
+    """Rows of a base that predates a metric family are stale to the leaderboard
+    but not to compare: it pairs what both sides measured, at one version."""
+    from snnbench.comparison.compare import CompareOptions, Comparison, _pair_cells
+
+    def row(seed, accuracy, energy=None):
+        metrics = {"label": "digits/rate/lif/mlp/bptt", "seed": seed, "accuracy": accuracy, "sparsity": 0.9,
+                   "config": {}}
+        return metrics | ({"energy_est_j": energy} if energy is not None else {})
+
+    base = [row(0, 0.9), row(1, 0.8)]
+    head = [row(0, 0.9, 1e-9), row(1, 0.8, 2e-9)]
+    base_versions = {(r["label"], r["seed"]): {"accuracy": 1, "sparsity": 1} for r in base}
+    head_versions = {(r["label"], r["seed"]): {"accuracy": 1, "sparsity": 2, "energy_estimate": 1} for r in head}
+    comparison = Comparison({}, {}, "suite", {}, 1, 0.05)
+    _pair_cells({"base": (base, []), "head": (head, [])}, CompareOptions(repository=Path("."), base_ref="HEAD"),
+                comparison, {"base": base_versions, "head": head_versions})
+    # accuracy, at one version on both sides, is paired; energy exists on the head only
+    assert [(f.metric, f.verdict) for f in comparison.paired] == [("accuracy", "identical")]
+    assert any("sparsity not compared" in note.lower() and "versions" in note for note in comparison.notes)

@@ -358,13 +358,16 @@ def test_compare_pairs_estimates_only_at_one_table_and_judges_energy_as_a_cost(i
     from snnbench.results.store import ResultStore
 
     with ResultStore(int8_run, create=False) as store:
-        records = latest_results(store.rows()).ok.to_dict("records")
+        results = latest_results(store.rows())
+    records = results.ok.to_dict("records")
+    versions = {(row["label"], row["seed"]): row["metric_versions"] for row in results.rows}
     default = [r | {"config": {k: v for k, v in r["config"].items() if k != "energy"}} for r in records]
     options = CompareOptions(repository=Path("."), base_ref="HEAD")
 
     def compared(base, head) -> Comparison:
         comparison = Comparison({}, {}, "suite", {}, 1, 0.05)
-        _pair_cells({"base": (base, []), "head": (head, [])}, options, comparison)
+        _pair_cells({"base": (base, []), "head": (head, [])}, options, comparison,
+                    {"base": versions, "head": versions})
         return comparison
 
     same = compared(records, records)

@@ -269,7 +269,9 @@ class _Runs:
 
 def _results(db: Path) -> Results:
     with ResultStore(db, create=False) as store:
-        return latest_results(store.rows())
+        # a base from before a metric family existed has rows the leaderboard calls
+        # stale; compare pairs metric by metric, at equal versions only (_pair_cells)
+        return latest_results(store.rows(), keep_stale=True)
 
 
 def _suite_with_seeds(suite: Path, seeds: tuple[int, ...] | None, into: Path) -> Path:
@@ -298,8 +300,10 @@ def _suite_workload(sides: list[Side], suite_files: dict[str, Path], options: Co
     results = {name: _results(db) for name, db in stores.items()}
     # where the sides really ran (the kernels torch picked in their processes)
     comparison.machine = next(iter(results["head"].machines), comparison.machine)
+    versions = {name: {(row["label"], row["seed"]): row.get("metric_versions") or {} for row in r.rows}
+                for name, r in results.items()}
     _pair_cells({name: (r.ok.to_dict("records"), r.failed.to_dict("records")) for name, r in results.items()},
-                options, comparison)
+                options, comparison, versions)
 
     first_seed = None if options.seeds is None else options.seeds[:1]
     one_seed = {side.name: _suite_with_seeds(suite_files[side.name], first_seed,
@@ -321,7 +325,8 @@ def _suite_workload(sides: list[Side], suite_files: dict[str, Path], options: Co
     _judge_timings(timings, options, comparison, aggregate_label="all cells (geometric mean)")
 
 
-def _pair_cells(rows: dict[str, tuple[list, list]], options: CompareOptions, comparison: Comparison) -> None:
+def _pair_cells(rows: dict[str, tuple[list, list]], options: CompareOptions, comparison: Comparison,
+                versions: dict[str, dict[tuple, dict[str, int]]]) -> None:
     (base_ok, base_failed), (head_ok, head_failed) = rows["base"], rows["head"]
     index = lambda records: {(r["label"], r["seed"]): r for r in records}  # noqa: E731
     base, head = index(base_ok), index(head_ok)
@@ -356,6 +361,11 @@ def _pair_cells(rows: dict[str, tuple[list, list]], options: CompareOptions, com
                 continue
             pairs = [(base[(cell, s)].get(m.key), head[(cell, s)].get(m.key)) for s in seeds]
             if any(a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) for a, b in pairs):
+                continue
+            if any(versions["base"][(cell, s)].get(m.family) != versions["head"][(cell, s)].get(m.family)
+                   for s in seeds):
+                comparison.notes.append(f"{cell}: {m.title} not compared: the sides measure it under different "
+                                        "versions of its definition")
                 continue
             finding = judge_paired(cell, m.key, seeds, [float(a) for a, _ in pairs], [float(b) for _, b in pairs],
                                    options.tolerances.get(m.key), options.alpha)

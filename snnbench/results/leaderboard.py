@@ -91,11 +91,15 @@ def pooled(results: Sequence[Results]) -> Results:
                    machines=[m for r in results for m in r.machines], rows=[x for r in results for x in r.rows])
 
 
-def latest_results(rows: Sequence[dict[str, Any]]) -> Results:
+def latest_results(rows: Sequence[dict[str, Any]], *, keep_stale: bool = False) -> Results:
+    """The newest row of every cell. Rows holding a metric at an old version
+    (or lacking a family added since) are left out of tables, where they would
+    be mixed with current ones; ``keep_stale`` keeps them for a caller that
+    compares metric by metric and checks versions itself (``compare``)."""
     newest: dict[tuple, dict[str, Any]] = {}
     for row in rows:  # oldest first, so later rows win
         newest[(row["suite"], row["config_hash"], row["seed"], row["device_type"])] = row
-    current = [r for r in newest.values() if not (r["status"] == "ok" and _is_stale(r))]
+    current = [r for r in newest.values() if keep_stale or not (r["status"] == "ok" and _is_stale(r))]
     stale = len(newest) - len(current)
     ok = [r | {m.key: r["metrics"].get(m.key) for m in METRICS} | {"at_chance": bool(r["metrics"].get("at_chance")),
                                                                     "contended": timing_contended(r["metrics"])}
