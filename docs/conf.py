@@ -24,7 +24,6 @@ release = version = __version__
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
-    "sphinx.ext.napoleon",
     "snnbench_docs",
 ]
 source_suffix = {".md": "markdown"}
@@ -39,10 +38,16 @@ myst_heading_anchors = 3
 nitpicky = True
 nitpick_ignore_regex = [
     # third-party and standard-library types in signatures, which have no pages here
-    (r"py:.*", r"(torch|np|numpy|pd|pandas|pluggy|optuna|collections|typing|dataclasses|pathlib|os)\..*"),
+    (r"py:.*", r"(torch|np|numpy|pd|pandas|pluggy|optuna|collections|contextlib|typing|dataclasses|pathlib|os)\..*"),
     (r"py:class", r"(Tensor|Module|Path|Any|Callable|Iterator|Iterable|Sequence|Mapping|Protocol|T|S)"),
     (r"py:class", r"(nn\.Module|torch\.Tensor|torch\.device|torch\.dtype|torch\.Generator)"),
+    # type variables and aliases of the API's signatures, and annotations autodoc reads as strings
+    (r"py:class", r"(_F|R|Scalar|snnbench\.api\.\w+\.R|'.*)"),
+    # the stages (not part of the plugin API, so not on these pages) and the API's submodules,
+    # whose names the API reference documents under snnbench.api itself
     (r"py:.*", r"snnbench\.(definition|running|results|comparison|runtime|cli).*"),
+    (r"py:.*", r"snnbench\.api\.(?!hookspecs\b)\w+(\..*)?"),
+    (r"py:meth", r"ResultStore\..*"),
 ]
 
 autodoc_member_order = "bysource"

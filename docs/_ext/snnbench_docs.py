@@ -345,9 +345,8 @@ class ResultsTable(MarkdownDirective):
                 f", {m['gpu']}, CUDA {m['cuda']}" if m.get("gpu") else "")
             machines[described] = machines.get(described, 0) + 1
         lines = text.splitlines() + [""]
-        lines += [f"From [`{self.arguments[0]}`]"
-                  f"(https://github.com/snnbench/snnbench/blob/main/{self.arguments[0]}), rendered when the docs "
-                  "were built:", ""]
+        lines += [f"From {{download}}`{self.arguments[0]} </../{self.arguments[0]}>` (download it beside this "
+                  "page), rendered when the docs were built:", ""]
         lines += [f"- command: `{header['command']}`",
                   "- machine: " + "; ".join(f"{m} ({n} rows)" for m, n in machines.items()),
                   "- commit: " + ", ".join(f"`{c}` ({n} rows)" for c, n in origin["commits"].items()),
