@@ -102,6 +102,9 @@ class MarkdownDirective(SphinxDirective):
     def markdown(self) -> list[str]:
         raise NotImplementedError
 
+    #: a CSS class for the output, kept in a container of its own (None: the output stands alone)
+    css_class: str | None = None
+
     def run(self) -> list[nodes.Node]:
         container = nodes.section() if self.allows_headings else nodes.container()
         source = self.get_source_info()[0]
@@ -113,6 +116,9 @@ class MarkdownDirective(SphinxDirective):
         except SnnbenchError as error:  # a missing or broken file: the build's warning, not a crash
             raise self.error(f"{self.name}: {error}") from None
         nested_parse_with_titles(self.state, StringList(lines, source=source), container)
+        if self.css_class:
+            container["classes"].append(self.css_class)
+            return [container]
         return container.children
 
     allows_headings = False
@@ -322,6 +328,7 @@ class ResultsTable(MarkdownDirective):
 
     required_arguments = 1
     option_spec = {"by": directives.unchanged, "metrics": directives.unchanged, "sort": directives.unchanged}
+    css_class = "snnbench-results"
 
     def markdown(self) -> list[str]:
         from snnbench.results.leaderboard import aggregate, provenance, render
