@@ -87,6 +87,8 @@ def frame_transform(params: NMNISTParams) -> tonic.transforms.Compose:
     denoise = [tonic.transforms.Denoise(filter_time=params.denoise)] if params.denoise > 0 else []
     return tonic.transforms.Compose([*denoise, to_frame,
                                      FixedFrames(describe_nmnist(params).input_shape, params.binary)])
+
+
 def missing_recordings(root: Path, folder: str) -> str:
     return (f"nmnist: no N-MNIST recordings in {root / folder} (want {folder}/0/*.bin ... {folder}/9/*.bin "
             f"under {root}, as extracted from tonic's train.zip/test.zip of the N-MNIST release; or point "
@@ -100,16 +102,11 @@ def requires_nmnist(params: NMNISTParams, ctx: LoadContext) -> str | None:
                               if not recordings_present(root / folder)), params.download and ctx.download)
 
 
-
-
 def load_nmnist(params: NMNISTParams, ctx: LoadContext) -> tuple[DataSplit, DataSplit]:
     root = ctx.data_dir / "NMNIST"
     transform = frame_transform(params)
     splits = []
     for train, folder in ((True, tonic.datasets.NMNIST.train_folder), (False, tonic.datasets.NMNIST.test_folder)):
-        missing = (f"nmnist: no N-MNIST recordings in {root / folder} (want {folder}/0/*.bin ... {folder}/9/*.bin "
-                   f"under {root}, as extracted from tonic's train.zip/test.zip of the N-MNIST release; or point "
-                   f"--data-dir / SNNBENCH_DATA at a folder holding NMNIST/)")
         dataset = open_or_download(lambda: NMNIST(str(ctx.data_dir), train=train, transform=transform),
                                    recordings_present(root / folder), params.download and ctx.download,
                                    missing_recordings(root, folder))

@@ -82,6 +82,8 @@ def raster_transform(params: SHDParams) -> tonic.transforms.Compose:
             if params.channels != CHANNELS else [])
     return tonic.transforms.Compose([*pool, to_frame,
                                      FixedFrames(describe_shd(params).input_shape, params.binary)])
+
+
 def shd_filename(train: bool) -> str:
     return (tonic.datasets.SHD.train_zip if train else tonic.datasets.SHD.test_zip).removesuffix(".zip")
 
@@ -96,8 +98,6 @@ def requires_shd(params: SHDParams, ctx: LoadContext) -> str | None:
     root = ctx.data_dir / "SHD"
     return offline_shortfall((missing_file(root, shd_filename(train)) for train in (True, False)
                               if not (root / shd_filename(train)).is_file()), params.download and ctx.download)
-
-
 
 
 def load_shd(params: SHDParams, ctx: LoadContext) -> tuple[DataSplit, DataSplit]:
