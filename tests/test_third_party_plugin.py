@@ -145,7 +145,9 @@ def test_plugin_runs_in_a_suite_and_is_recorded(site, tmp_path):
     # 8x8 digits quantised to 8 bits: about 30% of the bits are set, never none or all
     assert 0.1 < metrics["encoder_density"] < 0.6, metrics["encoder_density"]
     supplied = json.loads(phase["environment"])["components"]
-    assert supplied["encoder"] == {"plugin": PLUGIN, "distribution": "snnbench-phase-encoder", "version": "0.1.0"}
+    assert {k: v for k, v in supplied["encoder"].items() if k != "code"} == {
+        "plugin": PLUGIN, "distribution": "snnbench-phase-encoder", "version": "0.1.0"}
+    assert len(supplied["encoder"]["code"]) == 16  # the fingerprint of the plugin's code (docs/first-run.md)
     assert supplied["neuron"]["plugin"] == "snnbench-neurons-spikingjelly"
 
     rate = rows["rate"]
