@@ -170,6 +170,7 @@ def test_rows_and_study_go_to_the_one_file_the_store_path_names(tmp_path, capsys
     suite, db = write(tmp_path, SPACE), tmp_path / name
     assert main(["tune", str(suite), "--db", str(db), "--no-progress", "--trials", "1",
                  "--objective", "accuracy"]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([suite.name, name])
+    # the store's one file, beside the folder of its kept models (docs/models.md)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([suite.name, name, f"{name}.models"])
     assert len(rows(db, "t-tune")) == 1
     assert len(optuna.load_study(study_name="t-tune", storage=sqlalchemy_url(db)).trials) == 1

@@ -119,4 +119,7 @@ class EpochCheckpoint:
         return [EpochStats(**stats) for stats in state["history"]]
 
     def remove(self) -> None:
+        """Delete the file, and the store's checkpoint folder once it holds no other."""
         self.path.unlink(missing_ok=True)
+        if self.path.parent.is_dir() and not any(self.path.parent.iterdir()):
+            self.path.parent.rmdir()
