@@ -42,6 +42,7 @@ from snnbench.api.errors import SnnbenchError
 from snnbench.api.records import Choice
 from snnbench.api.training_config import MemoryFormat, Precision
 from snnbench.definition.plugins import load_plugins
+from snnbench.results.benchmark_file import benchmark_file, markdown_table, write_benchmark_file
 from snnbench.running import execution
 from snnbench.running.assembly import build_network
 from snnbench.runtime import data_root, device_name, synchronize
@@ -252,6 +253,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="contenders whose name contains one of these")
     parser.add_argument("--profile", default=None, metavar="NAME", help="profile the contender with this name")
     parser.add_argument("--profile-rows", type=int, default=8)
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
+                        help="also write the table as a benchmark file (docs: {snnbench-benchmark})")
     args = parser.parse_args()
 
     factories = contenders(args.timesteps)
@@ -279,14 +282,21 @@ def main() -> None:
     samples = args.batches * args.batch_size
     rate = {name: samples / statistics.median(values) for name, values in seconds.items()}
     reference = next((value for name, value in rate.items() if name.startswith("snnTorch")), None)
+    setting = (f"CSNN on MNIST, T = {args.timesteps}, batch {args.batch_size}, fp32 unless named; "
+               f"medians of {args.rounds} interleaved rounds of {args.batches} batches")
     print(f"{device_name(torch.device('cpu'))}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"CSNN on MNIST, T = {args.timesteps}, batch {args.batch_size}, fp32 unless named; "
-          f"medians of {args.rounds} interleaved rounds of {args.batches} batches; "
-          f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after\n")
-    print("| loop | train samples/s | vs snnTorch loop |")
-    print("|---|---|---|")
-    for name, value in rate.items():
-        print(f"| {name} | {value:,.0f} | {f'{value / reference:.2f}×' if reference else 'n/a'} |")
+          f"{setting}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after\n")
+    rows = [[name, round(value, 1), round(value / reference, 3) if reference else None] for name, value in rate.items()]
+    spread = {name: round(max(values) / min(values), 3) for name, values in seconds.items()}
+    content = benchmark_file(
+        "Whole-model training speed on the CPU",
+        [("loop", "{}"), ("train samples/s", "{:,.0f}"), ("vs snnTorch loop", "{:.2f}×")], rows,
+        notes=[setting + "."], load={"before": load_before[0], "after": load_after[0]},
+        details={"round_seconds": seconds, "slowest_over_fastest_round": spread, "samples_per_round": samples})
+    print(markdown_table(content))
+    if args.json:
+        write_benchmark_file(content, args.json)
+        print(f"\nwrote {args.json}")
 
 
 if __name__ == "__main__":

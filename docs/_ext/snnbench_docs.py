@@ -23,6 +23,9 @@ Directives (each writes Markdown that MyST parses in place):
     a committed result file as ``snnbench leaderboard`` prints it, with the
     command, machines, commits and dates of its rows (options ``:by:``,
     ``:metrics:``, ``:sort:``)
+``{snnbench-benchmark} benchmarks/results/FILE.json``
+    a committed benchmark file (a benchmark script's table) with its
+    command, machine, load, commit and date
 ``{predates-results}``
     the note every figure that no result file backs must carry
 """
@@ -331,6 +334,7 @@ class ResultsTable(MarkdownDirective):
     css_class = "snnbench-results"
 
     def markdown(self) -> list[str]:
+        from snnbench.results.benchmark_file import describe_machine
         from snnbench.results.leaderboard import aggregate, provenance, render
         from snnbench.results.result_file import read_result_file
 
@@ -348,8 +352,7 @@ class ResultsTable(MarkdownDirective):
         origin = provenance(results)
         machines: dict[str, int] = {}
         for m in results.machines:
-            described = f"{m['cpu']}, torch {m['torch']} ({m['isa']}, {m['threads']} threads)" + (
-                f", {m['gpu']}, CUDA {m['cuda']}" if m.get("gpu") else "")
+            described = describe_machine(m)
             machines[described] = machines.get(described, 0) + 1
         lines = text.splitlines() + [""]
         lines += [f"From {{download}}`{self.arguments[0]} </../{self.arguments[0]}>` (download it beside this "
@@ -365,6 +368,32 @@ class ResultsTable(MarkdownDirective):
             lines.append(f"- {len(results.failed)} failed rows: "
                          + "; ".join(f"{r['label']}: {r['reason']}" for _, r in results.failed.iterrows()))
         return lines + [""]
+
+
+class BenchmarkTable(MarkdownDirective):
+    """A committed benchmark file: the script's table, its notes and its provenance."""
+
+    required_arguments = 1
+    css_class = "snnbench-results"
+
+    def markdown(self) -> list[str]:
+        from snnbench.results.benchmark_file import describe_machine, formatted_rows, read_benchmark_file
+
+        path = REPO / self.arguments[0]
+        self.env.note_dependency(str(path))
+        content = read_benchmark_file(path)
+        lines = table(content["columns"], [[plain(value) for value in row] for row in formatted_rows(content)])
+        lines += [note + "\n" for note in content.get("notes", [])]
+        load = content.get("load_average")
+        machine = describe_machine(content["machine"]) + (
+            f"; load average {load['before']:.2f} before, {load['after']:.2f} after" if load else "")
+        lines += [f"From {{download}}`{self.arguments[0]} </../{self.arguments[0]}>`, rendered when the docs "
+                  "were built:", "",
+                  f"- command: `{content['command']}`",
+                  f"- machine: {machine}",
+                  f"- commit: `{content.get('commit')}`; written {content['written_at']} by "
+                  f"{content.get('written_by')}", ""]
+        return lines
 
 
 class Baseline(MarkdownDirective):
@@ -482,7 +511,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("env-merge-info", _merge)
     for name, directive in {"snnbench-tables": Tables, "snnbench-keys": Keys, "snnbench-params": Params,
                             "snnbench-components": Components, "snnbench-specs": Specs, "snnbench-cli": Cli, "snnbench-metrics": Metrics,
-                            "snnbench-results": ResultsTable, "snnbench-baseline": Baseline,
+                            "snnbench-results": ResultsTable, "snnbench-benchmark": BenchmarkTable,
+                            "snnbench-baseline": Baseline,
                             "snnbench-layout": Layout, "snnbench-result-files": ResultFiles,
                             "predates-results": PredatesResults}.items():
         app.add_directive(name, directive)
