@@ -38,7 +38,11 @@ from snnbench.api.contracts import DataSplit
 from snnbench.api.errors import SnnbenchError
 from snnbench.api.records import EpochStats
 from snnbench.definition.plugins import load_plugins
-from snnbench.results.benchmark_file import benchmark_file, markdown_table, write_benchmark_file
+from snnbench.results.benchmark_file import (
+    benchmark_file,
+    markdown_table,
+    write_benchmark_file,
+)
 from snnbench.results.models import ModelRef
 from snnbench.results.store import ResultStore
 from snnbench.running.remeasure import Remeasurer
@@ -113,7 +117,7 @@ def main() -> None:
             nn.init.normal_(network.weight(-1), network.params.weight_mean, network.params.weight_std)
         curve: list[dict[str, float]] = []
 
-        def after_epoch(stats: EpochStats, curve=curve) -> None:
+        def after_epoch(stats: EpochStats, curve=curve, batch_size=batch_size) -> None:
             if stats.stage and "R-STDP" in stats.stage:
                 accuracy = test_accuracy(network, test_times, test.targets)
                 curve.append({"epoch": stats.epoch + 1, "train": stats.train_accuracy, "test": accuracy,
@@ -138,10 +142,10 @@ def main() -> None:
                ("best test", "{:.2%}"), ("at epoch", "{}"), ("s an epoch", "{:.1f}")]
     content = benchmark_file(
         "The R-STDP readout's test accuracy by epoch, from fixed hidden layers", columns, table,
-        notes=[f"{cell.label}, seed {cell.seed}: hidden layers trained by `snnbench run {args.suite} --epochs 1`, "
+        notes=[(f"{cell.label}, seed {cell.seed}: hidden layers trained by `snnbench run {args.suite} --epochs 1`, "
                f"readout drawn afresh (seed {args.readout_seed}) and trained on all {len(train):,} training digits, "
                f"tested on all {len(test):,} after every epoch. 'best test' selects an epoch on the test set, as "
-               "SpykeTorch's example does; snnbench reports the last epoch."],
+               "SpykeTorch's example does; snnbench reports the last epoch.")],
         load={"before": load_before, "after": os.getloadavg()[0]}, details={"curves": curves})
     print(markdown_table(content))
     if args.json:

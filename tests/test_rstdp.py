@@ -6,6 +6,9 @@ a small real run through the runner that learns without backpropagation."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,8 +44,11 @@ from snnbench.api.records import Choice
 from snnbench.api.training_config import TrainingConfig
 from snnbench.cli import main
 from snnbench.definition.plugins import load_plugins
+from snnbench.results.benchmark_file import read_benchmark_file
 from snnbench.running.assembly import architecture_context
 from snnbench.running.training import CellTrainingSession
+
+REPO = Path(__file__).resolve().parents[1]
 
 MNIST_INFO = DatasetInfo("mnist", "static", (1, 28, 28), 10)
 NEVER = 15
@@ -330,10 +336,10 @@ def test_session_times_each_stage_and_takes_no_loss():
 # --------------------------------------------------------------------------- end to end
 
 
-def test_learns_real_mnist_without_backprop(tmp_path, mnist_dir):
-    """A small network (16, 32 and 10 maps), trained layer by layer on 200 real
-    digits by STDP and then R-STDP (rates raised tenfold to learn from so few
-    samples), decides far above chance (10%) with no gradient anywhere."""
+def tiny_rstdp_run(tmp_path: Path, mnist_dir: Path) -> Path:
+    """A store with one row of a small network (16, 32 and 10 maps), trained
+    layer by layer on 200 real digits by STDP and then R-STDP (rates raised
+    tenfold to learn from so few samples), its model kept."""
     suite = tmp_path / "rstdp.toml"
     suite.write_text(suite_toml("rstdp-tiny", dataset=("mnist",), encoder=("dog-latency",),
                                 neuron=("spikingjelly-if-once",), architecture=("mozafari",),
@@ -358,6 +364,12 @@ def test_learns_real_mnist_without_backprop(tmp_path, mnist_dir):
     """))
     db = tmp_path / "r.db"
     assert main(["run", str(suite), "--db", str(db), "--data-dir", str(mnist_dir), "--no-progress"]) == 0
+    return db
+
+
+def test_learns_real_mnist_without_backprop(tmp_path, mnist_dir):
+    """The small network decides far above chance (10%) with no gradient anywhere."""
+    db = tiny_rstdp_run(tmp_path, mnist_dir)
     (row,) = ok_rows(db)
     metrics = row["metrics"]
     assert metrics["accuracy"] > 0.3
@@ -372,3 +384,27 @@ def test_learns_real_mnist_without_backprop(tmp_path, mnist_dir):
     assert 0 < metrics["encoder_density"] <= 1 / 15
     assert metrics["synops_ac"] > 0 and metrics["synops_mac"] == 0  # spikes into every conv
     assert metrics["train_samples_per_s"] > 0 and metrics["infer_samples_per_s"] > 0
+
+
+def test_readout_study_trains_fresh_readouts_from_the_kept_hidden_layers(tmp_path, mnist_dir):
+    """benchmarks/rstdp_readout.py checks that its test decisions equal the
+    row's inference, then trains a fresh readout per batch size and writes
+    each one's test accuracy after every epoch."""
+    db = tiny_rstdp_run(tmp_path, mnist_dir)
+    out = tmp_path / "readout.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "rstdp_readout.py"), "--db", str(db), "--suite", "rstdp-tiny",
+         "--data-dir", str(mnist_dir), "--epochs", "6", "--batch-size", "25", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (row,) = ok_rows(db)
+    assert f"{row['metrics']['accuracy']:.2%} in its row" in result.stdout
+    content = read_benchmark_file(out)
+    assert [r[0] for r in content["rows"]] == [25, 1]
+    for batch_size, after_20, after_100, epochs, last, train, best, best_epoch, seconds in content["rows"]:
+        curve = content["details"]["curves"][f"batch {batch_size}"]
+        assert [point["epoch"] for point in curve] == [1, 2, 3, 4, 5, 6] and epochs == 6
+        assert after_20 is None and after_100 is None  # not reached in 6 epochs
+        assert last == curve[-1]["test"] and best == max(point["test"] for point in curve) and 1 <= best_epoch <= 6
+        assert best > 0.2  # far above chance (10%) from the hidden layers alone, with a readout learnt afresh
+        assert seconds > 0

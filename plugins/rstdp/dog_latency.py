@@ -44,9 +44,10 @@ from torch import nn
 
 from snnbench.api import DatasetInfo, EncoderSpec, hookimpl, param
 
-#: (size, sigma1, sigma2) of Mozafari et al.'s six DoG kernels
-MOZAFARI_DOG = ((3, 3 / 9, 6 / 9), (3, 6 / 9, 3 / 9), (7, 7 / 9, 14 / 9),
-                (7, 14 / 9, 7 / 9), (13, 13 / 9, 26 / 9), (13, 26 / 9, 13 / 9))
+#: (size, sigma1, sigma2) of Mozafari et al.'s six DoG kernels; floats like the
+#: field, so the default hashes as the same kernels written in a suite file do
+MOZAFARI_DOG = ((3.0, 3 / 9, 6 / 9), (3.0, 6 / 9, 3 / 9), (7.0, 7 / 9, 14 / 9),
+                (7.0, 14 / 9, 7 / 9), (13.0, 13 / 9, 26 / 9), (13.0, 26 / 9, 13 / 9))
 
 
 @dataclass(frozen=True)
