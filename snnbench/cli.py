@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_seeds, metavar="LIST",
                      help="run these seeds instead of the suite's: 0-9, or 0,1,2 (a cell's config hash does "
                           "not include its seed, so the rows belong to the same cells)")
+    run.add_argument("--only", action="append", default=[], metavar="KIND=NAME",
+                     help="run only the cells with this component, e.g. --only encoder=rate (repeatable: "
+                          "names of one kind are alternatives, kinds must all match); the cells are the "
+                          "suite's own, so a full run later skips them as recorded")
     run.add_argument("--report", action="append", default=[], metavar="REPORTER",
                      help="also report the run to this experiment tracker (repeatable): mlflow, tensorboard, "
                           "wandb, or a plugin's (snnbench ls reporters); its params are the suite's "
@@ -483,6 +487,11 @@ def cmd_run(args) -> int:
                              plugins.registries, suite_tables=not args.no_report)
               for path in args.suites]  # all validate first
     _warn(warning for suite in suites for warning in suite.warnings)
+    if args.only:
+        from snnbench.definition.cell_filter import CellFilter
+
+        only = CellFilter.parse(args.only)
+        suites = [only.of(suite) for suite in suites]
     if args.shard:
         parts = [args.shard.of(suite) for suite in suites]
         for whole, part in zip(suites, parts):

@@ -9,11 +9,13 @@ training session into small dicts that go into the cell's row (under
 gone. Everything here is bounded in size whatever the dataset: a few samples,
 at most :data:`RASTER_NEURONS` neurons per layer.
 
-:func:`record` runs the model over the test split once more. It runs inside
-``torch.random.fork_rng``, so it leaves every random stream as it found it;
-called just before :func:`snnbench.running.metrics.evaluate`, it sees the same random
-draws (a rate encoder's spikes) as the evaluation does, and its confusion
-matrix agrees with the recorded accuracy exactly.
+:func:`record` runs the model over the test split's first batch once more,
+for the rasters; the confusion matrix comes from the evaluation's own pass
+(:func:`snnbench.running.metrics.evaluate`), so it agrees with the recorded
+accuracy exactly and a slow model's split is not run twice. The batch runs
+inside ``torch.random.fork_rng``, so it leaves every random stream as it
+found it; called just before the evaluation, it sees the same random draws
+(a rate encoder's spikes) as the evaluation's first batch.
 """
 
 from __future__ import annotations
@@ -67,55 +69,42 @@ def _events(spikes: torch.Tensor) -> dict[str, Any]:
             "events": torch.stack([t, neuron], 1).tolist()}
 
 
-@torch.no_grad()
-def record(model: nn.Module, test: DataSplit, batch_size: int, n_classes: int,
-           device: torch.device, epochs) -> dict[str, Any]:
+def record(epochs, confusion: list[list[int]], samples: list[dict[str, Any]]) -> dict[str, Any]:
     """The detail of a trained cell: ``{"history", "confusion", "samples",
     "detail_version"}``, to merge into its metrics.
 
-    ``confusion[true][predicted]`` counts the test split by the same rule as
-    the accuracy (argmax of output spike counts, ties to the lowest class).
-    ``samples`` holds, for the first :data:`RASTER_SAMPLES` test samples, the
-    label, the prediction, the output spike count of every class and rasters
-    of the encoder's output, the first spiking layer and the output.
-    """
-    devices = [device] if device.type == "cuda" else []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.random.fork_rng(devices=devices):
-            confusion, samples = _confusion_and_samples(model, test, batch_size, n_classes, device)
-    finally:
-        model.train(was_training)
+    ``confusion[true][predicted]`` is the evaluation's (same rule as the
+    accuracy: argmax of output spike counts, ties to the lowest class);
+    ``samples`` what :func:`first_samples` returned."""
     return {"history": history(epochs), "confusion": confusion, "samples": samples,
             "detail_version": DETAIL_VERSION}
 
 
-def _confusion_and_samples(model: nn.Module, test: DataSplit, batch_size: int, n_classes: int,
-                           device: torch.device) -> tuple[list[list[int]], list[dict[str, Any]]]:
-    confusion = torch.zeros(n_classes * n_classes, dtype=torch.long, device=device)
+@torch.no_grad()
+def first_samples(model: nn.Module, test: DataSplit, batch_size: int, device: torch.device) -> list[dict[str, Any]]:
+    """For the first :data:`RASTER_SAMPLES` test samples: the label, the
+    prediction, the output spike count of every class and rasters of the
+    encoder's output, the first spiking layer and the output, from the test
+    split's first batch (as the evaluation batches it, so the same numbers
+    come out)."""
+    devices = [device] if device.type == "cuda" else []
+    was_training = model.training
+    model.eval()
     captured: dict[str, torch.Tensor] = {}
     layers = [("input", getattr(model, "encoder", None))]
     layers += [(name, layer) for name, layer in list(iter_spiking_layers(model))[:1]]
     handles = [layer.register_forward_hook(_capture(name, captured)) for name, layer in layers
                if layer is not None]
-    samples: list[dict[str, Any]] = []
     try:
-        for start in range(0, len(test), batch_size):
-            inputs, targets = test.inputs[start:start + batch_size], test.targets[start:start + batch_size]
+        with torch.random.fork_rng(devices=devices):
+            inputs, targets = test.inputs[:batch_size], test.targets[:batch_size]
             output = model(inputs)
             counts = output.sum(0)
-            predicted = counts.argmax(-1)
-            confusion += torch.bincount(targets * n_classes + predicted, minlength=n_classes * n_classes)
-            if start == 0:
-                samples = _samples(output, counts, targets, predicted, captured)
-                for handle in handles:
-                    handle.remove()
-                handles.clear()
+            return _samples(output, counts, targets, counts.argmax(-1), captured)
     finally:
         for handle in handles:
             handle.remove()
-    return confusion.view(n_classes, n_classes).tolist(), samples
+        model.train(was_training)
 
 
 def _capture(name: str, captured: dict[str, torch.Tensor]):

@@ -356,30 +356,41 @@ class Evaluation:
     accuracy: float
     activity: ActivitySummary
     seconds: float = field(default=0.0)
+    #: ``confusion[true][predicted]`` over the split, by the accuracy's rule
+    confusion: list[list[int]] = field(default_factory=list)
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, split: DataSplit, batch_size: int, device: torch.device) -> Evaluation:
     """Top-1 accuracy on ``split`` (argmax of output spike counts, ties to the
-    lowest class) with activity counted on the way."""
+    lowest class) with activity and the confusion matrix counted on the way:
+    one pass over the split gives every test-split figure of a row."""
     model.eval()
     started = time.perf_counter()
-    hits = torch.zeros((), device=device, dtype=torch.long)
+    confusion = None
     with ActivityMonitor(model, device) as monitor:
         for start in range(0, len(split), batch_size):
             inputs = split.inputs[start:start + batch_size]
             targets = split.targets[start:start + batch_size]
             counts = model(inputs).sum(0)
-            hits += (counts.argmax(-1) == targets).sum()
+            classes = counts.shape[-1]
+            if confusion is None:
+                confusion = torch.zeros(classes * classes, dtype=torch.long, device=device)
+            confusion += torch.bincount(targets * classes + counts.argmax(-1), minlength=classes * classes)
             monitor.add_samples(len(targets))
         activity = monitor.summary()
-    return Evaluation(int(hits) / len(split), activity, time.perf_counter() - started)
+    matrix = confusion.view(classes, classes)
+    return Evaluation(int(matrix.diagonal().sum()) / len(split), activity, time.perf_counter() - started,
+                      matrix.tolist())
 
 
 @torch.no_grad()
 def inference_throughput(model: nn.Module, split: DataSplit, batch_size: int, device: torch.device,
-                         warmup_batches: int = 2, max_batches: int = 20) -> float:
-    """Samples per second of the bare forward pass (no hooks, no grad), after warm-up."""
+                         warmup_batches: int = 2, max_batches: int = 20, enough_seconds: float = 5.0) -> float:
+    """Samples per second of the bare forward pass (no hooks, no grad), after
+    warm-up: ``max_batches`` batches, or fewer once ``enough_seconds`` have
+    passed, so a slow model (seconds a batch) is not run over the test split
+    once more just for this figure."""
     model.eval()
     batches = [split.inputs[i:i + batch_size] for i in range(0, len(split), batch_size)]
     for inputs in batches[:warmup_batches]:
@@ -387,10 +398,14 @@ def inference_throughput(model: nn.Module, split: DataSplit, batch_size: int, de
     timed = batches[warmup_batches:warmup_batches + max_batches] or batches[:max_batches]
     synchronize(device)
     started = time.perf_counter()
+    samples = 0
     for inputs in timed:
         model(inputs)
+        samples += len(inputs)
+        if time.perf_counter() - started >= enough_seconds:
+            break
     synchronize(device)
-    return sum(len(b) for b in timed) / (time.perf_counter() - started)
+    return samples / (time.perf_counter() - started)
 
 
 def chance_accuracy(targets: torch.Tensor) -> float:

@@ -215,8 +215,9 @@ def measure(model: torch.nn.Module, cell: Cell, loaded: LoadedData, train: DataS
     whether it trained just now or was rebuilt from its kept file, see
     :mod:`snnbench.running.remeasure`) beside what ``session`` says of its training."""
     training = cell.training
-    detail = cell_detail.record(model, test, training.eval_batch_size, loaded.info.n_classes, device, session.history)
+    samples = cell_detail.first_samples(model, test, training.eval_batch_size, device)  # first: see cell_detail
     evaluation = evaluate(model, test, training.eval_batch_size, device)
+    detail = cell_detail.record(session.history, evaluation.confusion, samples)
     activity = evaluation.activity
     energy_table = cell.energy or DEFAULT_ENERGY_TABLE
     energy = estimate_energy(activity, energy_table)
