@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, suite_toml
+from conftest import REPO, ok_rows, suite_toml
 
 from snnbench.api.contracts import KINDS
 from snnbench.api.records import ResultRow
@@ -515,3 +515,27 @@ def baseline_file(tmp_path, **changes) -> Path:
 def test_check_refuses_a_baseline_it_cannot_judge(capsys, db, tmp_path, changes, expected):
     message = user_error(capsys, "check", "--db", db, "--baseline", baseline_file(tmp_path, **changes))
     assert expected in message, message
+
+
+def test_run_only_some_cells_records_the_suites_own_rows(capsys, tmp_path):
+    """--only keeps the cells with a component; they are the suite's cells
+    (same hashes), so a later run of the whole suite skips them as recorded."""
+    db = tmp_path / "only.db"
+    code, out, _ = cli(capsys, "run", "smoke", "--only", "encoder=rate", "--only", "neuron=spikingjelly-lif",
+                       "--seeds", "0", "--db", db, "--no-progress")
+    assert code == 0 and "suite smoke: 1 ok, 0 failed" in out
+    (row,) = ok_rows(db)
+    assert row["label"] == "digits/rate/spikingjelly-lif/mlp/bptt"
+    code, out, _ = cli(capsys, "run", "smoke", "--only", "encoder=rate", "--seeds", "0", "--db", db, "--no-progress")
+    assert code == 0 and "1 ok, 0 failed, 1 already recorded" in out  # snntorch-lif ran, spikingjelly-lif was there
+
+
+@pytest.mark.parametrize(("term", "said"), [
+    ("encoder=rat", "--only encoder=rat: suite smoke has no cell with that encoder; its encoders: "
+                    "delta, direct, latency, rate"),
+    ("enc=rate", "write KIND=NAME with KIND one of dataset, encoder, neuron, architecture, learning_rule"),
+    ("encoder", "write KIND=NAME"),
+])
+def test_run_only_names_what_it_cannot_match(capsys, tmp_path, term, said):
+    assert said in user_error(capsys, "run", "smoke", "--only", term, "--db", tmp_path / "x.db")
+    assert not (tmp_path / "x.db").exists()
