@@ -26,6 +26,7 @@ import torch
 
 from snnbench import __version__
 from snnbench.api.errors import SnnbenchError
+from snnbench.results.result_file import read_committed_json
 from snnbench.runtime import git_commit, machine
 
 FORMAT = "snnbench-benchmark/1"
@@ -75,16 +76,7 @@ def write_benchmark_file(content: dict[str, Any], path: Path | str) -> None:
 
 
 def read_benchmark_file(path: Path | str) -> dict[str, Any]:
-    try:
-        content = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
-        raise SnnbenchError(f"cannot read the benchmark file {path}: {error}") from None
-    if not isinstance(content, dict) or content.get("format") != FORMAT:
-        raise SnnbenchError(f"{path}: not a benchmark file (format {FORMAT!r} expected)")
-    missing = [key for key in REQUIRED if key not in content]
-    if missing:
-        raise SnnbenchError(f"{path}: a benchmark file needs {', '.join(missing)}")
-    return content
+    return read_committed_json(path, FORMAT, "benchmark file", REQUIRED)
 
 
 def describe_machine(described: dict[str, Any]) -> str:

@@ -64,15 +64,22 @@ def write_result_file(content: dict[str, Any], path: Path) -> None:
         raise SnnbenchError(f"cannot write the result file {path}: {error.strerror or error}") from None
 
 
-def read_result_file(path: Path) -> tuple[dict[str, Any], Results]:
-    """A result file's header and its rows as the leaderboard reads a store's."""
+def read_committed_json(path: Path | str, format_: str, what: str, required: Sequence[str]) -> dict[str, Any]:
+    """The JSON object of a committed file of ``format_`` (a result or a
+    benchmark file), with every ``required`` key; errors name the file."""
     try:
         content = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
-        raise SnnbenchError(f"cannot read the result file {path}: {error}") from None
-    if not isinstance(content, dict) or content.get("format") != FORMAT:
-        raise SnnbenchError(f"{path}: not a result file (format {FORMAT!r} expected)")
-    missing = [key for key in ("command", "rows", "exported_at") if key not in content]
+        raise SnnbenchError(f"cannot read the {what} {path}: {error}") from None
+    if not isinstance(content, dict) or content.get("format") != format_:
+        raise SnnbenchError(f"{path}: not a {what} (format {format_!r} expected)")
+    missing = [key for key in required if key not in content]
     if missing:
-        raise SnnbenchError(f"{path}: a result file needs {', '.join(missing)}")
+        raise SnnbenchError(f"{path}: a {what} needs {', '.join(missing)}")
+    return content
+
+
+def read_result_file(path: Path) -> tuple[dict[str, Any], Results]:
+    """A result file's header and its rows as the leaderboard reads a store's."""
+    content = read_committed_json(path, FORMAT, "result file", ("command", "rows", "exported_at"))
     return content, latest_results(content["rows"])
