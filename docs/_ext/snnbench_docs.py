@@ -22,7 +22,8 @@ Directives (each writes Markdown that MyST parses in place):
 ``{snnbench-results} leaderboard/FILE.json``
     a committed result file as ``snnbench leaderboard`` prints it, with the
     command, machines, commits and dates of its rows (options ``:by:``,
-    ``:metrics:``, ``:sort:``)
+    ``:metrics:``, ``:sort:``, ``:include-contended:`` as the leaderboard's
+    ``--include-contended``)
 ``{snnbench-benchmark} benchmarks/results/FILE.json``
     a committed benchmark file (a benchmark script's table) with its
     command, machine, load, commit and date
@@ -330,7 +331,8 @@ class ResultsTable(MarkdownDirective):
     """A committed result file as the leaderboard prints it, with its provenance."""
 
     required_arguments = 1
-    option_spec = {"by": directives.unchanged, "metrics": directives.unchanged, "sort": directives.unchanged}
+    option_spec = {"by": directives.unchanged, "metrics": directives.unchanged, "sort": directives.unchanged,
+                   "include-contended": directives.flag}
     css_class = "snnbench-results"
 
     def markdown(self) -> list[str]:
@@ -347,8 +349,8 @@ class ResultsTable(MarkdownDirective):
                     + ", so there is no table to show.", ":::", ""]
         by = self.options.get("by", "encoder").split()
         metrics = self.options.get("metrics", "").split() or None
-        text = render(aggregate(results.ok, by), by, sort=self.options.get("sort", "accuracy"), fmt="md",
-                      metrics=metrics)
+        aggregated = aggregate(results.ok, by, include_contended="include-contended" in self.options)
+        text = render(aggregated, by, sort=self.options.get("sort", "accuracy"), fmt="md", metrics=metrics)
         origin = provenance(results)
         machines: dict[str, int] = {}
         for m in results.machines:
