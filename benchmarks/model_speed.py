@@ -42,7 +42,11 @@ from snnbench.api.errors import SnnbenchError
 from snnbench.api.records import Choice
 from snnbench.api.training_config import MemoryFormat, Precision
 from snnbench.definition.plugins import load_plugins
-from snnbench.results.benchmark_file import benchmark_file, markdown_table, write_benchmark_file
+from snnbench.results.benchmark_file import (
+    benchmark_file,
+    markdown_table,
+    write_benchmark_file,
+)
 from snnbench.running import execution
 from snnbench.running.assembly import build_network
 from snnbench.runtime import data_root, device_name, synchronize
