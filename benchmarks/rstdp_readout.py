@@ -41,6 +41,7 @@ from snnbench.definition.plugins import load_plugins
 from snnbench.results.benchmark_file import (
     benchmark_file,
     markdown_table,
+    read_benchmark_file,
     write_benchmark_file,
 )
 from snnbench.results.models import ModelRef
@@ -76,9 +77,19 @@ def test_accuracy(network, times: torch.Tensor, targets: torch.Tensor, batch_siz
     return right / len(times)
 
 
+def print_blocks(content: dict, size: int = 20) -> None:
+    """Whether a curve still rises: its means over consecutive blocks of epochs."""
+    for name, curve in content["details"]["curves"].items():
+        for first in range(1, len(curve) + 1, size):
+            block = [point for point in curve if first <= point["epoch"] < first + size]
+            print(f"{name}, epochs {first}-{block[-1]['epoch']}: "
+                  f"test {sum(p['test'] for p in block) / len(block):.2%}, "
+                  f"train {sum(p['train'] for p in block) / len(block):.2%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", type=Path, required=True, help="a store whose R-STDP row kept its model")
+    parser.add_argument("--db", type=Path, help="a store whose R-STDP row kept its model")
     parser.add_argument("--suite", default="rstdp-mnist-long")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--epochs", type=int, default=150, help="readout epochs")
@@ -86,7 +97,15 @@ def main() -> None:
                         help="readout batch sizes, one schedule each (SpykeTorch: 1)")
     parser.add_argument("--readout-seed", type=int, default=0, help="seed of the readout's fresh weights")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write a benchmark file")
+    parser.add_argument("--blocks", type=Path, default=None, metavar="FILE",
+                        help="instead, print the mean test and training accuracy of every 20 epochs of a "
+                             "benchmark file this script wrote")
     args = parser.parse_args()
+    if args.blocks:
+        print_blocks(read_benchmark_file(args.blocks))
+        return
+    if args.db is None:
+        parser.error("--db is needed to train (or --blocks FILE to read a written curve)")
 
     load_before = os.getloadavg()[0]
     store = ResultStore(args.db)
