@@ -81,7 +81,9 @@ def read_benchmark_file(path: Path | str) -> dict[str, Any]:
 
 def describe_machine(described: dict[str, Any]) -> str:
     """One line: CPU, kernel set, threads, torch, and the GPU where there was one."""
-    text = f"{described['cpu']}, torch {described['torch']} ({described['isa']}, {described['threads']} threads)"
+    threads = described["threads"]
+    text = (f"{described['cpu']}, torch {described['torch']} "
+            f"({described['isa']}, {threads} thread{'' if threads == 1 else 's'})")
     return text + (f", {described['gpu']}, CUDA {described['cuda']}" if described.get("gpu") else "")
 
 
