@@ -14,14 +14,14 @@ from snnbench_plugins.neurons.parameters import LIFParams
 from snnbench_plugins.neurons.snntorch_models import SnnTorchLIF
 from torch import nn
 
-from snnbench.api.contracts import DataSplit, SpikingLayer, SpikingModel
+from snnbench.api.contracts import SpikingLayer, SpikingModel
 from snnbench.api.errors import SuiteError
 from snnbench.api.sequence import TimeDistributed
 from snnbench.cli import main
 from snnbench.definition.energy_tables import BUILT_IN, DEFAULT
 from snnbench.definition.suite import load_suite
 from snnbench.running.energy_estimate import estimate_energy
-from snnbench.running.metrics import evaluate
+from snnbench.running.metrics import ActivityMonitor
 
 CPU = torch.device("cpu")
 FP32, INT8 = BUILT_IN["horowitz-45nm-fp32"], BUILT_IN["horowitz-45nm-int8"]
@@ -39,10 +39,14 @@ class StoredSpikes(nn.Module):
 
 
 def measured(network: nn.Module, spikes: torch.Tensor):
+    """The activity of one pass of ``spikes`` through ``network``, whose output
+    need not be class scores (a lone conv layer's feature maps)."""
     samples = spikes.shape[1]
     model = SpikingModel(StoredSpikes(spikes), network.eval())
-    split = DataSplit(torch.arange(samples), torch.zeros(samples, dtype=torch.long))
-    return evaluate(model, split, samples, CPU).activity
+    with torch.no_grad(), ActivityMonitor(model, CPU) as monitor:
+        model(torch.arange(samples))
+        monitor.add_samples(samples)
+        return monitor.summary()
 
 
 def lif() -> SnnTorchLIF:
