@@ -531,8 +531,8 @@ def test_run_only_some_cells_records_the_suites_own_rows(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(("term", "said"), [
-    ("encoder=rat", "--only encoder=rat: suite smoke has no cell with that encoder; its encoders: "
-                    "delta, direct, latency, rate"),
+    ("encoder=rat", ("--only encoder=rat: suite smoke has no cell with that encoder; its encoders: "
+                     "delta, direct, latency, rate")),
     ("enc=rate", "write KIND=NAME with KIND one of dataset, encoder, neuron, architecture, learning_rule"),
     ("encoder", "write KIND=NAME"),
 ])
