@@ -9,8 +9,8 @@ training session into small dicts that go into the cell's row (under
 gone. Everything here is bounded in size whatever the dataset: a few samples,
 at most :data:`RASTER_NEURONS` neurons per layer.
 
-:func:`record` runs the model over the test split's first batch once more,
-for the rasters; the confusion matrix comes from the evaluation's own pass
+:func:`first_samples` runs the model over the test split's first batch once
+more, for the rasters; the confusion matrix comes from the evaluation's own pass
 (:func:`snnbench.running.metrics.evaluate`), so it agrees with the recorded
 accuracy exactly and a slow model's split is not run twice. The batch runs
 inside ``torch.random.fork_rng``, so it leaves every random stream as it
