@@ -5,6 +5,7 @@ the real machine runs meanwhile."""
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from snnbench.running.contention import own_cpu_seconds
@@ -31,3 +32,13 @@ class FakeMachine:
         total = f"cpu  {round(busy * tick)} 0 0 {10**7} 0 0 0 0 0 0"
         return "\n".join([total, *(f"cpu{i} 0 0 0 0 0 0 0 0 0 0" for i in range(self.cores)),
                           "intr 0", "ctxt 0"]) + "\n"
+
+
+def others_used(text: str, state: str) -> float:
+    """The cores a message of ``text`` says others used, after ``state`` (such
+    as ``"BUSY machine"``). Compared approximately by the tests: /proc/stat
+    counts in ticks (10 ms), so a timing of a second or two reads 1.5 cores
+    as anything from 1.49 to 1.51."""
+    match = re.search(re.escape(state) + r": others used (\d+\.\d+)", text)
+    assert match, f"no {state!r} with the cores others used in: {text}"
+    return float(match.group(1))
