@@ -773,6 +773,10 @@ def cmd_check(args) -> int:
         args.baseline.write_text(json.dumps(baseline, indent=2) + "\n")
         print(f"wrote {args.baseline}: {len(baseline['entries'])} cells from {len(results.ok)} rows "
               f"on {len(machines)} machine(s)")
+        busy = int(results.ok["contended"].fillna(False).astype(bool).sum())
+        if busy:
+            print(f"the timings of {busy} row(s) are not in it: they were taken while other processes used "
+                  "the machine (a cell with none left has no timing to judge)")
         return 0
     if args.alpha is not None or args.tolerance:
         raise SnnbenchError("--alpha and --tolerance are set when a baseline is written (--write); to change "

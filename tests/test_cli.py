@@ -413,6 +413,38 @@ def test_timings_are_judged_only_on_the_baseline_machine(capsys, tmp_path):
     assert "machine differs from the baseline's (cpu: Test CPU (2 cores) -> Other CPU (64 cores))" in out
 
 
+def test_timings_taken_on_a_busy_machine_are_left_out_of_the_gate(capsys, tmp_path):
+    """A neighbour's load is not a regression: a busy run's timings are left
+    out of the baseline and of the check; a cell with no quiet timing has its
+    timings not judged, and its accuracy is judged as always."""
+    quiet, busy, base_busy = tmp_path / "quiet.db", tmp_path / "busy.db", tmp_path / "base-busy.db"
+    def timed(speeds, contended):
+        rows = [on_machine(make_row("rate", seed, 0.9)) for seed in range(len(speeds))]
+        for row, speed, flag in zip(rows, speeds, contended):
+            row.metrics["train_samples_per_s"] = speed
+            row.metrics["contention"] = {"contended": flag, "others_cores": 1.5 if flag else 0.0, "cores": 2}
+        return rows
+    record(quiet, timed([1000, 1010, 990, 1005, 995], [False] * 5))
+    record(busy, timed([500, 510, 490, 505, 495], [True] * 5))
+    record(base_busy, timed([1000, 1010, 990, 300, 200], [False, False, False, True, True]))
+    baseline = tmp_path / "baseline.json"
+    code, out, _ = cli(capsys, "check", "--db", base_busy, "--baseline", baseline, "--write")
+    assert code == 0 and "the timings of 2 row(s) are not in it" in out
+    stored = json.loads(baseline.read_text())["entries"][0]["metrics"]["train_samples_per_s"]
+    assert stored == {"mean": pytest.approx(1000.0), "std": pytest.approx(10.0), "n": 3}
+
+    code, out, _ = cli(capsys, "check", "--db", busy, "--baseline", baseline)
+    assert code == 0, out
+    (speed,) = [line for line in out.splitlines() if "train_samples_per_s" in line]
+    assert speed.startswith("not judged") and "every run was timed while other processes used" in speed
+    (accuracy,) = [line for line in out.splitlines() if " accuracy " in line]
+    assert accuracy.startswith("ok")
+
+    record(busy, timed([500, 510, 490], [False] * 3))  # the same cell, quiet now and slower: judged
+    code, out, _ = cli(capsys, "check", "--db", busy, "--baseline", baseline)
+    assert code == 1 and "train_samples_per_s" in findings(out, "REGRESSED")[0]
+
+
 def test_an_encoder_density_change_fails_either_way(capsys, db, tmp_path):
     """Fewer spikes from an encoder is no improvement: it encodes differently."""
     baseline = tmp_path / "baseline.json"

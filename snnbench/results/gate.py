@@ -15,8 +15,11 @@ So a baseline made on an AVX2 machine does not fail a run on an AVX-512 one
 because other rounding sent training along another trajectory: that is seed
 noise, and the test sees it as such. Timings are machine facts, not seed
 noise; they are judged only when the current results come from the machine
-the baseline was made on, and reported as not judged otherwise. Improvements
-never fail; a baseline cell with no current result fails, since a gate that
+the baseline was made on, and reported as not judged otherwise. Timings
+taken while other processes used the machine (:mod:`snnbench.running.contention`)
+are left out on both sides, as the leaderboard leaves them out; a cell whose
+every timing was taken so has its timings not judged, never failed: the
+neighbour's load is not the code's regression. Improvements never fail; a baseline cell with no current result fails, since a gate that
 passes on nothing is no gate.
 """
 
@@ -40,6 +43,8 @@ from snnbench.results.statistics import Difference, welch
 BASELINE_FORMAT = 2
 DEFAULT_ALPHA = 0.05
 CELL_KEYS = ("suite", "label", "config_hash", "device_type")
+#: why a cell's timing has no verdict when every run of it was timed beside other jobs
+NOT_JUDGED_BUSY = "every run was timed while other processes used the machine (rerun it on a quiet one)"
 #: what identifies a machine for timings (see :func:`snnbench.runtime.machine`)
 MACHINE_KEYS = ("cpu", "isa", "threads", "gpu", "torch", "cuda")
 
@@ -226,11 +231,12 @@ def compare(ok: pd.DataFrame, baseline: dict[str, Any], current_machines: Sequen
                            & (current["suite"] == entry["suite"])]
             match = rows.iloc[0] if len(rows) else None
         now = {} if match is None else _summaries(match, entry["metrics"])
+        busy = match is not None and int(match["contended_left_out"]) > 0
         for key, stored in entry["metrics"].items():
             base = Summary(stored["mean"], stored["std"], stored["n"])
             tolerance = baseline["tolerances"][key]
             findings.append(_judge(entry, key, base, now.get(key), tolerance, alpha, match is not None,
-                                   same_machine))
+                                   same_machine, busy))
     return findings
 
 
@@ -253,12 +259,18 @@ def parse_tolerance(text: str, extra_keys: Sequence[str] = (),
 
 
 def _judge(entry: dict[str, Any], key: str, base: Summary, now: dict[str, Any] | None,
-           tolerance: dict[str, float], alpha: float, has_result: bool, same_machine: bool) -> Finding:
+           tolerance: dict[str, float], alpha: float, has_result: bool, same_machine: bool,
+           busy: bool) -> Finding:
+    """One metric of one cell; ``busy``: some of the cell's current timings
+    were left out, taken while the machine was busy."""
     m = metric(key)
     allowed_change, allowed = margin(tolerance, base.mean)
     label = entry["label"]
     if not has_result:
         return Finding(label, key, base, None, allowed, True, note=f"no current result on {entry['device_type']}")
+    if now is None and m.is_timing and busy:
+        return Finding(label, key, base, None, allowed, False,
+                       note=f"not judged: {NOT_JUDGED_BUSY}")
     if now is None:
         return Finding(label, key, base, None, allowed, True, note="metric missing in current results")
     current = Summary(now["mean"], now["std"], now["n"])
