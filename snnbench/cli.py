@@ -866,11 +866,15 @@ def cmd_tune(args) -> int:
     from snnbench.definition.tune_space import load_search
     from snnbench.running.tune import tune
 
+    from snnbench.running.preflight import check_datasets
+
     plugins = _plugins(args)
     search = load_search(read_suite(suite_path(args.suite)), plugins.registries)  # validates before anything runs
+    options = _run_options(args)
+    check_datasets([search.suite], plugins.registries, options.data_dir, options.download)
     _store_folder(args.db, args.mkdir)
     _note_new_store(args.db, not args.db.exists())
-    return tune(search, plugins, _run_options(args), args.db, trials=args.trials, objectives=args.objective,
+    return tune(search, plugins, options, args.db, trials=args.trials, objectives=args.objective,
                 study_name=args.study, sampler=args.sampler)
 
 

@@ -49,6 +49,23 @@ def test_missing_data_is_one_error_before_any_cell_trains(tmp_path, capsys):
     assert not db.exists() or ok_rows(db) == []
 
 
+def test_tune_on_missing_data_refuses_before_its_first_trial(tmp_path, capsys):
+    """A study on absent data used to record a failed trial per try; it now
+    meets the run's data check before Optuna starts."""
+    suite = write(tmp_path / "tune-no-data.toml", suite_toml("tune-no-data", dataset=("mnist",), extra="""
+        [tune]
+        "params.learning_rule.bptt.lr" = {low = 1e-3, high = 3e-2, log = true}
+        """))
+    db, empty = tmp_path / "r.db", tmp_path / "data"
+    empty.mkdir()
+    code = main(["tune", str(suite), "--db", str(db), "--data-dir", str(empty), "--no-download",
+                 "--trials", "2", "--objective", "accuracy:max", "--no-progress"])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert str(empty / "MNIST" / "raw") in error and "1 cell needs it" in error and "no cell was run" in error
+    assert not db.exists()
+
+
 def test_packed_mnist_files_are_named_to_unpack(tmp_path, plugins):
     """torchvision reads the unpacked files only, so offline .gz copies are not enough."""
     raw = tmp_path / "MNIST" / "raw"
