@@ -2,7 +2,10 @@
 (samples of the current epoch, with the loss and training accuracy so far).
 
 Bars draw only on a terminal; the one-line result of each cell is always
-printed, so logs of CI runs stay readable.
+printed, so logs of CI runs stay readable. In such a log (bars off because
+the output is no terminal, not because ``--no-progress`` asked) an epoch that
+took a minute or more gets its own line too: a cell of a full reproduction
+trains for hours, and a log silent that long cannot be told from a hung job.
 """
 
 from __future__ import annotations
@@ -12,12 +15,29 @@ import sys
 from tqdm.auto import tqdm
 
 
+#: an epoch this long (seconds) gets a line of its own in a log (module docstring)
+LOGGED_EPOCH_SECONDS = 60.0
+
+
+def duration(seconds: float) -> str:
+    """``42 s``, ``31 min 12 s``, ``5 h 03 min``."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
 class CellProgress:
     def __init__(self, label: str, samples_per_epoch: int, enabled: bool | None):
         self.label = label
         self.samples_per_epoch = samples_per_epoch
         self.bar = tqdm(total=samples_per_epoch, desc=label, unit="sample", leave=False,
                         disable=not enabled if enabled is not None else None, position=1, dynamic_ncols=True)
+        #: bars are off for want of a terminal, not by request: long epochs are logged
+        self.logs_epochs = enabled is None and self.bar.disable
+        self.heading = label
 
     @property
     def visible(self) -> bool:
@@ -25,7 +45,8 @@ class CellProgress:
 
     def start_epoch(self, epoch: int, epochs: int, stage: str | None = None) -> None:
         self.bar.reset(total=self.samples_per_epoch)
-        self.bar.set_description(f"{self.label} {stage + ' ' if stage else ''}epoch {epoch + 1}/{epochs}")
+        self.heading = f"{self.label} {stage + ' ' if stage else ''}epoch {epoch + 1}/{epochs}"
+        self.bar.set_description(self.heading)
 
     def advance(self, samples: int) -> None:
         self.bar.update(samples)
@@ -35,9 +56,12 @@ class CellProgress:
         shown = {"loss": f"{loss:.4f}"} if loss is not None else {}
         self.bar.set_postfix(**shown, train_acc=f"{train_accuracy:.2%}", refresh=False)
 
-    def end_epoch(self, loss: float | None, train_accuracy: float) -> None:
+    def end_epoch(self, loss: float | None, train_accuracy: float, seconds: float) -> None:
         self.show_running(loss, train_accuracy)
         self.bar.refresh()
+        if self.logs_epochs and seconds >= LOGGED_EPOCH_SECONDS:
+            shown = f"loss {loss:.4f}, " if loss is not None else ""
+            self.note(f"{self.heading}: {shown}train accuracy {train_accuracy:.2%} ({duration(seconds)})")
 
     def note(self, line: str) -> None:
         """Print a line above the bars."""

@@ -268,6 +268,6 @@ class CellTrainingSession:
         stats = EpochStats(epoch, loss, accuracy, stage, seconds)
         self.history.append(stats)
         if self.progress is not None:
-            self.progress.end_epoch(loss, accuracy)
+            self.progress.end_epoch(loss, accuracy, seconds)
         if self.on_epoch is not None:
             self.on_epoch(stats)
