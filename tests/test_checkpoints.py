@@ -93,4 +93,89 @@ def test_a_damaged_checkpoint_is_a_clear_error_naming_it(tmp_path):
     path = tmp_path / "cell.pt"
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(SnnbenchError, match="cell.pt.*delete it"):
-        EpochCheckpoint(path).load()
+        EpochCheckpoint(path, {}).load()
+
+
+EDITABLE_PLUGIN = '''
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from snnbench.api import EncoderSpec, hookimpl
+
+GAIN = 1.0
+#: while this file exists, the run stops (as Ctrl-C would) when the second epoch closes
+STOP = Path(__file__).with_name("stop-in-second-epoch")
+
+
+@dataclass(frozen=True)
+class RepeatParams:
+    timesteps: int = 4
+
+
+class Repeat(nn.Module):
+    def __init__(self, timesteps):
+        super().__init__()
+        self.timesteps = timesteps
+
+    def forward(self, x):
+        return (x * GAIN).unsqueeze(0).expand(self.timesteps, *x.shape)
+
+
+@hookimpl
+def register_encoders(register):
+    register(EncoderSpec("ck-repeat", RepeatParams, lambda params, info: Repeat(params.timesteps),
+                         frozenset({"static"})))
+
+
+@hookimpl
+def snnbench_epoch_closed(cell, stats):
+    if stats.epoch == 1 and STOP.exists():
+        STOP.unlink()
+        raise KeyboardInterrupt
+'''
+
+
+def test_epochs_saved_by_other_plugin_code_are_not_resumed_from(tmp_path, monkeypatch, capsys):
+    """Interrupted in its second epoch, the cell resumes after the first while
+    its code is unchanged; once the encoder is edited, the saved epoch is old
+    code's work, so the cell trains from its first epoch and records the row
+    an uninterrupted run of the new code records."""
+    import importlib
+    import sys
+
+    from test_cli import cli
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module, plugin = "checkpoint_edited_encoder", tmp_path / "checkpoint_edited_encoder.py"
+    suite = tmp_path / "suite.toml"
+    suite.write_text(suite_toml("edited-mid-run", encoder=("ck-repeat",), extra=THREE_EPOCHS))
+    stop = tmp_path / "stop-in-second-epoch"
+
+    def run(source: str, db: str) -> tuple[int, str]:
+        plugin.write_text(source)
+        monkeypatch.delitem(sys.modules, module, raising=False)
+        importlib.invalidate_caches()
+        code, out, err = cli(capsys, "--plugin", module, "run", suite, "--db", tmp_path / db, "--no-progress")
+        return code, out + err
+
+    stop.touch()
+    code, output = run(EDITABLE_PLUGIN, "r.db")
+    assert code == 130 and "interrupted" in output
+    (checkpoint,) = (tmp_path / "r.db.checkpoints").iterdir()
+    stop.touch()
+    code, output = run(EDITABLE_PLUGIN, "r.db")
+    assert code == 130 and f"resumed from {checkpoint.name} after epoch 1" in output
+
+    edited = EDITABLE_PLUGIN.replace("GAIN = 1.0", "GAIN = 0.25")
+    code, output = run(edited, "r.db")
+    assert code == 0, output
+    assert (f"not resuming from {checkpoint.name}: the code of encoder 'ck-repeat' changed since it was saved; "
+            "training from the first epoch") in output
+    assert not checkpoint.exists()
+    assert run(edited, "uninterrupted.db")[0] == 0
+    (got,), (expected,) = ok_rows(tmp_path / "r.db"), ok_rows(tmp_path / "uninterrupted.db")
+    for key in REPEATABLE_METRICS:
+        assert got["metrics"][key] == expected["metrics"][key], key
+    assert len(got["metrics"]["history"]) == 3

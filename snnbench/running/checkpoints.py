@@ -17,6 +17,12 @@ restoring those is the same as running them. A rule that builds state in
 local variables across epochs (STDP's layer-by-layer passes) is not, and
 restarts its cell as before.
 
+A checkpoint also records the fingerprint of each component's code
+(:mod:`snnbench.definition.fingerprints`): after an edit of a plugin, the
+epochs saved by the old code are not resumed from (a row would describe
+code that trained only its last epochs), and the cell trains from its first
+epoch, saying why, as a row of changed code is run again.
+
 Files are written atomically (a temporary file renamed into place) and
 read with ``torch.load(weights_only=True)``, which executes no code. The
 runner removes a cell's file once its row is in the store.
@@ -37,7 +43,7 @@ from snnbench.api.errors import SnnbenchError
 from snnbench.api.records import Cell, EpochStats
 
 #: what the file holds; a file of another version is not resumed from
-FORMAT = 1
+FORMAT = 2
 
 
 def checkpoint_path(directory: Path, cell: Cell, device_type: str) -> Path:
@@ -67,15 +73,18 @@ def _restore_random_states(states: dict[str, Any]) -> None:
 
 
 class EpochCheckpoint:
-    """One cell's checkpoint file."""
+    """One cell's checkpoint file, for the code of the components it trains:
+    ``code`` maps each component (``"encoder 'rate'"``) to its code's fingerprint."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, code: dict[str, str]):
         self.path = path
+        self.code = code
 
     def save(self, *, epochs_done: int, model: torch.nn.Module, optimizers: list, schedulers: list,
              generator: torch.Generator, history: list[EpochStats], timing: dict[str, Any]) -> None:
         state = {
             "format": FORMAT,
+            "code": self.code,
             "epochs_done": epochs_done,
             "model": model.state_dict(),
             "optimizers": [optimizer.state_dict() for optimizer in optimizers],
@@ -100,7 +109,17 @@ class EpochCheckpoint:
             raise SnnbenchError(f"cannot resume from checkpoint {self.path}: it is damaged or not a checkpoint "
                                 f"({type(error).__name__}); delete it to train the cell from its first epoch") \
                 from None
-        return state if state.get("format") == FORMAT else None
+        return state
+
+    def why_not_resumable(self, state: dict[str, Any]) -> str | None:
+        """Why a loaded state must not be resumed from (None: it may be)."""
+        if state.get("format") != FORMAT:
+            return f"it is of checkpoint format {state.get('format')}, this snnbench writes format {FORMAT}"
+        changed = [component for component, fingerprint in self.code.items()
+                   if state["code"].get(component) != fingerprint]
+        if changed:
+            return f"the code of {', '.join(changed)} changed since it was saved"
+        return None
 
     def restore(self, state: dict[str, Any], *, model: torch.nn.Module, optimizers: list, schedulers: list,
                 generator: torch.Generator) -> list[EpochStats]:
@@ -119,7 +138,11 @@ class EpochCheckpoint:
         return [EpochStats(**stats) for stats in state["history"]]
 
     def remove(self) -> None:
-        """Delete the file, and the store's checkpoint folder once it holds no other."""
-        self.path.unlink(missing_ok=True)
-        if self.path.parent.is_dir() and not any(self.path.parent.iterdir()):
-            self.path.parent.rmdir()
+        remove_checkpoint(self.path)
+
+
+def remove_checkpoint(path: Path) -> None:
+    """Delete a checkpoint file, and the store's checkpoint folder once it holds no other."""
+    path.unlink(missing_ok=True)
+    if path.parent.is_dir() and not any(path.parent.iterdir()):
+        path.parent.rmdir()

@@ -57,7 +57,7 @@ from snnbench.definition.plugins import PluginSet, plugin_environment
 from snnbench.results.store import ResultStore
 from snnbench.running import cell_detail, contention, kept_models
 from snnbench.running.assembly import assemble
-from snnbench.running.checkpoints import EpochCheckpoint, checkpoint_path
+from snnbench.running.checkpoints import EpochCheckpoint, checkpoint_path, remove_checkpoint
 from snnbench.running.executors import CellWork, Executor, InProcess, WorkerSetup
 from snnbench.running.injected_slowdown import injected_slowdown
 from snnbench.running.leases import CellKey, CellLeases, Outcome
@@ -186,7 +186,9 @@ def train_and_measure(cell: Cell, plugins: PluginSet, data: DataSource, options:
     model = assemble(cell, registries, loaded.info, train, device)
     rule_spec = registries["learning_rule"].get(cell.learning_rule.component).spec
     rule = rule_spec.build(cell.learning_rule.params)
-    checkpoint = (EpochCheckpoint(checkpoint_path(options.checkpoint_dir, cell, device.type))
+    checkpoint = (EpochCheckpoint(checkpoint_path(options.checkpoint_dir, cell, device.type),
+                                  {f"{kind} {cell.choice(kind).component!r}": supplied["code"]
+                                   for kind, supplied in supplied_by(cell, plugins).items()})
                   if options.checkpoint_dir is not None and rule_spec.resumable else None)
     if checkpoint is not None and options.rerun:
         checkpoint.remove()  # --rerun trains from the first epoch, whatever an earlier attempt left
@@ -362,7 +364,7 @@ class Runner:
                 kept_models.keep(row, self.store.path)  # before its row, which names the file
                 self.store.record(row, also=leases.release_in(key))
                 if self.options.checkpoint_dir is not None:
-                    EpochCheckpoint(checkpoint_path(self.options.checkpoint_dir, by_key[key], key.device_type)).remove()
+                    remove_checkpoint(checkpoint_path(self.options.checkpoint_dir, by_key[key], key.device_type))
                 summary.ok += row.status == "ok"
                 summary.failed += row.status != "ok"
                 summary.rows.append(row)

@@ -234,6 +234,11 @@ class CellTrainingSession:
         state = checkpoint.load()
         if state is None:
             return 0
+        stale = checkpoint.why_not_resumable(state)
+        if stale is not None:
+            if self.progress is not None:
+                self.progress.note(f"not resuming from {checkpoint.path.name}: {stale}; training from the first epoch")
+            return 0
         self.history = checkpoint.restore(state, model=self.model, optimizers=self._optimizers,
                                           schedulers=self._schedulers, generator=self.generator)
         timing = state["timing"]
