@@ -37,6 +37,7 @@ EPILOG = """examples:
   snnbench run suites/encoders.toml --shard 2/8 --db shard-2.db   one task of a job array; then:
   snnbench merge shard-*.db --into all.db
   snnbench remeasure --stale                     fill stale metrics from the kept models, without training
+  snnbench status --db runs/long.db              cells in flight: running now, or saved mid-training to resume
   snnbench export mnist/direct/snntorch-lif/csnn/bptt --nir csnn.nir --check   a NIR graph, checked in snnTorch
   snnbench report --db leaderboard/snnbench.db --out report/    a static site: tables, trade-off plots, cells
   snnbench check --baseline smoke                exit 1 on a regression against the shipped smoke baseline
@@ -320,6 +321,15 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--include-contended", action="store_true",
                          help="keep timings measured while other processes used the machine (left out by default)")
     history.add_argument("--html", type=Path, metavar="DIR", help="also write the page history-SUITE.html here")
+
+    status = commands.add_parser(
+        "status", help="cells in flight in a store: held by a live run, or saved mid-training to resume",
+        description="List the store's unfinished cells: those a live run trains now, and those a stopped run "
+                    "saved at the end of an epoch (STORE.checkpoints), with the epochs saved, the training time, "
+                    "an estimate of the time left and the last epoch's loss and accuracy. Reads only.",
+        epilog="example:\n  snnbench status --db runs/spikformer.db",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    status.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results store (default {DEFAULT_DB})")
     return parser
 
 
@@ -372,6 +382,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_options(args, device=None):
     """The RunOptions the command line asks for (on ``device`` when an
     executor chose it); prints where the run goes."""
+    from snnbench.running.checkpoints import checkpoint_folder
     from snnbench.running.options import RunOptions
     from snnbench.runtime import data_root, device_name, resolve_device
 
@@ -380,7 +391,7 @@ def _run_options(args, device=None):
                          rerun=getattr(args, "rerun", False), limit=args.limit, max_epochs=args.epochs,
                          keep_models=not getattr(args, "no_keep_models", False),
                          progress=False if args.no_progress else None,
-                         checkpoint_dir=Path(f"{args.db}.checkpoints"))
+                         checkpoint_dir=checkpoint_folder(args.db))
     print(f"snnbench {__version__}: device {device} ({device_name(device)}), data {options.data_dir}, "
           f"store {args.db}")
     return options
@@ -878,6 +889,14 @@ def cmd_tune(args) -> int:
                 study_name=args.study, sampler=args.sampler)
 
 
+def cmd_status(args) -> int:
+    from snnbench.running.in_flight import render, unfinished_cells
+
+    with ResultStore(args.db, create=False) as store:
+        print(render(unfinished_cells(store), args.db))
+    return 0
+
+
 def cmd_history(args) -> int:
     from snnbench.results.history import load_history, render
 
@@ -1003,7 +1022,7 @@ def _ls_models(args) -> int:
 COMMANDS = {"run": cmd_run, "remeasure": cmd_remeasure, "export": cmd_export, "merge": cmd_merge, "validate": cmd_validate, "ls": cmd_ls, "leaderboard": cmd_leaderboard,
             "report": cmd_report,
             "check": cmd_check, "compare": cmd_compare, "tune": cmd_tune, "export-results": cmd_export_results,
-            "history": cmd_history}
+            "history": cmd_history, "status": cmd_status}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

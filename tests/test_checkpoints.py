@@ -4,6 +4,7 @@ row equals the row of the same cell run without interruption."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -88,12 +89,12 @@ def test_a_cell_killed_between_epochs_resumes_and_records_the_uninterrupted_row(
 
 def test_a_damaged_checkpoint_is_a_clear_error_naming_it(tmp_path):
     from snnbench.api import SnnbenchError
-    from snnbench.running.checkpoints import EpochCheckpoint
+    from snnbench.running.checkpoints import read_checkpoint
 
     path = tmp_path / "cell.pt"
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(SnnbenchError, match="cell.pt.*delete it"):
-        EpochCheckpoint(path, {}).load()
+        read_checkpoint(path)
 
 
 EDITABLE_PLUGIN = '''
@@ -137,45 +138,95 @@ def snnbench_epoch_closed(cell, stats):
 '''
 
 
+class EditablePluginRuns:
+    """``snnbench run`` in this process of a three-epoch suite on the encoder
+    of EDITABLE_PLUGIN, imported anew from the source given each time."""
+
+    module = "checkpoint_edited_encoder"
+
+    def __init__(self, tmp_path, monkeypatch, capsys):
+        self.tmp_path, self.monkeypatch, self.capsys = tmp_path, monkeypatch, capsys
+        monkeypatch.syspath_prepend(str(tmp_path))
+        self.suite = tmp_path / "suite.toml"
+        self.suite.write_text(suite_toml("edited-mid-run", encoder=("ck-repeat",), extra=THREE_EPOCHS))
+        self.stop = tmp_path / "stop-in-second-epoch"
+
+    def run(self, source: str, db: str, *args) -> tuple[int, str]:
+        import importlib
+        import sys
+
+        from test_cli import cli
+
+        (self.tmp_path / f"{self.module}.py").write_text(source)
+        self.monkeypatch.delitem(sys.modules, self.module, raising=False)
+        importlib.invalidate_caches()
+        code, out, err = cli(self.capsys, "--plugin", self.module, *args, "run", self.suite,
+                             "--db", self.tmp_path / db, "--no-progress")
+        return code, out + err
+
+
 def test_epochs_saved_by_other_plugin_code_are_not_resumed_from(tmp_path, monkeypatch, capsys):
     """Interrupted in its second epoch, the cell resumes after the first while
     its code is unchanged; once the encoder is edited, the saved epoch is old
     code's work, so the cell trains from its first epoch and records the row
     an uninterrupted run of the new code records."""
-    import importlib
-    import sys
-
-    from test_cli import cli
-
-    monkeypatch.syspath_prepend(str(tmp_path))
-    module, plugin = "checkpoint_edited_encoder", tmp_path / "checkpoint_edited_encoder.py"
-    suite = tmp_path / "suite.toml"
-    suite.write_text(suite_toml("edited-mid-run", encoder=("ck-repeat",), extra=THREE_EPOCHS))
-    stop = tmp_path / "stop-in-second-epoch"
-
-    def run(source: str, db: str) -> tuple[int, str]:
-        plugin.write_text(source)
-        monkeypatch.delitem(sys.modules, module, raising=False)
-        importlib.invalidate_caches()
-        code, out, err = cli(capsys, "--plugin", module, "run", suite, "--db", tmp_path / db, "--no-progress")
-        return code, out + err
-
-    stop.touch()
-    code, output = run(EDITABLE_PLUGIN, "r.db")
+    runs = EditablePluginRuns(tmp_path, monkeypatch, capsys)
+    runs.stop.touch()
+    code, output = runs.run(EDITABLE_PLUGIN, "r.db")
     assert code == 130 and "interrupted" in output
     (checkpoint,) = (tmp_path / "r.db.checkpoints").iterdir()
-    stop.touch()
-    code, output = run(EDITABLE_PLUGIN, "r.db")
+    runs.stop.touch()
+    code, output = runs.run(EDITABLE_PLUGIN, "r.db")
     assert code == 130 and f"resumed from {checkpoint.name} after epoch 1" in output
 
     edited = EDITABLE_PLUGIN.replace("GAIN = 1.0", "GAIN = 0.25")
-    code, output = run(edited, "r.db")
+    code, output = runs.run(edited, "r.db")
     assert code == 0, output
     assert (f"not resuming from {checkpoint.name}: the code of encoder 'ck-repeat' changed since it was saved; "
             "training from the first epoch") in output
     assert not checkpoint.exists()
-    assert run(edited, "uninterrupted.db")[0] == 0
+    assert runs.run(edited, "uninterrupted.db")[0] == 0
     (got,), (expected,) = ok_rows(tmp_path / "r.db"), ok_rows(tmp_path / "uninterrupted.db")
     for key in REPEATABLE_METRICS:
         assert got["metrics"][key] == expected["metrics"][key], key
     assert len(got["metrics"]["history"]) == 3
+
+
+def test_status_lists_cells_saved_mid_training_and_cells_running_now(tmp_path, monkeypatch, capsys):
+    from test_cli import cli
+
+    from snnbench.results.store import ResultStore
+    from snnbench.running.checkpoints import read_checkpoint
+    from snnbench.running.leases import CellKey, CellLeases
+
+    runs = EditablePluginRuns(tmp_path, monkeypatch, capsys)
+    db = tmp_path / "r.db"
+    runs.stop.touch()
+    assert runs.run(EDITABLE_PLUGIN, "r.db")[0] == 130
+    code, out, _ = cli(capsys, "status", "--db", db)
+    assert code == 0
+    (line,) = [line for line in out.splitlines() if line.startswith("stopped")]
+    assert "edited-mid-run" in line and "digits/ck-repeat/snntorch-lif/mlp/bptt" in line and " 1/3 " in line
+    assert re.search(r"loss \d\.\d{4}, train \d+\.\d\d%", line)
+    assert f"snnbench run edited-mid-run --db {db}" in out
+
+    (checkpoint,) = (tmp_path / "r.db.checkpoints").iterdir()
+    seed_one = CellKey("edited-mid-run", read_checkpoint(checkpoint)["cell"]["config_hash"], 1, "cpu")
+    with ResultStore(db) as store:
+        leases = CellLeases(store)
+        leases.claim(seed_one)
+        code, out, _ = cli(capsys, "status", "--db", db)
+        leases.release_all()
+    (running,) = [line for line in out.splitlines() if line.startswith("running")]
+    assert f"pid {os.getpid()}" in running and "(no epoch saved yet)" in running
+    assert "2 cell(s) in flight" in out
+
+    (tmp_path / "r.db.checkpoints" / "damaged.pt").write_bytes(b"not a checkpoint")
+    code, out, _ = cli(capsys, "status", "--db", db)
+    assert code == 0 and "unreadable: cannot resume from checkpoint" in out and "damaged.pt" in out
+
+    runs.stop.unlink(missing_ok=True)
+    assert runs.run(EDITABLE_PLUGIN, "r.db")[0] == 0
+    (tmp_path / "r.db.checkpoints" / "damaged.pt").unlink()
+    code, out, _ = cli(capsys, "status", "--db", db)
+    assert code == 0 and "no cell in flight" in out

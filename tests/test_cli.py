@@ -19,7 +19,7 @@ from snnbench.cli import main
 from snnbench.definition.metric_specs import METRIC_VERSIONS
 from snnbench.results.store import ResultStore
 
-COMMANDS = ("run", "validate", "ls", "leaderboard", "check")
+COMMANDS = ("run", "validate", "ls", "leaderboard", "check", "status")
 
 VALID_SUITE = suite_toml("tiny", seeds=(0, 1), encoder=("rate", "latency"),
                          extra="[params.encoder.rate]\ntimesteps = 5\n\n[training]\nepochs = 1\n")

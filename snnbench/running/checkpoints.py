@@ -46,6 +46,11 @@ from snnbench.api.records import Cell, EpochStats
 FORMAT = 2
 
 
+def checkpoint_folder(store_path: Path) -> Path:
+    """Where a run on the store ``store_path`` keeps its cells' checkpoints."""
+    return Path(f"{store_path}.checkpoints")
+
+
 def checkpoint_path(directory: Path, cell: Cell, device_type: str) -> Path:
     """Where ``cell``'s checkpoint lives: one file per cell, seed and device."""
     return directory / f"{cell.suite}-{cell.config_hash}-s{cell.seed}-{device_type}.pt"
@@ -73,19 +78,25 @@ def _restore_random_states(states: dict[str, Any]) -> None:
 
 
 class EpochCheckpoint:
-    """One cell's checkpoint file, for the code of the components it trains:
-    ``code`` maps each component (``"encoder 'rate'"``) to its code's fingerprint."""
+    """The checkpoint file of ``cell`` on a device of ``device_type`` in
+    ``directory``, for the code of the components it trains: ``code`` maps
+    each component (``"encoder 'rate'"``) to its code's fingerprint."""
 
-    def __init__(self, path: Path, code: dict[str, str]):
-        self.path = path
+    def __init__(self, directory: Path, cell: Cell, device_type: str, code: dict[str, str]):
+        self.path = checkpoint_path(directory, cell, device_type)
         self.code = code
+        #: which cell the file belongs to, for a reader without the suite (snnbench status)
+        self.cell = {"suite": cell.suite, "label": cell.label, "seed": cell.seed, "device_type": device_type,
+                     "config_hash": cell.config_hash}
 
-    def save(self, *, epochs_done: int, model: torch.nn.Module, optimizers: list, schedulers: list,
+    def save(self, *, epochs_done: int, epochs: int, model: torch.nn.Module, optimizers: list, schedulers: list,
              generator: torch.Generator, history: list[EpochStats], timing: dict[str, Any]) -> None:
         state = {
             "format": FORMAT,
             "code": self.code,
+            "cell": self.cell,
             "epochs_done": epochs_done,
+            "epochs": epochs,
             "model": model.state_dict(),
             "optimizers": [optimizer.state_dict() for optimizer in optimizers],
             "schedulers": [scheduler.state_dict() for scheduler in schedulers],
@@ -101,15 +112,7 @@ class EpochCheckpoint:
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None when there is none to resume from."""
-        if not self.path.exists():
-            return None
-        try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as error:
-            raise SnnbenchError(f"cannot resume from checkpoint {self.path}: it is damaged or not a checkpoint "
-                                f"({type(error).__name__}); delete it to train the cell from its first epoch") \
-                from None
-        return state
+        return read_checkpoint(self.path) if self.path.exists() else None
 
     def why_not_resumable(self, state: dict[str, Any]) -> str | None:
         """Why a loaded state must not be resumed from (None: it may be)."""
@@ -139,6 +142,15 @@ class EpochCheckpoint:
 
     def remove(self) -> None:
         remove_checkpoint(self.path)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The state saved in ``path``; raises :class:`SnnbenchError` naming a damaged file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise SnnbenchError(f"cannot resume from checkpoint {path}: it is damaged or not a checkpoint "
+                            f"({type(error).__name__}); delete it to train the cell from its first epoch") from None
 
 
 def remove_checkpoint(path: Path) -> None:

@@ -69,6 +69,22 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
+def claim_alive(host: str, pid: int, expires_at: float) -> bool:
+    """Whether a claim still holds: not expired, and, on this host, its process exists."""
+    if host == socket.gethostname() and not _process_exists(pid):
+        return False
+    return expires_at > time.time()
+
+
+def live_claims(store: ResultStore) -> dict[CellKey, str]:
+    """The cells live runs hold now, with who holds each ("pid 123 on host-a")."""
+    held = store.read("list claims", lambda db: db.execute(
+        "SELECT suite, config_hash, seed, device_type, host, pid, expires_at FROM claims").fetchall())
+    return {CellKey(suite, config_hash, seed, device_type): f"pid {pid} on {host}"
+            for suite, config_hash, seed, device_type, host, pid, expires_at in held
+            if claim_alive(host, pid, expires_at)}
+
+
 class CellLeases:
     """This process's claims on cells of one store.
 
@@ -97,7 +113,7 @@ class CellLeases:
                 return Claim(Outcome.RECORDED)
             held = db.execute("SELECT owner, host, pid, expires_at FROM claims WHERE suite = ? AND "
                               "config_hash = ? AND seed = ? AND device_type = ?", key.as_params()).fetchone()
-            if held is not None and held[0] != self.owner and self._alive(held[1], held[2], held[3]):
+            if held is not None and held[0] != self.owner and claim_alive(held[1], held[2], held[3]):
                 return Claim(Outcome.HELD, f"pid {held[2]} on {held[1]}")
             db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        (*key.as_params(), self.owner, self.host, self.pid, time.time() + self.lease_seconds))
@@ -125,10 +141,6 @@ class CellLeases:
         self.store.write("release this run's claims",
                          lambda db: db.execute("DELETE FROM claims WHERE owner = ?", (self.owner,)))
 
-    def _alive(self, host: str, pid: int, expires_at: float) -> bool:
-        if host == self.host and not _process_exists(pid):
-            return False
-        return expires_at > time.time()
 
     def _keep_renewing(self) -> None:
         if self._renewer is None:

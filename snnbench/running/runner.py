@@ -186,7 +186,7 @@ def train_and_measure(cell: Cell, plugins: PluginSet, data: DataSource, options:
     model = assemble(cell, registries, loaded.info, train, device)
     rule_spec = registries["learning_rule"].get(cell.learning_rule.component).spec
     rule = rule_spec.build(cell.learning_rule.params)
-    checkpoint = (EpochCheckpoint(checkpoint_path(options.checkpoint_dir, cell, device.type),
+    checkpoint = (EpochCheckpoint(options.checkpoint_dir, cell, device.type,
                                   {f"{kind} {cell.choice(kind).component!r}": supplied["code"]
                                    for kind, supplied in supplied_by(cell, plugins).items()})
                   if options.checkpoint_dir is not None and rule_spec.resumable else None)

@@ -160,7 +160,7 @@ class CellTrainingSession:
             for scheduler in self._schedulers:
                 scheduler.step()
             if checkpoint is not None:
-                self._save(checkpoint, epoch + 1, time.perf_counter() - started)
+                self._save(checkpoint, epoch + 1, count, time.perf_counter() - started)
         self.total_seconds += time.perf_counter() - started
 
     def batches(self, split: DataSplit, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -223,8 +223,8 @@ class CellTrainingSession:
         return {"timed_samples": self.timed_samples, "timed_seconds": self.timed_seconds,
                 "total_seconds": self.total_seconds + seconds_this_loop, "epoch_seconds": self.epoch_seconds}
 
-    def _save(self, checkpoint: EpochCheckpoint, epochs_done: int, seconds_this_loop: float) -> None:
-        checkpoint.save(epochs_done=epochs_done, model=self.model, optimizers=self._optimizers,
+    def _save(self, checkpoint: EpochCheckpoint, epochs_done: int, epochs: int, seconds_this_loop: float) -> None:
+        checkpoint.save(epochs_done=epochs_done, epochs=epochs, model=self.model, optimizers=self._optimizers,
                         schedulers=self._schedulers, generator=self.generator, history=self.history,
                         timing=self._timing(seconds_this_loop))
 
