@@ -193,6 +193,7 @@ def test_epochs_saved_by_other_plugin_code_are_not_resumed_from(tmp_path, monkey
 
 
 def test_status_lists_cells_saved_mid_training_and_cells_running_now(tmp_path, monkeypatch, capsys):
+    import torch
     from test_cli import cli
 
     from snnbench.results.store import ResultStore
@@ -223,7 +224,12 @@ def test_status_lists_cells_saved_mid_training_and_cells_running_now(tmp_path, m
 
     (tmp_path / "r.db.checkpoints" / "damaged.pt").write_bytes(b"not a checkpoint")
     code, out, _ = cli(capsys, "status", "--db", db)
-    assert code == 0 and "unreadable: cannot resume from checkpoint" in out and "damaged.pt" in out
+    assert code == 0 and "cannot resume from checkpoint" in out and "damaged.pt: it is damaged" in out
+    old_format = read_checkpoint(checkpoint) | {"format": 1}
+    torch.save(old_format, tmp_path / "r.db.checkpoints" / "old.pt")
+    code, out, _ = cli(capsys, "status", "--db", db)
+    assert code == 0 and "old.pt: it is of checkpoint format 1, this snnbench writes format 2" in out
+    (tmp_path / "r.db.checkpoints" / "old.pt").unlink()
 
     runs.stop.unlink(missing_ok=True)
     assert runs.run(EDITABLE_PLUGIN, "r.db")[0] == 0

@@ -116,8 +116,8 @@ class EpochCheckpoint:
 
     def why_not_resumable(self, state: dict[str, Any]) -> str | None:
         """Why a loaded state must not be resumed from (None: it may be)."""
-        if state.get("format") != FORMAT:
-            return f"it is of checkpoint format {state.get('format')}, this snnbench writes format {FORMAT}"
+        if (problem := format_problem(state)) is not None:
+            return problem
         changed = [component for component, fingerprint in self.code.items()
                    if state["code"].get(component) != fingerprint]
         if changed:
@@ -142,6 +142,13 @@ class EpochCheckpoint:
 
     def remove(self) -> None:
         remove_checkpoint(self.path)
+
+
+def format_problem(state: dict[str, Any]) -> str | None:
+    """Why a loaded state is of a format this snnbench does not resume from (None: it is not)."""
+    if state.get("format") != FORMAT:
+        return f"it is of checkpoint format {state.get('format')}, this snnbench writes format {FORMAT}"
+    return None
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from tabulate import tabulate
 
 from snnbench.api.errors import SnnbenchError
 from snnbench.results.store import ResultStore
-from snnbench.running.checkpoints import FORMAT, checkpoint_folder, read_checkpoint
+from snnbench.running.checkpoints import checkpoint_folder, format_problem, read_checkpoint
 from snnbench.running.leases import CellKey, live_claims
 from snnbench.running.progress import duration
 
@@ -55,12 +55,11 @@ def _from_checkpoint(path: Path, running: dict[CellKey, str]) -> UnfinishedCell:
     except SnnbenchError as error:
         key = CellKey(path.stem, "?", -1, "?")
         return UnfinishedCell(key, None, None, saved_at=saved_at, problem=str(error))
-    if state.get("format") != FORMAT:
+    if (problem := format_problem(state)) is not None:
         key = CellKey(path.stem, "?", -1, "?")
         return UnfinishedCell(key, None, None, saved_at=saved_at,
-                              problem=f"{path.name}: checkpoint format {state.get('format')}, which this snnbench "
-                                      f"does not resume from (it writes {FORMAT}); the cell will train from its "
-                                      "first epoch")
+                              problem=f"cannot resume from checkpoint {path}: {problem}; its cell will train "
+                                      "from the first epoch")
     cell = state["cell"]
     key = CellKey(cell["suite"], cell["config_hash"], cell["seed"], cell["device_type"])
     last = state["history"][-1] if state["history"] else {}
@@ -104,7 +103,7 @@ def render(cells: list[UnfinishedCell], store_path: Path) -> str:
         text.append(tabulate(rows, headers=["state", "suite", "cell", "seed", "device", "epochs saved",
                                             "trained", "left (est.)", "last epoch", "saved"],
                              disable_numparse=True))
-    text += [f"unreadable: {problem}" for problem in problems]
+    text += problems
     stopped = sorted({cell.key.suite for cell in cells if not cell.running and not cell.problem})
     if stopped:
         text.append("a stopped cell resumes from its last saved epoch when a run of its suite on this store "
