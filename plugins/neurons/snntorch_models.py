@@ -34,7 +34,15 @@ from snnbench_plugins.neurons.parameters import (
     SynapticParams,
 )
 
-from snnbench.api import NeuronDynamics, NeuronSpec, SpikingLayer, hookimpl, listening, report_membrane
+from snnbench.api import (
+    NeuronDynamics,
+    NeuronSpec,
+    SpikingLayer,
+    fp32_current,
+    hookimpl,
+    listening,
+    report_membrane,
+)
 
 #: NeuroBench 2.3's operations per membrane update (``neuron_ops_reset_operations``)
 NEUROBENCH_OPERATIONS = {"Leaky": {"subtract": 4, "zero": 4}, "Synaptic": {"subtract": 6, "zero": 8},
@@ -69,6 +77,7 @@ class SnnTorchLayer(SpikingLayer):
         return outputs[1:]
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
+        current = fp32_current(current)
         state = tuple(torch.zeros_like(current[0]) for _ in range(self.n_states))
         spikes, membranes = [], []
         measured = listening()
@@ -171,6 +180,7 @@ class SnnTorchALIF(SpikingLayer):
         self.spike = spike_function(params)
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
+        current = fp32_current(current)
         p = self.params
         mem = torch.zeros_like(current[0])
         trace = torch.zeros_like(mem)

@@ -47,6 +47,7 @@ from snnbench.api import (
     SnnbenchError,
     SpikingLayer,
     constant_step,
+    fp32_current,
     hookimpl,
     is_constant_in_time,
     listening,
@@ -106,6 +107,7 @@ class SpikingJellyNeuron(SpikingLayer):
         from spikingjelly.activation_based import functional
 
         functional.reset_net(self.node)
+        current = fp32_current(current)  # else the node keeps its membrane in bf16 under autocast
         if self.scale != 1.0:
             current = repeat_in_time(constant_step(current) * self.scale, len(current)) \
                 if is_constant_in_time(current) else current * self.scale

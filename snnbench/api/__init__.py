@@ -63,6 +63,7 @@ from snnbench.api.neuron import (
     SURROGATES,
     NeuronParams,
     Surrogate,
+    fp32_current,
     spike,
     surrogate_gradient,
 )
@@ -101,7 +102,7 @@ from snnbench.api.tracking import (
 from snnbench.api.training_config import TrainingConfig
 
 #: The version of this API, ``MAJOR.MINOR`` (see the module's docstring).
-API_VERSION = "1.1"
+API_VERSION = "1.2"
 
 __all__ = [
     "API_VERSION",
@@ -156,6 +157,7 @@ __all__ = [
     "final_metrics",
     "flatten_steps",
     "follow_torch_threads",
+    "fp32_current",
     "hookimpl",
     "is_constant_in_time",
     "iter_spiking_layers",

@@ -47,6 +47,16 @@ class NeuronParams:
         return self.slope if self.slope is not None else DEFAULT_SLOPE[self.surrogate]
 
 
+def fp32_current(current: torch.Tensor) -> torch.Tensor:
+    """``current`` widened to fp32 when it comes narrower: under a cell's
+    ``precision = "bf16"`` the layers before a neuron hand it bf16. A neuron
+    that starts its state from its input's dtype would integrate in bf16's 8
+    bits of mantissa and fire differently from the same currents in fp32, so
+    a layer whose arithmetic follows its input's dtype widens it first (the
+    state of every neuron stays fp32, whatever the precision)."""
+    return current.float() if current.dtype in (torch.bfloat16, torch.float16) else current
+
+
 def surrogate_gradient(u: torch.Tensor, surrogate: Surrogate, slope: float) -> torch.Tensor:
     """d spike / d membrane at ``u = membrane - threshold``."""
     if surrogate == "fast_sigmoid":

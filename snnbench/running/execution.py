@@ -8,8 +8,10 @@ and hash) because they can change what a model learns, not only how fast:
   accumulation (oneDNN's AVX512-BF16/AMX kernels on a CPU, tensor cores on
   CUDA). Weights, optimiser state and every neuron's membrane stay fp32:
   the neuron layers compute their state in fp32 whatever dtype their input
-  current has (see ``plugins/neurons/lif_fused/``), and spikes, being 0 or
-  1, are exact in bf16.
+  current has (``lif-fused`` widens bf16 in its kernels, the others through
+  :func:`snnbench.api.fp32_current`; before that, SpikingJelly's nodes and
+  four of snnTorch's kept a bf16 membrane), and spikes, being 0 or 1, are
+  exact in bf16.
 - ``memory_format = "channels_last"``: conv weights (and so the feature maps
   they produce) are stored NHWC, the layout oneDNN's convolutions run in
   without reordering on every call.
