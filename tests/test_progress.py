@@ -22,7 +22,7 @@ SUITE = suite_toml("epochs-logged", extra="""
     train_limit = 200
     """)
 EPOCH_LINE = re.compile(r"^digits/rate/snntorch-lif/mlp/bptt epoch (\d)/2: loss (\d+\.\d{4}), "
-                        r"train accuracy (\d+\.\d\d)% \((\d+) s\)$", re.MULTILINE)
+                        r"train accuracy (\d+\.\d\d)% \((\d+ s)(; about \d+ s left)?\)$", re.MULTILINE)
 
 
 @pytest.mark.parametrize("logged_from, lines", [(0.0, 2), (3600.0, 0)])
@@ -35,8 +35,9 @@ def test_a_log_gets_a_line_for_each_long_epoch(tmp_path, capsys, monkeypatch, lo
     assert code == 0
     epochs = EPOCH_LINE.findall(out)
     assert [int(epoch) for epoch, *_ in epochs] == [1, 2][:lines]
-    for _, loss, accuracy, _ in epochs:
+    for _, loss, accuracy, _, _ in epochs:
         assert float(loss) > 0 and 0 < float(accuracy) <= 100
+    assert [bool(left) for *_, left in epochs] == [True, False][:lines]  # the last epoch has none left
 
 
 def test_no_progress_asks_for_cell_lines_only(tmp_path, capsys, monkeypatch):

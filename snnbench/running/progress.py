@@ -38,6 +38,10 @@ class CellProgress:
         #: bars are off for want of a terminal, not by request: long epochs are logged
         self.logs_epochs = enabled is None and self.bar.disable
         self.heading = label
+        #: epochs of the current loop after the one in progress
+        self.epochs_after = 0
+        #: wall seconds of each epoch this process trained (a resumed cell's earlier ones are not here)
+        self.epoch_seconds: list[float] = []
 
     @property
     def visible(self) -> bool:
@@ -46,6 +50,7 @@ class CellProgress:
     def start_epoch(self, epoch: int, epochs: int, stage: str | None = None) -> None:
         self.bar.reset(total=self.samples_per_epoch)
         self.heading = f"{self.label} {stage + ' ' if stage else ''}epoch {epoch + 1}/{epochs}"
+        self.epochs_after = epochs - epoch - 1
         self.bar.set_description(self.heading)
 
     def advance(self, samples: int) -> None:
@@ -59,9 +64,12 @@ class CellProgress:
     def end_epoch(self, loss: float | None, train_accuracy: float, seconds: float) -> None:
         self.show_running(loss, train_accuracy)
         self.bar.refresh()
+        self.epoch_seconds.append(seconds)
         if self.logs_epochs and seconds >= LOGGED_EPOCH_SECONDS:
             shown = f"loss {loss:.4f}, " if loss is not None else ""
-            self.note(f"{self.heading}: {shown}train accuracy {train_accuracy:.2%} ({duration(seconds)})")
+            mean = sum(self.epoch_seconds) / len(self.epoch_seconds)
+            left = f"; about {duration(mean * self.epochs_after)} left" if self.epochs_after else ""
+            self.note(f"{self.heading}: {shown}train accuracy {train_accuracy:.2%} ({duration(seconds)}{left})")
 
     def note(self, line: str) -> None:
         """Print a line above the bars."""
