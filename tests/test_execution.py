@@ -135,7 +135,7 @@ def test_every_neuron_keeps_its_membrane_in_fp32_under_bf16_autocast(plugins):
     under the same autocast its spikes are those of the same currents given
     in fp32 (a recurrent weight runs in bf16 either way). A membrane kept in
     bf16 (8 bits of mantissa) fires differently within a few dozen steps:
-    SpikingJelly's nodes and four of snnTorch's did, before widening. Slow
+    SpikingJelly's nodes and three of snnTorch's (ALIF, Alpha, Synaptic) did, before widening. Slow
     bf16 kernels compute the same, so this runs on any CPU."""
     torch.manual_seed(0)
     current = (torch.rand(40, 8, 64) * 1.2).to(torch.bfloat16)
