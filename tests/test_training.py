@@ -27,7 +27,8 @@ class RecordingProgress:
     def show_running(self, loss, accuracy):
         self.running.append((loss, accuracy))
 
-    def end_epoch(self, loss, accuracy):
+    def end_epoch(self, loss, accuracy, seconds):
+        assert seconds > 0
         self.ended.append((loss, accuracy))
 
 
