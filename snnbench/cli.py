@@ -696,10 +696,11 @@ def _suite_files(suites_dir: Path | None) -> dict:
 
 def _references(suites_dir: Path | None, suites: Sequence[str]) -> list:
     """The [[reference]] entries of the suite files for ``suites`` (see
-    :func:`_suite_files`); a reference that does not validate is an error
-    naming its file and key."""
+    :func:`_suite_files`), each once however many suites copy it (a bf16 twin
+    of a suite does); a reference that does not validate is an error naming
+    its file and key."""
     files = _suite_files(suites_dir)
-    return [reference for name in suites if name in files for reference in files[name].references()]
+    return list(dict.fromkeys(reference for name in suites if name in files for reference in files[name].references()))
 
 
 def cmd_report(args) -> int:

@@ -115,6 +115,20 @@ def test_references_give_a_gap_column(tmp_path, capsys):
     assert rows["latency"]["references"] == []
 
 
+def test_a_reference_two_suites_share_is_listed_once(tmp_path, capsys):
+    """A suite's bf16 twin copies its [[reference]] entries; a table over both
+    gave each gap twice and numbered the same source [1] to [4]."""
+    reference = '\n[[reference]]\nencoder = "rate"\nmetric = "accuracy"\nvalue = 0.95\nsource = "a paper, 2024"\n'
+    for name in ("plain", "twin"):
+        (tmp_path / f"{name}.toml").write_text(suite_toml(name) + reference)
+    db = store_with(tmp_path / "r.db", seeds("rate", [0.90, 0.92], suite="plain") + seeds("rate", [0.91, 0.93], suite="twin"))
+    code, out, _ = cli(capsys, "leaderboard", "--db", db, "--by", "encoder", "--suites-dir", tmp_path)
+    assert code == 0
+    (rate,) = [line for line in out.splitlines() if line.startswith("rate")]
+    assert rate.count("vs 95.00 [1]") == 1 and "[2]" not in out
+    assert out.count("a paper, 2024") == 1
+
+
 @pytest.mark.parametrize("entry, message", [
     ('encodr = "rate"\nmetric = "accuracy"\nvalue = 0.9\nsource = "x"', "did you mean 'encoder'"),
     ('encoder = "rate"\nmetric = "accuracy"\nvalue = 99.12\nsource = "x"', "write 99.12% as 0.9912"),
