@@ -236,3 +236,35 @@ def test_status_lists_cells_saved_mid_training_and_cells_running_now(tmp_path, m
     (tmp_path / "r.db.checkpoints" / "damaged.pt").unlink()
     code, out, _ = cli(capsys, "status", "--db", db)
     assert code == 0 and "no cell in flight" in out
+
+
+def test_runs_sharing_a_store_never_trip_over_its_checkpoint_folder(tmp_path, monkeypatch, plugins):
+    """Two runs on one store: one removes the folder as its last file goes,
+    just as the other is about to write into it; CI lost a cell to that."""
+    import torch
+
+    from snnbench.definition.suite import load_suite
+    from snnbench.running import checkpoints
+
+    folder = tmp_path / "r.db.checkpoints"
+    folder.mkdir()
+    (folder / "other-run.pt").write_bytes(b"")
+    checkpoints.remove_checkpoint(folder / "mine.pt")  # the other run's file keeps the folder
+    assert (folder / "other-run.pt").exists()
+    checkpoints.remove_checkpoint(folder / "other-run.pt")
+    assert not folder.exists()
+    checkpoints.remove_checkpoint(folder / "gone.pt")  # nothing left to remove: no error
+
+    (tmp_path / "s.toml").write_text(suite_toml("race"))
+    (cell,) = load_suite(tmp_path / "s.toml", plugins.registries).cells
+    checkpoint = checkpoints.EpochCheckpoint(folder, cell, "cpu", {})
+    real_mkdir, raced = type(folder).mkdir, []
+    def mkdir_then_lose_it_to_the_other_run(path, *args, **kwargs):
+        real_mkdir(path, *args, **kwargs)
+        if path == folder and not raced:
+            raced.append(path)
+            path.rmdir()
+    monkeypatch.setattr(type(folder), "mkdir", mkdir_then_lose_it_to_the_other_run)
+    checkpoint.save(epochs_done=1, epochs=2, model=torch.nn.Linear(2, 2), optimizers=[], schedulers=[],
+                    generator=torch.Generator(), history=[], timing={})
+    assert raced and checkpoints.read_checkpoint(checkpoint.path)["epochs_done"] == 1

@@ -45,6 +45,7 @@ FEWER_SPIKES = ("probability = (x * self.gain).clamp_(0.0, 1.0)",
 # Markers around the layer time its backward (the output's marker is reached
 # first, the input's after the layer), and sleep for 30% of each pass.
 SLOWER_NEURON = ('''    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        current = fp32_current(current)
         state = tuple(''', '''    def forward(self, current: torch.Tensor) -> torch.Tensor:
         import time
 
@@ -70,6 +71,7 @@ SLOWER_NEURON = ('''    def forward(self, current: torch.Tensor) -> torch.Tensor
         return Mark.apply(spikes, clock, False)
 
     def _forward(self, current: torch.Tensor) -> torch.Tensor:
+        current = fp32_current(current)
         state = tuple(''')
 
 

@@ -30,6 +30,7 @@ runner removes a cell's file once its row is in the store.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 from dataclasses import asdict
@@ -105,9 +106,17 @@ class EpochCheckpoint:
             "history": [asdict(stats) for stats in history],
             "timing": timing,
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        serialized = io.BytesIO()
+        torch.save(state, serialized)
         partial = self.path.with_name(self.path.name + ".partial")
-        torch.save(state, partial)
+        for last_try in (False, True):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                partial.write_bytes(serialized.getbuffer())
+                break
+            except FileNotFoundError:  # another run on the store removed the folder as it emptied
+                if last_try:
+                    raise
         os.replace(partial, self.path)
 
     def load(self) -> dict[str, Any] | None:
@@ -161,7 +170,11 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def remove_checkpoint(path: Path) -> None:
-    """Delete a checkpoint file, and the store's checkpoint folder once it holds no other."""
+    """Delete a checkpoint file, and the store's checkpoint folder once it
+    holds no other. Runs sharing a store write into the folder while this
+    one empties it: a folder that is not empty, or already gone, stays as it is."""
     path.unlink(missing_ok=True)
-    if path.parent.is_dir() and not any(path.parent.iterdir()):
+    try:
         path.parent.rmdir()
+    except OSError:
+        pass
