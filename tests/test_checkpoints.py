@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from conftest import REPEATABLE_METRICS, ok_rows, suite_toml
+from test_first_hour import PLUGIN
 
 import pytest
 
@@ -97,37 +98,12 @@ def test_a_damaged_checkpoint_is_a_clear_error_naming_it(tmp_path):
         read_checkpoint(path)
 
 
-EDITABLE_PLUGIN = '''
-from dataclasses import dataclass
+#: first_hour's editable encoder, renamed, with a hook that stops the run
+EDITABLE_PLUGIN = PLUGIN.replace('"fh-repeat"', '"ck-repeat"') + '''
 from pathlib import Path
 
-from torch import nn
-
-from snnbench.api import EncoderSpec, hookimpl
-
-GAIN = 1.0
 #: while this file exists, the run stops (as Ctrl-C would) when the second epoch closes
 STOP = Path(__file__).with_name("stop-in-second-epoch")
-
-
-@dataclass(frozen=True)
-class RepeatParams:
-    timesteps: int = 4
-
-
-class Repeat(nn.Module):
-    def __init__(self, timesteps):
-        super().__init__()
-        self.timesteps = timesteps
-
-    def forward(self, x):
-        return (x * GAIN).unsqueeze(0).expand(self.timesteps, *x.shape)
-
-
-@hookimpl
-def register_encoders(register):
-    register(EncoderSpec("ck-repeat", RepeatParams, lambda params, info: Repeat(params.timesteps),
-                         frozenset({"static"})))
 
 
 @hookimpl
