@@ -891,10 +891,21 @@ def cmd_tune(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from snnbench.running.in_flight import render, unfinished_cells
+    from snnbench.running.in_flight import named, render, unfinished_cells
 
     with ResultStore(args.db, create=False) as store:
-        print(render(unfinished_cells(store), args.db))
+        cells = unfinished_cells(store)
+    if any(cell.label is None for cell in cells):
+        documents, registries = _suite_files(None), _plugins(args).registries
+
+        def labels(suite: str) -> dict[str, str]:
+            try:
+                return {cell.config_hash: cell.label for cell in documents[suite].build(registries).cells}
+            except (KeyError, SnnbenchError):  # not a suite here, or one that no longer validates
+                return {}
+
+        cells = named(cells, labels)
+    print(render(cells, args.db))
     return 0
 
 

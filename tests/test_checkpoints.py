@@ -168,13 +168,23 @@ def test_epochs_saved_by_other_plugin_code_are_not_resumed_from(tmp_path, monkey
     assert len(got["metrics"]["history"]) == 3
 
 
-def test_status_lists_cells_saved_mid_training_and_cells_running_now(tmp_path, monkeypatch, capsys):
+def test_status_lists_cells_saved_mid_training_and_cells_running_now(tmp_path, monkeypatch, capsys, plugins):
     import torch
     from test_cli import cli
 
     from snnbench.results.store import ResultStore
     from snnbench.running.checkpoints import read_checkpoint
+    from snnbench.running.in_flight import named, unfinished_cells
     from snnbench.running.leases import CellKey, CellLeases
+
+    def unfinished_cells_of(db, held):
+        with ResultStore(db) as store:
+            leases = CellLeases(store)
+            leases.claim(held)
+            try:
+                return unfinished_cells(store)
+            finally:
+                leases.release_all()
 
     runs = EditablePluginRuns(tmp_path, monkeypatch, capsys)
     db = tmp_path / "r.db"
@@ -195,8 +205,10 @@ def test_status_lists_cells_saved_mid_training_and_cells_running_now(tmp_path, m
         code, out, _ = cli(capsys, "status", "--db", db)
         leases.release_all()
     (running,) = [line for line in out.splitlines() if line.startswith("running")]
-    assert f"pid {os.getpid()}" in running and "(no epoch saved yet)" in running
+    assert f"pid {os.getpid()}" in running and f"config {seed_one.config_hash[:12]}" in running  # no suite here
     assert "2 cell(s) in flight" in out
+    named_cells = named(unfinished_cells_of(db, seed_one), lambda suite: {seed_one.config_hash: "a/b/c/d/e"})
+    assert [cell.label for cell in named_cells if cell.key == seed_one] == ["a/b/c/d/e"]
 
     (tmp_path / "r.db.checkpoints" / "damaged.pt").write_bytes(b"not a checkpoint")
     code, out, _ = cli(capsys, "status", "--db", db)
@@ -206,6 +218,18 @@ def test_status_lists_cells_saved_mid_training_and_cells_running_now(tmp_path, m
     code, out, _ = cli(capsys, "status", "--db", db)
     assert code == 0 and "old.pt: it is of checkpoint format 1, this snnbench writes format 2" in out
     (tmp_path / "r.db.checkpoints" / "old.pt").unlink()
+
+    from snnbench.definition.catalog import suite_path
+    from snnbench.definition.suite import read_suite
+
+    smoke = read_suite(suite_path("smoke")).build(plugins.registries).cells[0]  # a built-in suite names its cells
+    with ResultStore(tmp_path / "smoke.db") as store:
+        leases = CellLeases(store)
+        leases.claim(CellKey("smoke", smoke.config_hash, smoke.seed, "cpu"))
+        code, out, _ = cli(capsys, "status", "--db", tmp_path / "smoke.db")
+        leases.release_all()
+    (running,) = [line for line in out.splitlines() if line.startswith("running")]
+    assert code == 0 and smoke.label in running
 
     runs.stop.unlink(missing_ok=True)
     assert runs.run(EDITABLE_PLUGIN, "r.db")[0] == 0

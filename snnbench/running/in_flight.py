@@ -11,7 +11,8 @@ and its checkpoint folder, which this module reads and reads only.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tabulate import tabulate
@@ -78,6 +79,17 @@ def unfinished_cells(store: ResultStore) -> list[UnfinishedCell]:
     return sorted(saved + fresh, key=lambda c: (c.key.suite, c.label or "", c.key.seed))
 
 
+def named(cells: list[UnfinishedCell], suite_labels: Callable[[str], dict[str, str]]) -> list[UnfinishedCell]:
+    """``cells`` with those no checkpoint names (claims hold a config hash
+    only) labelled from their suite's definition: ``suite_labels(suite)``
+    maps its cells' config hashes to labels, and is empty where the suite
+    cannot be read here. A run with ``--limit`` or ``--epochs`` trains other
+    configs than its suite's, which stay unnamed."""
+    labels = {suite: suite_labels(suite) for suite in {cell.key.suite for cell in cells if cell.label is None}}
+    return [cell if cell.label is not None else replace(cell, label=labels[cell.key.suite].get(cell.key.config_hash))
+            for cell in cells]
+
+
 def render(cells: list[UnfinishedCell], store_path: Path) -> str:
     """The cells as a table, with what resumes the stopped ones."""
     if not cells:
@@ -92,7 +104,7 @@ def render(cells: list[UnfinishedCell], store_path: Path) -> str:
                 + f"train {cell.last_train_accuracy:.2%}")
         left = cell.seconds_left
         rows.append([f"running ({cell.running})" if cell.running else "stopped", cell.key.suite,
-                     cell.label or f"config {cell.key.config_hash[:12]} (no epoch saved yet)", cell.key.seed,
+                     cell.label or f"config {cell.key.config_hash[:12]}", cell.key.seed,
                      cell.key.device_type,
                      f"{cell.epochs_done}/{cell.epochs}" if cell.epochs is not None else "0",
                      duration(cell.trained_seconds) if cell.trained_seconds else "–",
