@@ -700,7 +700,8 @@ def _references(suites_dir: Path | None, suites: Sequence[str]) -> list:
     of a suite does); a reference that does not validate is an error naming
     its file and key."""
     files = _suite_files(suites_dir)
-    return list(dict.fromkeys(reference for name in suites if name in files for reference in files[name].references()))
+    return list(dict.fromkeys(reference for name in suites if name in files
+                              for reference in files[name].references()))
 
 
 def cmd_report(args) -> int:
@@ -876,9 +877,8 @@ def cmd_tune(args) -> int:
     from snnbench.definition.catalog import suite_path
     from snnbench.definition.suite import read_suite
     from snnbench.definition.tune_space import load_search
-    from snnbench.running.tune import tune
-
     from snnbench.running.preflight import check_datasets
+    from snnbench.running.tune import tune
 
     plugins = _plugins(args)
     search = load_search(read_suite(suite_path(args.suite)), plugins.registries)  # validates before anything runs

@@ -3,6 +3,7 @@ row equals the row of the same cell run without interruption."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import signal
@@ -11,10 +12,20 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+import torch
 from conftest import REPEATABLE_METRICS, ok_rows, suite_toml
+from test_cli import cli
 from test_first_hour import PLUGIN
 
-import pytest
+from snnbench.api import SnnbenchError
+from snnbench.definition.catalog import suite_path
+from snnbench.definition.suite import load_suite, read_suite
+from snnbench.results.store import ResultStore
+from snnbench.running import checkpoints
+from snnbench.running.checkpoints import read_checkpoint
+from snnbench.running.in_flight import named, unfinished_cells
+from snnbench.running.leases import CellKey, CellLeases
 
 #: a watcher that stops the run in the second epoch, once the first epoch's
 #: checkpoint is on disk, so the test can kill the process between epochs
@@ -89,9 +100,6 @@ def test_a_cell_killed_between_epochs_resumes_and_records_the_uninterrupted_row(
 
 
 def test_a_damaged_checkpoint_is_a_clear_error_naming_it(tmp_path):
-    from snnbench.api import SnnbenchError
-    from snnbench.running.checkpoints import read_checkpoint
-
     path = tmp_path / "cell.pt"
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(SnnbenchError, match="cell.pt.*delete it"):
@@ -128,11 +136,6 @@ class EditablePluginRuns:
         self.stop = tmp_path / "stop-in-second-epoch"
 
     def run(self, source: str, db: str, *args) -> tuple[int, str]:
-        import importlib
-        import sys
-
-        from test_cli import cli
-
         (self.tmp_path / f"{self.module}.py").write_text(source)
         self.monkeypatch.delitem(sys.modules, self.module, raising=False)
         importlib.invalidate_caches()
@@ -169,14 +172,6 @@ def test_epochs_saved_by_other_plugin_code_are_not_resumed_from(tmp_path, monkey
 
 
 def test_status_lists_cells_saved_mid_training_and_cells_running_now(tmp_path, monkeypatch, capsys, plugins):
-    import torch
-    from test_cli import cli
-
-    from snnbench.results.store import ResultStore
-    from snnbench.running.checkpoints import read_checkpoint
-    from snnbench.running.in_flight import named, unfinished_cells
-    from snnbench.running.leases import CellKey, CellLeases
-
     def unfinished_cells_of(db, held):
         with ResultStore(db) as store:
             leases = CellLeases(store)
@@ -219,9 +214,6 @@ def test_status_lists_cells_saved_mid_training_and_cells_running_now(tmp_path, m
     assert code == 0 and "old.pt: it is of checkpoint format 1, this snnbench writes format 2" in out
     (tmp_path / "r.db.checkpoints" / "old.pt").unlink()
 
-    from snnbench.definition.catalog import suite_path
-    from snnbench.definition.suite import read_suite
-
     smoke = read_suite(suite_path("smoke")).build(plugins.registries).cells[0]  # a built-in suite names its cells
     with ResultStore(tmp_path / "smoke.db") as store:
         leases = CellLeases(store)
@@ -241,11 +233,6 @@ def test_status_lists_cells_saved_mid_training_and_cells_running_now(tmp_path, m
 def test_runs_sharing_a_store_never_trip_over_its_checkpoint_folder(tmp_path, monkeypatch, plugins):
     """Two runs on one store: one removes the folder as its last file goes,
     just as the other is about to write into it; CI lost a cell to that."""
-    import torch
-
-    from snnbench.definition.suite import load_suite
-    from snnbench.running import checkpoints
-
     folder = tmp_path / "r.db.checkpoints"
     folder.mkdir()
     (folder / "other-run.pt").write_bytes(b"")

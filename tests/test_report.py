@@ -121,7 +121,8 @@ def test_a_reference_two_suites_share_is_listed_once(tmp_path, capsys):
     reference = '\n[[reference]]\nencoder = "rate"\nmetric = "accuracy"\nvalue = 0.95\nsource = "a paper, 2024"\n'
     for name in ("plain", "twin"):
         (tmp_path / f"{name}.toml").write_text(suite_toml(name) + reference)
-    db = store_with(tmp_path / "r.db", seeds("rate", [0.90, 0.92], suite="plain") + seeds("rate", [0.91, 0.93], suite="twin"))
+    db = store_with(tmp_path / "r.db",
+                    seeds("rate", [0.90, 0.92], suite="plain") + seeds("rate", [0.91, 0.93], suite="twin"))
     code, out, _ = cli(capsys, "leaderboard", "--db", db, "--by", "encoder", "--suites-dir", tmp_path)
     assert code == 0
     (rate,) = [line for line in out.splitlines() if line.startswith("rate")]

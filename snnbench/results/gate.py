@@ -19,8 +19,9 @@ the baseline was made on, and reported as not judged otherwise. Timings
 taken while other processes used the machine (:mod:`snnbench.running.contention`)
 are left out on both sides, as the leaderboard leaves them out; a cell whose
 every timing was taken so has its timings not judged, never failed: the
-neighbour's load is not the code's regression. Improvements never fail; a baseline cell with no current result fails, since a gate that
-passes on nothing is no gate.
+neighbour's load is not the code's regression. Improvements never fail; a
+baseline cell with no current result fails, since a gate that passes on
+nothing is no gate.
 """
 
 from __future__ import annotations

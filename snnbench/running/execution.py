@@ -10,8 +10,8 @@ and hash) because they can change what a model learns, not only how fast:
   the neuron layers compute their state in fp32 whatever dtype their input
   current has (``lif-fused`` widens bf16 in its kernels, the others through
   :func:`snnbench.api.fp32_current`; before that, SpikingJelly's nodes and
-  three of snnTorch's (ALIF, Alpha, Synaptic) kept a bf16 membrane), and spikes, being 0 or 1, are
-  exact in bf16.
+  three of snnTorch's, ALIF, Alpha and Synaptic, kept a bf16 membrane), and
+  spikes, being 0 or 1, are exact in bf16.
 - ``memory_format = "channels_last"``: conv weights (and so the feature maps
   they produce) are stored NHWC, the layout oneDNN's convolutions run in
   without reordering on every call.

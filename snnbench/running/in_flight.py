@@ -53,14 +53,13 @@ def _from_checkpoint(path: Path, running: dict[CellKey, str]) -> UnfinishedCell:
     saved_at = datetime.datetime.fromtimestamp(path.stat().st_mtime)
     try:
         state = read_checkpoint(path)
+        problem = format_problem(state)
+        if problem is not None:
+            problem = f"cannot resume from checkpoint {path}: {problem}; its cell will train from the first epoch"
     except SnnbenchError as error:
-        key = CellKey(path.stem, "?", -1, "?")
-        return UnfinishedCell(key, None, None, saved_at=saved_at, problem=str(error))
-    if (problem := format_problem(state)) is not None:
-        key = CellKey(path.stem, "?", -1, "?")
-        return UnfinishedCell(key, None, None, saved_at=saved_at,
-                              problem=f"cannot resume from checkpoint {path}: {problem}; its cell will train "
-                                      "from the first epoch")
+        problem = str(error)
+    if problem is not None:
+        return UnfinishedCell(CellKey(path.stem, "?", -1, "?"), None, None, saved_at=saved_at, problem=problem)
     cell = state["cell"]
     key = CellKey(cell["suite"], cell["config_hash"], cell["seed"], cell["device_type"])
     last = state["history"][-1] if state["history"] else {}

@@ -141,7 +141,6 @@ class CellLeases:
         self.store.write("release this run's claims",
                          lambda db: db.execute("DELETE FROM claims WHERE owner = ?", (self.owner,)))
 
-
     def _keep_renewing(self) -> None:
         if self._renewer is None:
             self._renewer = threading.Thread(target=self._renew, name="snnbench-lease-renewal", daemon=True)

@@ -162,6 +162,11 @@ def cell_row(cell: Cell, status: str, plugins: PluginSet, options: RunOptions, e
         **fields)
 
 
+def component_name(cell: Cell, kind: str) -> str:
+    """A component of ``cell`` as messages about its code name it: ``encoder 'rate'``."""
+    return f"{kind} {cell.choice(kind).component!r}"
+
+
 def supplied_by(cell: Cell, plugins: PluginSet) -> dict[str, dict[str, Any]]:
     """Which plugin (entry point, distribution, version) supplied each of the cell's components."""
     registries = plugins.registries
@@ -187,7 +192,7 @@ def train_and_measure(cell: Cell, plugins: PluginSet, data: DataSource, options:
     rule_spec = registries["learning_rule"].get(cell.learning_rule.component).spec
     rule = rule_spec.build(cell.learning_rule.params)
     checkpoint = (EpochCheckpoint(options.checkpoint_dir, cell, device.type,
-                                  {f"{kind} {cell.choice(kind).component!r}": supplied["code"]
+                                  {component_name(cell, kind): supplied["code"]
                                    for kind, supplied in supplied_by(cell, plugins).items()})
                   if options.checkpoint_dir is not None and rule_spec.resumable else None)
     if checkpoint is not None and options.rerun:
@@ -440,7 +445,7 @@ class Runner:
         if row is None:
             return []
         recorded = row.environment.get("components", {})
-        return [f"{kind} {cell.choice(kind).component!r}" for kind in KINDS
+        return [component_name(cell, kind) for kind in KINDS
                 if recorded.get(kind, {}).get("code") not in
                 (None, self.plugins.code_fingerprint(kind, cell.choice(kind).component))]
 
