@@ -127,6 +127,51 @@ def test_analogue_input_is_priced_as_macs():
     assert estimate.compute_j == pytest.approx((2 * 4.6 + activity.neuron_ops * 0.9) * 1e-12, rel=1e-12)
 
 
+def binary_copy_counts(layer: nn.Module, inputs: torch.Tensor) -> tuple[float, float]:
+    """NeuroBench's definition run as written, per sample: the layer copied
+    with 0/1 weights (non-zero ones, then all) applied to 0/1 inputs at every
+    step, outputs summed, bias left out."""
+    def run(weight):
+        binary = (inputs != 0).double().flatten(0, 1)
+        if isinstance(layer, nn.Linear):
+            return float(nn.functional.linear(binary, weight).sum())
+        conv = {nn.Conv1d: nn.functional.conv1d, nn.Conv2d: nn.functional.conv2d,
+                nn.Conv3d: nn.functional.conv3d}[type(layer)]
+        return float(conv(binary, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups).sum())
+    weight = layer.weight.detach().double()
+    samples = inputs.shape[1]
+    return run((weight != 0).double()) / samples, run(torch.ones_like(weight)) / samples
+
+
+@pytest.mark.parametrize("layer, step_shape", [
+    (nn.Conv2d(4, 6, 3, stride=2, padding=1), (4, 9, 7)),
+    (nn.Conv2d(4, 6, (3, 2), padding="same", dilation=2, groups=2, bias=False), (4, 8, 8)),
+    (nn.Conv1d(3, 5, 4, stride=3), (3, 17)),
+    (nn.Conv3d(2, 4, 3, padding=1, groups=2), (2, 5, 4, 6)),
+    (nn.Linear(7, 5), (6, 7)),
+], ids=["strided", "same-dilated-grouped", "conv1d", "conv3d-grouped", "linear-on-tokens"])
+@pytest.mark.parametrize("analog", [False, True], ids=["spikes", "analog"])
+def test_synops_and_weight_reads_equal_the_binary_copy_of_the_layer(layer, step_shape, analog):
+    """The monitor counts a layer's multiplications without running its
+    binary copy (each input value's share is worked out once): the counts
+    must be the copy's, whatever the stride, padding, dilation and groups."""
+    torch.manual_seed(3)
+    with torch.no_grad():
+        layer.weight.mul_(torch.rand_like(layer.weight) >= 0.3)
+    inputs = (torch.rand(3, 5, *step_shape) < 0.2).float()
+    if analog:
+        inputs *= torch.rand_like(inputs)
+    operations, fanout = binary_copy_counts(layer, inputs)
+    assert 0 < operations < fanout
+    activity = measured(nn.Sequential(TimeDistributed(layer), lif()), inputs)
+    assert (activity.synops_ac, activity.synops_mac) == ((0.0, operations) if analog else (operations, 0.0))
+    dense = binary_copy_counts(layer, torch.ones_like(inputs))[1]
+    assert activity.synops_dense == dense
+    outputs = layer(inputs[0, :1]).numel() * inputs.shape[0]
+    bias_reads = 0 if layer.bias is None else outputs
+    assert activity.parameter_read_bytes == 4 * ((dense if analog else fanout) + bias_reads)
+
+
 def test_a_layer_that_reports_no_membrane_leaves_the_estimate_null_with_the_reason():
     class Threshold(SpikingLayer):  # a third party's spiking layer that reports nothing
         def forward(self, current):

@@ -59,16 +59,6 @@ CONNECTION_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
 
 
-def _count_dtype(device: torch.device) -> torch.dtype:
-    """Counts are exact integers in float64 on the CPU; in float32 on a GPU,
-    where float64 convolutions are slow (exact up to 2**24 an output)."""
-    return torch.float64 if device.type == "cpu" else torch.float32
-
-
-def _nonzero(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    return (x != 0).to(dtype)
-
-
 def _outputs(layer: nn.Module, input_shape: torch.Size) -> int:
     """Output values of one application of ``layer`` to an input of ``input_shape``
     (shapes only: a convolution on the meta device)."""
@@ -79,16 +69,39 @@ def _outputs(layer: nn.Module, input_shape: torch.Size) -> int:
     return _CONV[type(layer)](probe, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups).numel()
 
 
-def _operations(layer: nn.Module, binary_input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Multiplications of a batch of 0/1 inputs with a 0/1 weight mask
-    (NeuroBench's binary copy of the layer); bias and zero padding count nothing.
-    Only the total is wanted, so the output channels are summed first (in the
-    weights, per group): the same integer, for 1/out_channels of the work."""
+def _apply(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``layer``'s connection applied to ``x`` with ``weight`` in place of its
+    own, bias left out (zero padding, as the layer's own convolution pads)."""
     if isinstance(layer, nn.Linear):
-        return binary_input.reshape(-1, layer.in_features).sum(0) @ weight.sum(0)
-    conv = _CONV[type(layer)]
-    per_group = weight.unflatten(0, (layer.groups, -1)).sum(1)
-    return conv(binary_input, per_group, None, layer.stride, layer.padding, layer.dilation, layer.groups).sum()
+        return F.linear(x, weight)
+    return _CONV[type(layer)](x, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+
+
+def _multiplications_per_input(layer: nn.Module, input_shape: torch.Size, weight: torch.Tensor) -> torch.Tensor:
+    """For every value of one input of ``input_shape``, how many of the
+    layer's multiplications it enters with a non-zero entry of ``weight``
+    (a 0/1 mask): the gradient of the summed output with respect to the
+    input. The multiplications of a whole batch of 0/1 inputs (NeuroBench's
+    binary copy of the layer) are then the count of each input value's
+    non-zeros over the batch, weighted by this map: the same integer as
+    running the binary copy, without a convolution per batch. Exact: small
+    integers in float64."""
+    with torch.inference_mode(False), torch.enable_grad():
+        probe = torch.zeros((1, *input_shape), dtype=torch.float64, device=weight.device, requires_grad=True)
+        (gradient,) = torch.autograd.grad(_apply(layer, probe, weight.to(torch.float64)).sum(), probe)
+    return gradient[0]
+
+
+@dataclass(frozen=True)
+class _Fanout:
+    """What one application of a layer to inputs of one shape multiplies,
+    per input value: with its non-zero weights (the SynOps) and with all of
+    them (the weights a spike fans out to, and the dense count)."""
+
+    nonzero_weights: torch.Tensor
+    all_weights: torch.Tensor
+    dense: float
+    outputs: int
 
 
 @dataclass
@@ -143,9 +156,9 @@ class ActivityMonitor:
         self._ac = torch.zeros((), device=device, dtype=torch.float64)
         self._mac = torch.zeros((), device=device, dtype=torch.float64)
         self._dense = 0.0
-        self._dense_cache: dict[tuple, tuple[float, int]] = {}
+        #: by (id(layer), input shape); the weights do not change while a model is measured
+        self._fanouts: dict[tuple, _Fanout] = {}
         self._parameter_bytes = torch.zeros((), device=device, dtype=torch.float64)
-        self._all_weights: dict[tuple, torch.Tensor] = {}
         self._handles: list = []
         self._listening = None
 
@@ -208,45 +221,38 @@ class ActivityMonitor:
 
     @torch.no_grad()
     def _add_ops(self, layer: nn.Module, x: torch.Tensor, repeats: int) -> None:
-        dtype = _count_dtype(x.device)
-        is_spiking = ~((x != 0) & (x != 1) & (x != -1)).any()
-        binary = _nonzero(x, dtype)
-        operations = _operations(layer, binary, _nonzero(layer.weight, dtype)).to(torch.float64)
-        fanout = _operations(layer, binary, self._all_weight_mask(layer, dtype)).to(torch.float64)
-        self._add_operations(layer, operations * repeats, fanout * repeats, is_spiking, x.shape[1:],
-                             x.shape[0] * repeats)
+        nonzero = x != 0
+        is_spiking = ~(nonzero & (x != 1) & (x != -1)).any()
+        self._add_operations(layer, nonzero.sum(0, dtype=torch.float64), is_spiking, x.shape[1:],
+                             x.shape[0] * repeats, repeats)
 
-    def _all_weight_mask(self, layer: nn.Module, dtype: torch.dtype) -> torch.Tensor:
-        key = (id(layer), dtype)
-        if key not in self._all_weights:
-            self._all_weights[key] = torch.ones_like(layer.weight, dtype=dtype)
-        return self._all_weights[key]
-
-    def _add_operations(self, layer: nn.Module, operations: torch.Tensor, fanout: torch.Tensor,
-                        is_spiking: torch.Tensor, input_shape: torch.Size, applications: int) -> None:
-        """Add ``operations`` (ACs where ``is_spiking``, else MACs), the dense
-        count of ``applications`` of ``layer`` to inputs of ``input_shape``, and
-        the parameters they read: the weights the spikes fan out to
-        (``fanout``, zero weights too), or every weight for analogue input,
-        and one bias per output."""
+    def _add_operations(self, layer: nn.Module, nonzero: torch.Tensor, is_spiking: torch.Tensor,
+                        input_shape: torch.Size, applications: int, repeats: int = 1) -> None:
+        """Add what ``applications`` of ``layer`` to inputs of ``input_shape``
+        did, from ``nonzero``: how many of them held a non-zero at each input
+        value, each counted ``repeats`` times. The operations go to ACs where
+        ``is_spiking``, else MACs; the parameters read are the weights the
+        spikes fan out to (zero weights too), or every weight for analogue
+        input, and one bias per output."""
+        fanout = self._fanout(layer, input_shape)
+        operations = (nonzero * fanout.nonzero_weights).sum() * repeats
         self._ac += torch.where(is_spiking, operations, 0.0)
         self._mac += torch.where(is_spiking, 0.0, operations)
-        dense, outputs = self._dense_counts(layer, input_shape, operations.device)
-        self._dense += dense * applications
-        weight_reads = torch.where(is_spiking, fanout, dense * applications)
+        self._dense += fanout.dense * applications
+        weight_reads = torch.where(is_spiking, (nonzero * fanout.all_weights).sum() * repeats,
+                                   fanout.dense * applications)
         self._parameter_bytes += weight_reads * layer.weight.element_size()
         if layer.bias is not None:
-            self._parameter_bytes += outputs * applications * layer.bias.element_size()
+            self._parameter_bytes += fanout.outputs * applications * layer.bias.element_size()
 
-    def _dense_counts(self, layer: nn.Module, input_shape: torch.Size, device: torch.device) -> tuple[float, int]:
-        """Multiplications and outputs of one application of ``layer`` to an input of ``input_shape``."""
+    def _fanout(self, layer: nn.Module, input_shape: torch.Size) -> _Fanout:
         key = (id(layer), tuple(input_shape))
-        if key not in self._dense_cache:
-            dtype = _count_dtype(device)
-            ones = torch.ones((1, *input_shape), device=device, dtype=dtype)
-            dense = float(_operations(layer, ones, self._all_weight_mask(layer, dtype)))
-            self._dense_cache[key] = dense, _outputs(layer, input_shape)
-        return self._dense_cache[key]
+        if key not in self._fanouts:
+            weight = layer.weight.detach()
+            all_weights = _multiplications_per_input(layer, input_shape, torch.ones_like(weight))
+            self._fanouts[key] = _Fanout(_multiplications_per_input(layer, input_shape, (weight != 0).to(weight)),
+                                         all_weights, float(all_weights.sum()), _outputs(layer, input_shape))
+        return self._fanouts[key]
 
     # -- what layers report themselves (snnbench.api.activity) -----------------------
 
@@ -259,11 +265,8 @@ class ActivityMonitor:
 
     @torch.no_grad()
     def add_synapse_input(self, layer: nn.Module, spike_counts: torch.Tensor, steps: int) -> None:
-        dtype = _count_dtype(spike_counts.device)
-        counts = spike_counts.to(dtype)
-        operations = _operations(layer, counts, _nonzero(layer.weight, dtype)).to(torch.float64)
-        fanout = _operations(layer, counts, self._all_weight_mask(layer, dtype)).to(torch.float64)
-        self._add_operations(layer, operations, fanout, torch.ones((), dtype=torch.bool, device=operations.device),
+        self._add_operations(layer, spike_counts.sum(0, dtype=torch.float64),
+                             torch.ones((), dtype=torch.bool, device=spike_counts.device),
                              spike_counts.shape[1:], spike_counts.shape[0] * steps)
 
     @torch.no_grad()
