@@ -81,9 +81,11 @@ baseline-smoke: $(BIN)/snnbench
 	  --tolerance accuracy=abs:0.03 --tolerance sparsity=abs:0.03 --tolerance encoder_density=abs:0.01 \
 	  $(foreach isa,$(BASELINE_ISAS),--db leaderboard/baseline-smoke-$(isa).db)
 
-## bench: harness throughput next to a bare PyTorch loop on the same model
+## bench: the harness next to bare PyTorch on the same model: training throughput, and the measuring
+## pass (accuracy and activity counts) against a bare forward pass
 bench: $(BIN)/snnbench
 	$(BIN)/python benchmarks/harness_overhead.py
+	$(BIN)/python benchmarks/eval_overhead.py
 
 ## bench-neurons: forward+backward time of every registered neuron model (pytest-benchmark),
 ## and the README table relative to snnTorch Leaky with the bandwidth floor

@@ -9,8 +9,9 @@ Steps, each with its own time limit so the whole fits in 8 minutes on an H100:
 2. the neuron benchmark at DESIGN.md's size (T = 100, B = 128, N = 16,384):
    ``lif-fused`` on Triton beside SpikingJelly's Triton kernel, snnTorch's
    ``Leaky`` and the memory-bandwidth floor;
-3. the harness-overhead benchmark (the harness against a bare loop training
-   the same CSNN);
+3. the harness-overhead benchmarks: the harness against a bare loop training
+   the same CSNN, and its measuring pass (accuracy and activity counts)
+   against a bare forward pass over the same test images;
 4. a reduced ``encoders`` suite, and its leaderboard.
 
 Without CUDA every step says it is skipped and why, and the summaries say
@@ -105,6 +106,9 @@ def main() -> int:
                                   30, out))
         steps.append(run_step("harness-overhead", [python, str(HERE / "harness_overhead.py"), "--device", "cuda",
                                                    "--limit", "20000", "--repeats", "3", *data], 120, out))
+        steps.append(run_step("eval-overhead", [python, str(HERE / "eval_overhead.py"), "--device", "cuda",
+                                                "--samples", "2000", "--json", str(out / "eval-overhead.json"),
+                                                *data], 60, out))
         db = out / "encoders.db"
         snnbench = [python, "-m", "snnbench.cli"]
         steps.append(run_step("encoders", [*snnbench, "run", "encoders", "--limit", "10000", "--epochs", "2",
@@ -112,7 +116,7 @@ def main() -> int:
         steps.append(run_step("encoders-leaderboard", [*snnbench, "leaderboard", "--db", str(db), "--suite",
                                                        "encoders", "--by", "encoder"], 30, out))
     else:
-        steps += [skipped(name, no_cuda) for name in ("neurons", "harness-overhead", "encoders")]
+        steps += [skipped(name, no_cuda) for name in ("neurons", "harness-overhead", "eval-overhead", "encoders")]
 
     header = {"machine": machine(device), "commit": git_commit(REPO),
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cuda": cuda}

@@ -19,6 +19,6 @@ def test_the_gpu_check_skips_its_cuda_steps_with_a_reason_and_writes_its_summari
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["cuda"] is False
-    assert [step["name"] for step in summary["steps"]] == ["gpu-tests", "neurons", "harness-overhead", "encoders"]
+    assert [step["name"] for step in summary["steps"]] == ["gpu-tests", "neurons", "harness-overhead", "eval-overhead", "encoders"]
     assert all(step["status"] == "skipped" and "CUDA" in step["detail"] for step in summary["steps"])
     assert "| encoders | skipped |" in (tmp_path / "summary.md").read_text()
