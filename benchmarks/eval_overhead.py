@@ -31,8 +31,7 @@ from snnbench.definition.plugins import load_plugins
 from snnbench.definition.suite import load_suite
 from snnbench.results.benchmark_file import (
     benchmark_file,
-    markdown_table,
-    write_benchmark_file,
+    publish,
 )
 from snnbench.running.assembly import assemble
 from snnbench.running.metrics import evaluate
@@ -102,10 +101,7 @@ def main() -> None:
         notes=[setting + "."], load={"before": load_before[0], "after": load_after[0]},
         details={"pass_seconds": seconds})
     print(f"\n{device_name(device)}; {setting}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after\n")
-    print(markdown_table(content))
-    if args.json:
-        write_benchmark_file(content, args.json)
-        print(f"\nwrote {args.json}")
+    publish(content, args.json)
 
 
 if __name__ == "__main__":

@@ -44,8 +44,7 @@ from snnbench.api.training_config import MemoryFormat, Precision
 from snnbench.definition.plugins import load_plugins
 from snnbench.results.benchmark_file import (
     benchmark_file,
-    markdown_table,
-    write_benchmark_file,
+    publish,
 )
 from snnbench.running import execution
 from snnbench.running.assembly import build_network
@@ -297,10 +296,7 @@ def main() -> None:
         [("loop", "{}"), ("train samples/s", "{:,.0f}"), ("vs snnTorch loop", "{:.2f}×")], rows,
         notes=[setting + "."], load={"before": load_before[0], "after": load_after[0]},
         details={"round_seconds": seconds, "slowest_over_fastest_round": spread, "samples_per_round": samples})
-    print(markdown_table(content))
-    if args.json:
-        write_benchmark_file(content, args.json)
-        print(f"\nwrote {args.json}")
+    publish(content, args.json)
 
 
 if __name__ == "__main__":

@@ -40,9 +40,8 @@ from snnbench.api.records import EpochStats
 from snnbench.definition.plugins import load_plugins
 from snnbench.results.benchmark_file import (
     benchmark_file,
-    markdown_table,
+    publish,
     read_benchmark_file,
-    write_benchmark_file,
 )
 from snnbench.results.models import ModelRef
 from snnbench.results.store import ResultStore
@@ -166,10 +165,7 @@ def main() -> None:
                f"tested on all {len(test):,} after every epoch. 'best test' selects an epoch on the test set, as "
                "SpykeTorch's example does; snnbench reports the last epoch.")],
         load={"before": load_before, "after": os.getloadavg()[0]}, details={"curves": curves})
-    print(markdown_table(content))
-    if args.json:
-        write_benchmark_file(content, args.json)
-        print(f"wrote {args.json}")
+    publish(content, args.json)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,15 @@ def write_benchmark_file(content: dict[str, Any], path: Path | str) -> None:
         raise SnnbenchError(f"cannot write the benchmark file {path}: {error.strerror or error}") from None
 
 
+def publish(content: dict[str, Any], path: Path | str | None) -> None:
+    """What every benchmark script ends with: print the table, and write it
+    to ``path`` (its ``--json``) when one is given."""
+    print(markdown_table(content))
+    if path is not None:
+        write_benchmark_file(content, path)
+        print(f"\nwrote {path}")
+
+
 def read_benchmark_file(path: Path | str) -> dict[str, Any]:
     return read_committed_json(path, FORMAT, "benchmark file", REQUIRED)
 
