@@ -59,22 +59,19 @@ CONNECTION_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
 
 
-def _outputs(layer: nn.Module, input_shape: torch.Size) -> int:
-    """Output values of one application of ``layer`` to an input of ``input_shape``
-    (shapes only: a convolution on the meta device)."""
-    if isinstance(layer, nn.Linear):
-        return math.prod(input_shape[:-1]) * layer.out_features
-    probe = torch.empty((1, *input_shape), device="meta")
-    weight = torch.empty(layer.weight.shape, device="meta")
-    return _CONV[type(layer)](probe, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups).numel()
-
-
 def _apply(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``layer``'s connection applied to ``x`` with ``weight`` in place of its
     own, bias left out (zero padding, as the layer's own convolution pads)."""
     if isinstance(layer, nn.Linear):
         return F.linear(x, weight)
     return _CONV[type(layer)](x, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+
+
+def _outputs(layer: nn.Module, input_shape: torch.Size) -> int:
+    """Output values of one application of ``layer`` to an input of ``input_shape``
+    (shapes only: the connection applied on the meta device)."""
+    probe = torch.empty((1, *input_shape), device="meta")
+    return _apply(layer, probe, torch.empty(layer.weight.shape, device="meta")).numel()
 
 
 def _multiplications_per_input(layer: nn.Module, input_shape: torch.Size, weight: torch.Tensor) -> torch.Tensor:
