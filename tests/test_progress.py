@@ -51,3 +51,18 @@ def test_no_progress_asks_for_cell_lines_only(tmp_path, capsys, monkeypatch):
                                            (1872, "31 min 12 s"), (18180, "5 h 03 min")])
 def test_durations_read_as_a_person_writes_them(seconds, text):
     assert duration(seconds) == text
+
+
+def test_time_left_is_estimated_from_the_stage_in_progress(capsys):
+    """A staged rule's epochs differ by stage (a layer's STDP epoch against a
+    readout epoch): the estimate must not mix them."""
+    cell = progress.CellProgress("cell", samples_per_epoch=10, enabled=None)
+    cell.start_epoch(0, 1, stage="layer 1 STDP")
+    cell.end_epoch(None, 0.5, seconds=3000.0)
+    for epoch, seconds in enumerate([100.0, 140.0]):
+        cell.start_epoch(epoch, 4, stage="layer 2 R-STDP")
+        cell.end_epoch(None, 0.5, seconds=seconds)
+    cell.close()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "cell layer 2 R-STDP epoch 1/4: train accuracy 50.00% (1 min 40 s; about 5 min 00 s left in this stage)"
+    assert lines[2] == "cell layer 2 R-STDP epoch 2/4: train accuracy 50.00% (2 min 20 s; about 4 min 00 s left in this stage)"

@@ -40,8 +40,13 @@ class CellProgress:
         self.heading = label
         #: epochs of the current loop after the one in progress
         self.epochs_after = 0
-        #: wall seconds of each epoch this process trained (a resumed cell's earlier ones are not here)
-        self.epoch_seconds: list[float] = []
+        #: the stage in progress (None for a rule without stages)
+        self.stage: str | None = None
+        #: wall seconds of each epoch of that stage this process trained: what
+        #: the time left is estimated from, since a layer's STDP epoch and the
+        #: readout's can differ by orders of magnitude (a resumed cell's earlier
+        #: epochs are not here)
+        self.stage_epoch_seconds: list[float] = []
 
     @property
     def visible(self) -> bool:
@@ -49,6 +54,8 @@ class CellProgress:
 
     def start_epoch(self, epoch: int, epochs: int, stage: str | None = None) -> None:
         self.bar.reset(total=self.samples_per_epoch)
+        if stage != self.stage:
+            self.stage, self.stage_epoch_seconds = stage, []
         self.heading = f"{self.label} {stage + ' ' if stage else ''}epoch {epoch + 1}/{epochs}"
         self.epochs_after = epochs - epoch - 1
         self.bar.set_description(self.heading)
@@ -64,11 +71,12 @@ class CellProgress:
     def end_epoch(self, loss: float | None, train_accuracy: float, seconds: float) -> None:
         self.show_running(loss, train_accuracy)
         self.bar.refresh()
-        self.epoch_seconds.append(seconds)
+        self.stage_epoch_seconds.append(seconds)
         if self.logs_epochs and seconds >= LOGGED_EPOCH_SECONDS:
             shown = f"loss {loss:.4f}, " if loss is not None else ""
-            mean = sum(self.epoch_seconds) / len(self.epoch_seconds)
-            left = f"; about {duration(mean * self.epochs_after)} left" if self.epochs_after else ""
+            mean = sum(self.stage_epoch_seconds) / len(self.stage_epoch_seconds)
+            where = " in this stage" if self.stage else ""
+            left = f"; about {duration(mean * self.epochs_after)} left{where}" if self.epochs_after else ""
             self.note(f"{self.heading}: {shown}train accuracy {train_accuracy:.2%} ({duration(seconds)}{left})")
 
     def note(self, line: str) -> None:
