@@ -81,11 +81,13 @@ baseline-smoke: $(BIN)/snnbench
 	  --tolerance accuracy=abs:0.03 --tolerance sparsity=abs:0.03 --tolerance encoder_density=abs:0.01 \
 	  $(foreach isa,$(BASELINE_ISAS),--db leaderboard/baseline-smoke-$(isa).db)
 
-## bench: the harness next to bare PyTorch on the same model: training throughput, and the measuring
-## pass (accuracy and activity counts) against a bare forward pass
+## bench: the harness next to bare PyTorch on the same model: training throughput, the measuring
+## pass (accuracy and activity counts) against a bare forward pass, and (on Linux) the snnbench
+## command's allocator setting against glibc's default
 bench: $(BIN)/snnbench
 	$(BIN)/python benchmarks/harness_overhead.py
 	$(BIN)/python benchmarks/eval_overhead.py
+	$(BIN)/python benchmarks/host_memory.py --suite encoders-cpu --only direct
 
 ## bench-neurons: forward+backward time of every registered neuron model (pytest-benchmark),
 ## and the README table relative to snnTorch Leaky with the bandwidth floor

@@ -26,6 +26,7 @@ from snnbench.definition.plugins import PluginSet, load_plugins
 from snnbench.results.gate import DEFAULT_TOLERANCES as GATE_TOLERANCES
 from snnbench.results.leaderboard import DEFAULT_ALPHA as LEADERBOARD_ALPHA
 from snnbench.results.store import DEFAULT_DB, ResultStore, make_store_folder
+from snnbench.running.host_memory import reuse_freed_host_memory
 
 EPILOG = """examples:
   snnbench run smoke                             a built-in suite by name (snnbench ls --suites lists them)
@@ -1052,5 +1053,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def console_main() -> int:
+    """The ``snnbench`` command: :func:`main` in a process of its own, so it may
+    set the process's allocator for large CPU tensors
+    (:mod:`snnbench.running.host_memory`), which a caller of :func:`main` keeps."""
+    reuse_freed_host_memory()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

@@ -37,6 +37,7 @@ from snnbench.api.errors import SnnbenchError
 from snnbench.api.records import Cell, ResultRow
 from snnbench.definition.plugins import load_plugins
 from snnbench.running.executors import CellWork, WorkerSetup
+from snnbench.running.host_memory import reuse_freed_host_memory
 from snnbench.running.runner import DatasetCache, run_cell, run_environment
 
 #: how long ``--address`` may take to answer before the run gives up on it
@@ -61,6 +62,7 @@ class CellWorker:
 
     def _build(self) -> tuple:
         setup = self.setup
+        reuse_freed_host_memory()  # a worker runs nothing but cells, as the snnbench command does
         torch.set_num_threads(setup.threads)
         for name, value in setup.plugin_environment.items():  # the driver's plugin choice
             if value is None:
