@@ -40,6 +40,7 @@ def child(args: argparse.Namespace) -> None:
         assert reuse_freed_host_memory(), "this C library has no mallopt"
 
     import torch
+    from eval_overhead import bare_pass  # this script's folder
 
     from snnbench.definition.catalog import suite_path
     from snnbench.definition.plugins import load_plugins
@@ -62,12 +63,6 @@ def child(args: argparse.Namespace) -> None:
         work()
         return time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_stime - kernel
 
-    @torch.no_grad()
-    def bare(model, inputs, batch_size):
-        model.eval()
-        for begin in range(0, len(inputs), batch_size):
-            model(inputs[begin:begin + batch_size]).sum(0).argmax(-1)
-
     def train(model, split, training):
         model.train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -89,9 +84,9 @@ def child(args: argparse.Namespace) -> None:
         model = assemble(cell, plugins.registries, loaded.info, loaded.train.head(64), device)
         test = loaded.test.head(args.samples)
         for batch_size in sorted({cell.training.eval_batch_size, args.small_batch}, reverse=True):
-            bare(model, test.inputs[:batch_size], batch_size)  # warm-up
+            bare_pass(model, test.inputs[:batch_size], batch_size, device)  # warm-up
             seconds[f"{cell.label} | eval batch {batch_size} | bare forward"] = timed(
-                lambda: bare(model, test.inputs, batch_size))
+                lambda: bare_pass(model, test.inputs, batch_size, device))
             seconds[f"{cell.label} | eval batch {batch_size} | measuring pass"] = timed(
                 lambda: evaluate(model, test, batch_size, device))
         training = cell.training
