@@ -22,7 +22,7 @@ from snnbench.api import SnnbenchError
 from snnbench.definition.catalog import suite_path
 from snnbench.definition.suite import load_suite, read_suite
 from snnbench.results.store import ResultStore
-from snnbench.running import checkpoints
+from snnbench.running import checkpoints, runner
 from snnbench.running.checkpoints import read_checkpoint
 from snnbench.running.in_flight import named, unfinished_cells
 from snnbench.running.leases import CellKey, CellLeases
@@ -97,6 +97,34 @@ def test_a_cell_killed_between_epochs_resumes_and_records_the_uninterrupted_row(
     assert [(h["loss"], h["train_accuracy"]) for h in got["metrics"]["history"]] == [
         (h["loss"], h["train_accuracy"]) for h in expected["metrics"]["history"]]
     assert len(got["metrics"]["epoch_seconds"]["train"]) == 3
+
+
+def test_a_cell_whose_measuring_fails_keeps_its_training_for_the_next_run(tmp_path, capsys):
+    """Hours of training must not go with a measuring pass that fails (a
+    metric's bug, too little memory): the failed row leaves the saved epochs,
+    and the next run only measures, recording the row a clean run records."""
+    suite = tmp_path / "suite.toml"
+    suite.write_text(suite_toml("measured-again", extra=THREE_EPOCHS))
+    assert cli(capsys, "run", suite, "--db", tmp_path / "whole.db", "--no-progress")[0] == 0
+
+    def failing_evaluate(*args, **kwargs):
+        raise MemoryError("the test split did not fit")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "evaluate", failing_evaluate)
+        code, out, _ = cli(capsys, "run", suite, "--db", tmp_path / "failed.db", "--no-progress")
+    assert code != 0 and "FAILED" in out and "the test split did not fit" in out
+    (checkpoint,) = (tmp_path / "failed.db.checkpoints").iterdir()
+    assert f"its saved epochs stay in {checkpoint}" in out
+    assert read_checkpoint(checkpoint)["epochs_done"] == 3
+
+    code, out, _ = cli(capsys, "run", suite, "--db", tmp_path / "failed.db", "--no-progress")
+    assert code == 0 and "after epoch 3" in out
+    assert not checkpoint.exists(), "the checkpoint is removed once an ok row is written"
+    (expected,), (got,) = ok_rows(tmp_path / "whole.db"), ok_rows(tmp_path / "failed.db")
+    for key in REPEATABLE_METRICS:
+        assert got["metrics"][key] == expected["metrics"][key], key
+    assert len(got["metrics"]["epoch_seconds"]["train"]) == 3, "no epoch trained twice"
 
 
 def test_a_damaged_checkpoint_is_a_clear_error_naming_it(tmp_path):

@@ -368,12 +368,13 @@ class Runner:
                 key = CellKey(row.suite, row.config_hash, row.seed, row.device_type)
                 kept_models.keep(row, self.store.path)  # before its row, which names the file
                 self.store.record(row, also=leases.release_in(key))
-                if self.options.checkpoint_dir is not None:
-                    remove_checkpoint(checkpoint_path(self.options.checkpoint_dir, by_key[key], key.device_type))
                 summary.ok += row.status == "ok"
                 summary.failed += row.status != "ok"
                 summary.rows.append(row)
                 self._progress.finished(describe(row), failed=row.status != "ok")
+                if self.options.checkpoint_dir is not None:
+                    self._settle_checkpoint(row, checkpoint_path(self.options.checkpoint_dir, by_key[key],
+                                                                 key.device_type))
                 if not self.executor.live_epochs:
                     for stats in cell_detail.replayed_epochs(row.metrics):
                         self.lifecycle.epoch_closed(by_key[key], stats)
@@ -384,6 +385,17 @@ class Runner:
             leases.release_all()
         self.lifecycle.suite_finished(suite, summary)
         return summary
+
+    def _settle_checkpoint(self, row: ResultRow, path: Path) -> None:
+        """Drop a recorded cell's saved epochs, unless the cell failed: a
+        measuring pass that fails after hours of training (a metric's bug, too
+        little memory) must not take the training with it, so the next run
+        resumes after the last saved epoch and only measures again."""
+        if row.status == "ok":
+            remove_checkpoint(path)
+        elif path.exists():
+            self._progress.note(f"        its saved epochs stay in {path}: the next run of the suite resumes from "
+                                f"them (--rerun, or deleting the file, trains it from its first epoch)")
 
     def _key(self, cell: Cell) -> CellKey:
         return CellKey(cell.suite, cell.config_hash, cell.seed, self.options.device.type)
