@@ -12,6 +12,7 @@ import argparse
 import importlib.util
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -1045,19 +1046,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SnnbenchError as error:
         print(f"snnbench: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\nsnnbench: interrupted; every finished cell is recorded, rerun to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        how, code = ("stopped by SIGTERM", 128 + signal.SIGTERM) if isinstance(interrupt, Terminated) else (
+            "interrupted", 130)
+        print(f"\nsnnbench: {how}; every finished cell is recorded, and a cell stopped mid-training keeps its "
+              f"last saved epoch: rerun to resume", file=sys.stderr)
+        return code
     except BrokenPipeError:  # the reader stopped reading (snnbench ls | head): nothing went wrong here
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, as a scheduler preempting a job or ``kill`` sends it: stopped
+    as Ctrl-C stops a run (claims released, a line saying what is kept)
+    rather than killed without a word."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def console_main() -> int:
     """The ``snnbench`` command: :func:`main` in a process of its own, so it may
     set the process's allocator for large CPU tensors
-    (:mod:`snnbench.running.host_memory`), which a caller of :func:`main` keeps."""
+    (:mod:`snnbench.running.host_memory`) and its SIGTERM handling, which a
+    caller of :func:`main` keeps."""
     reuse_freed_host_memory()
+    signal.signal(signal.SIGTERM, _terminated)
     return main()
 
 

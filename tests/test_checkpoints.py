@@ -7,6 +7,7 @@ import importlib
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -97,6 +98,30 @@ def test_a_cell_killed_between_epochs_resumes_and_records_the_uninterrupted_row(
     assert [(h["loss"], h["train_accuracy"]) for h in got["metrics"]["history"]] == [
         (h["loss"], h["train_accuracy"]) for h in expected["metrics"]["history"]]
     assert len(got["metrics"]["epoch_seconds"]["train"]) == 3
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does_keeping_the_saved_epochs(tmp_path):
+    """A scheduler preempting the job sends SIGTERM: the run says what it
+    keeps, releases its claim at once and exits 143, instead of dying silently."""
+    suite = tmp_path / "suite.toml"
+    suite.write_text(suite_toml("terminated", extra=THREE_EPOCHS))
+    (tmp_path / "stall_plugin.py").write_text(STALL_IN_SECOND_EPOCH)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    run = _snnbench("--plugin", "stall_plugin", "run", str(suite), "--db", str(tmp_path / "r.db"), cwd=tmp_path,
+                    env=env)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "stalled").exists():
+        assert run.poll() is None, run.stdout.read()
+        assert time.monotonic() < deadline, "the run never reached its second epoch"
+        time.sleep(0.2)
+    run.send_signal(signal.SIGTERM)
+    output = run.communicate(timeout=60)[0]
+    assert run.returncode == 128 + signal.SIGTERM, output
+    assert "stopped by SIGTERM; every finished cell is recorded" in output and "Traceback" not in output
+    (checkpoint,) = (tmp_path / "r.db.checkpoints").iterdir()
+    assert read_checkpoint(checkpoint)["epochs_done"] == 1
+    with sqlite3.connect(tmp_path / "r.db") as db:
+        assert db.execute("SELECT count(*) FROM claims").fetchone()[0] == 0, "the claim is released"
 
 
 def test_a_cell_whose_measuring_fails_keeps_its_training_for_the_next_run(tmp_path, capsys):
