@@ -64,22 +64,28 @@ def _snnbench(*args: str, cwd: Path, env: dict) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def _stalled_run(suite: Path, db: Path, env: dict) -> subprocess.Popen:
+    """A run of ``suite`` with STALL_IN_SECOND_EPOCH, once it stalls: the first
+    epoch's checkpoint is on disk and the process waits to be signalled."""
+    (suite.parent / "stall_plugin.py").write_text(STALL_IN_SECOND_EPOCH)
+    run = _snnbench("--plugin", "stall_plugin", "run", str(suite), "--db", str(db), cwd=suite.parent, env=env)
+    deadline = time.monotonic() + 300
+    while not (suite.parent / "stalled").exists():
+        assert run.poll() is None, run.stdout.read()
+        assert time.monotonic() < deadline, "the run never reached its second epoch"
+        time.sleep(0.2)
+    return run
+
+
 def test_a_cell_killed_between_epochs_resumes_and_records_the_uninterrupted_row(tmp_path):
     suite = tmp_path / "suite.toml"
     suite.write_text(suite_toml("resumed", extra=THREE_EPOCHS))
-    (tmp_path / "stall_plugin.py").write_text(STALL_IN_SECOND_EPOCH)
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1"}
 
     whole = _snnbench("run", str(suite), "--db", str(tmp_path / "whole.db"), cwd=tmp_path, env=env)
     assert whole.wait(timeout=300) == 0, whole.stdout.read()
 
-    killed = _snnbench("--plugin", "stall_plugin", "run", str(suite), "--db", str(tmp_path / "resumed.db"),
-                       cwd=tmp_path, env=env)
-    deadline = time.monotonic() + 300
-    while not (tmp_path / "stalled").exists():
-        assert killed.poll() is None, killed.stdout.read()
-        assert time.monotonic() < deadline, "the run never reached its second epoch"
-        time.sleep(0.2)
+    killed = _stalled_run(suite, tmp_path / "resumed.db", env)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     (checkpoint,) = (tmp_path / "resumed.db.checkpoints").iterdir()
@@ -105,15 +111,8 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_keeping_the_saved_epochs(tmp_path):
     keeps, releases its claim at once and exits 143, instead of dying silently."""
     suite = tmp_path / "suite.toml"
     suite.write_text(suite_toml("terminated", extra=THREE_EPOCHS))
-    (tmp_path / "stall_plugin.py").write_text(STALL_IN_SECOND_EPOCH)
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    run = _snnbench("--plugin", "stall_plugin", "run", str(suite), "--db", str(tmp_path / "r.db"), cwd=tmp_path,
-                    env=env)
-    deadline = time.monotonic() + 300
-    while not (tmp_path / "stalled").exists():
-        assert run.poll() is None, run.stdout.read()
-        assert time.monotonic() < deadline, "the run never reached its second epoch"
-        time.sleep(0.2)
+    run = _stalled_run(suite, tmp_path / "r.db", env)
     run.send_signal(signal.SIGTERM)
     output = run.communicate(timeout=60)[0]
     assert run.returncode == 128 + signal.SIGTERM, output
