@@ -64,3 +64,20 @@ def test_a_retained_graph_backpropagates_again_after_other_calls_reused_the_pool
     again, = torch.autograd.grad(spikes.sum(), current)
     assert first.abs().sum() > 0
     assert torch.equal(first, again)
+
+
+def test_a_layer_in_evaluation_keeps_no_buffers_and_lets_go_of_its_training_ones():
+    """Per layer, kept buffers would hold every layer's evaluation batch at once."""
+    torch.manual_seed(0)
+    layer = FusedLIF(FusedLIFParams(backend="numba"))
+    current = torch.rand(10, 8, 32) * 0.8
+    layer(current)
+    pool = layer._kernels[current.device][0].buffers
+    assert pool._pool
+    reference = layer(current)
+    layer.eval()
+    evaluated = layer(torch.rand(10, 500, 32))
+    assert not pool._pool
+    layer.train()
+    assert torch.equal(layer(current), reference) and pool._pool
+    assert evaluated.shape == (10, 500, 32)

@@ -136,6 +136,27 @@ def test_spikingjelly_lif_equals_snntorch_leaky_with_zero_reset(surrogate):
     assert torch.allclose(grad, reference[1], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("backend, surrogate", [*itertools.product(["numba", "torch"], SURROGATES),
+                                                ("compile", "sigmoid")])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_lif_firing_at_the_threshold_is_spikingjelly_lif_with_zero_reset(backend, surrogate, dtype):
+    """Spikformer's neuron on the fused kernels. Currents in quarters make
+    membranes land exactly on the threshold, the one place where reaching it
+    (SpikingJelly) and exceeding it (snnTorch, the default) part."""
+    torch.manual_seed(0)
+    current = (torch.randint(0, 5, (25, 16, 40)) / 4).to(dtype)
+    shared = dict(beta=0.5, threshold=1.0, reset="zero", surrogate=surrogate, slope=2.0)
+    spikingjelly = spikes_and_gradient(SpikingJellyLIF(SJLIFParams(**shared)), current)
+    fused = spikes_and_gradient(FusedLIF(FusedLIFParams(**shared, fires_at_threshold=True, backend=backend)), current)
+    exceeding, _ = spikes_and_gradient(FusedLIF(FusedLIFParams(**shared, backend=backend)), current)
+    assert 0.05 < spikingjelly[0].float().mean() < 0.6
+    assert not torch.equal(exceeding, spikingjelly[0])
+    assert torch.equal(fused[0], spikingjelly[0])
+    # in bf16 the two round the gradient at other points: within one step of its 8-bit mantissa
+    tolerance = 2 ** -7 if dtype == torch.bfloat16 else 1e-5
+    assert torch.allclose(fused[1].float(), spikingjelly[1].float(), rtol=tolerance, atol=tolerance)
+
+
 @pytest.mark.parametrize("surrogate", SURROGATES)
 def test_spikingjelly_subtract_reset_differs_only_by_when_the_reset_lands(surrogate):
     """Subtract reset: SpikingJelly subtracts right after the spike, before the
@@ -159,20 +180,22 @@ def test_triton_kernels_agree_with_the_torch_reference_in_the_interpreter():
     """The CUDA kernels, run by Triton's CPU interpreter, against the torch backend."""
     pytest.importorskip("triton")
     script = textwrap.dedent("""
+        import itertools
         import torch
         from snnbench_plugins.neurons.lif_fused import triton_kernels
         from snnbench_plugins.neurons.lif_fused import TorchKernels
         torch.manual_seed(0)
-        current, grad = torch.rand(12, 2500) * 0.8, torch.randn(12, 2500)
-        for subtract in (True, False):
-            for kind in (0, 1, 2):
-                spikes, membrane = triton_kernels.forward(current, 0.8, 1.0, subtract)
-                ref_spikes, ref_membrane = TorchKernels.forward(current, 0.8, 1.0, subtract)
-                assert torch.equal(spikes, ref_spikes) and torch.allclose(membrane, ref_membrane)
-                assert 0.05 < spikes.mean() < 0.6
-                assert torch.allclose(triton_kernels.backward(grad, membrane, 0.8, 1.0, subtract, kind, 5.0),
-                                      TorchKernels.backward(grad, ref_membrane, 0.8, 1.0, subtract, kind, 5.0),
-                                      rtol=1e-5, atol=1e-6)
+        # quarters: membranes land exactly on the threshold, where the two firing rules differ
+        current, grad = torch.randint(0, 4, (12, 2500)) / 4, torch.randn(12, 2500)
+        for subtract, at_threshold, kind in itertools.product((True, False), (True, False), (0, 1, 2)):
+            settings = 0.5, 1.0, subtract, at_threshold
+            spikes, membrane = triton_kernels.forward(current, *settings)
+            ref_spikes, ref_membrane = TorchKernels.forward(current, *settings)
+            assert torch.equal(spikes, ref_spikes) and torch.allclose(membrane, ref_membrane)
+            assert 0.05 < spikes.mean() < 0.6 and (membrane == 1.0).any()
+            assert torch.allclose(triton_kernels.backward(grad, membrane, *settings, kind, 5.0),
+                                  TorchKernels.backward(grad, ref_membrane, *settings, kind, 5.0),
+                                  rtol=1e-5, atol=1e-6)
         print("agree")
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,

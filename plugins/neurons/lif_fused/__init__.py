@@ -6,7 +6,13 @@ default), for currents ``I_t`` and spikes ``s_t``::
 
     subtract:  mem_t = beta * mem_{t-1} + I_t - s_{t-1} * threshold
     zero:      mem_t = beta * (1 - s_{t-1}) * mem_{t-1} + I_t
-    s_t = 1 if mem_t > threshold else 0
+    s_t = 1 if mem_t > threshold else 0     (mem_t >= threshold with fires_at_threshold)
+
+With ``reset = "zero"`` and ``fires_at_threshold = true`` these are exactly
+SpikingJelly's ``LIFNode`` (``decay_input=False``, ``v_reset=0``, detached
+reset), which resets right after a spike rather than at the next update: under
+a zero reset the two orders give the same membrane, so Spikformer's neuron
+runs on these kernels (the suites ``stal-spikformer*``).
 
 The reset is detached from the graph (as snnTorch's ``mem_reset``), so the
 backward pass is a linear recurrence backwards in time::
@@ -16,7 +22,10 @@ backward pass is a linear recurrence backwards in time::
 
 A custom autograd function saves only the membrane, so five ``[T, B, ...]``
 tensors move in all (current, spikes, membrane, two gradients), and autograd
-records one node per layer instead of several per timestep. Backends:
+records one node per layer instead of several per timestep. The membrane it
+also returns takes no gradient, and autograd is told not to fill one with
+zeros, a pass over ``[T, B, ...]`` per layer per step that did nothing.
+Backends:
 
 - ``numba`` (CPU): compiled loops, neurons split across threads (the first
   call compiles, about a second, and is cached on disk);
@@ -66,6 +75,9 @@ Backend = Literal["auto", "numba", "triton", "compile", "torch"]
 
 @dataclass(frozen=True)
 class FusedLIFParams(LIFParams):
+    fires_at_threshold: bool = field(default=False, metadata={
+        "help": "spike when the membrane reaches the threshold (>=, SpikingJelly's rule) instead of when it "
+                "exceeds it (>, snnTorch's)", "hashed_when_default": False})
     backend: Backend = field(default="auto", metadata={
         "help": "numba (CPU), triton (CUDA), compile (torch.compile, any device), torch (any device), "
                 "or auto: the fastest for the device"})
@@ -99,19 +111,19 @@ def kernels_for(backend: Backend, device: torch.device) -> tuple[LIFKernels, str
 
 class _FusedLIF(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, current, kernels, beta, threshold, subtract, kind, slope):
-        spikes, membrane = kernels.forward(current, beta, threshold, subtract)
+    def forward(ctx, current, kernels, beta, threshold, subtract, at_threshold, kind, slope):
+        spikes, membrane = kernels.forward(current, beta, threshold, subtract, at_threshold)
         ctx.save_for_backward(membrane)
         ctx.mark_non_differentiable(membrane)
-        ctx.settings = kernels, beta, threshold, subtract, kind, slope
+        ctx.set_materialize_grads(False)  # the membrane's gradient is never used (module docstring)
+        ctx.settings = kernels, beta, threshold, subtract, at_threshold, kind, slope
         return spikes, membrane
 
     @staticmethod
     def backward(ctx, grad_spikes, _grad_membrane):
         (membrane,) = ctx.saved_tensors
-        kernels, beta, threshold, subtract, kind, slope = ctx.settings
-        grad = kernels.backward(grad_spikes.contiguous(), membrane, beta, threshold, subtract, kind, slope)
-        return grad, None, None, None, None, None, None
+        grad = ctx.settings[0].backward(grad_spikes.contiguous(), membrane, *ctx.settings[1:])
+        return grad, None, None, None, None, None, None, None
 
 
 class FusedLIF(SpikingLayer):
@@ -128,10 +140,14 @@ class FusedLIF(SpikingLayer):
         if current.device not in self._kernels:
             self._kernels[current.device] = kernels_for(self.params.backend, current.device)
         kernels, self.backend_used = self._kernels[current.device]
+        buffers = getattr(kernels, "buffers", None)  # the numba backend's (buffer_pool)
+        if buffers is not None:
+            buffers.keep(self.training)
         params = self.params
         flat, restore = flatten_steps(current)
         spikes, membrane = _FusedLIF.apply(flat, kernels, params.beta, params.threshold,
-                                           params.reset == "subtract", SURROGATE_KIND[params.surrogate],
+                                           params.reset == "subtract", params.fires_at_threshold,
+                                           SURROGATE_KIND[params.surrogate],
                                            params.surrogate_slope)
         if listening():
             report_membrane(self, membrane)
@@ -139,7 +155,8 @@ class FusedLIF(SpikingLayer):
 
     def dynamics(self) -> NeuronDynamics:
         params = self.params
-        return NeuronDynamics("lif", params.threshold, params.reset, beta=params.beta)
+        return NeuronDynamics("lif", params.threshold, params.reset, beta=params.beta,
+                              fires_at_threshold=params.fires_at_threshold)
 
 
 @hookimpl

@@ -14,6 +14,14 @@ any tensor or view of it exists (the membrane saved by a graph kept with
 ``retain_graph`` included). So reuse never overwrites data anyone can still
 read. (Weak references rather than ``sys.getrefcount``, whose counts change
 between Python versions.)
+
+Only a layer in training keeps buffers. In evaluation a layer's output lives
+until the next layer has read it, and the memory freed is the next layer's;
+a pool per layer would instead hold every layer's outputs at the largest
+batch at once: Spikformer with the SPS encoder at evaluation batch 500 grew
+to 13 GB and was killed for memory on a 24 GB machine. (The ``snnbench``
+command keeps freed memory for reuse, so evaluation faults no fresh pages
+in either case: ``snnbench.running.host_memory``.)
 """
 
 from __future__ import annotations
@@ -36,12 +44,22 @@ class BufferPool:
 
     def __init__(self, capacity: int = 4):
         self.capacity = capacity
+        self.keeping = True
         #: each kept array, and a weak reference to the view of it last lent
         self._pool: list[tuple[np.ndarray, Callable[[], object]]] = []
+
+    def keep(self, keeping: bool) -> None:
+        """Keep arrays for reuse (a layer in training), or none (evaluation:
+        module docstring); turned off, the pool lets go of what it held."""
+        self.keeping = keeping
+        if not keeping:
+            self._pool = []
 
     def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """An uninitialised array of ``shape`` and ``dtype``."""
         dtype = np.dtype(dtype)
+        if not self.keeping:
+            return np.empty(shape, dtype)
 
         def fits(array: np.ndarray) -> bool:
             return array.shape == shape and array.dtype == dtype

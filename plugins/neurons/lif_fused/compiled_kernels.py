@@ -13,11 +13,11 @@ Dynamics and surrogates are documented in :mod:`snnbench_plugins.neurons.lif_fus
 from __future__ import annotations
 
 import torch
-from snnbench_plugins.neurons.lif_fused.kernels import surrogate
+from snnbench_plugins.neurons.lif_fused.kernels import fired, surrogate
 
 
 @torch.compile
-def forward(current, beta: float, threshold: float, subtract: bool):
+def forward(current, beta: float, threshold: float, subtract: bool, at_threshold: bool):
     """current [T, N] -> spikes and membrane [T, N], in snnTorch's order of operations."""
     mem = torch.zeros_like(current[0], dtype=torch.float32)
     spiked = torch.zeros_like(mem)
@@ -27,18 +27,19 @@ def forward(current, beta: float, threshold: float, subtract: bool):
             mem = beta * mem + current[t] - spiked * threshold
         else:
             mem = beta * (1.0 - spiked) * mem + current[t]
-        spiked = (mem > threshold).to(mem.dtype)
+        spiked = fired(mem, threshold, at_threshold).to(mem.dtype)
         spikes.append(spiked)
         membrane.append(mem)
     return torch.stack(spikes).to(current.dtype), torch.stack(membrane)
 
 
 @torch.compile
-def backward(grad_spikes, membrane, beta: float, threshold: float, subtract: bool, kind: int, slope: float):
+def backward(grad_spikes, membrane, beta: float, threshold: float, subtract: bool, at_threshold: bool, kind: int,
+             slope: float):
     """d loss / d current [T, N]; the reset is detached, as in snnTorch."""
-    u = membrane - threshold
-    direct = grad_spikes * surrogate(u, kind, slope)
-    passes = (u <= 0).to(direct.dtype)  # under zero reset, a spike at t cuts mem_t from mem_{t+1}
+    direct = grad_spikes * surrogate(membrane - threshold, kind, slope)
+    # under zero reset, a spike at t cuts mem_t from mem_{t+1}
+    passes = (~fired(membrane, threshold, at_threshold)).to(direct.dtype)
     grads = [direct[-1]]
     for t in range(direct.shape[0] - 2, -1, -1):
         carried = beta * grads[-1]

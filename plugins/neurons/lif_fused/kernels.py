@@ -23,13 +23,19 @@ _SURROGATE_NAME = {kind: name for name, kind in SURROGATE_KIND.items()}
 class LIFKernels(Protocol):
     """What every ``lif-fused`` backend implements."""
 
-    def forward(self, current: torch.Tensor, beta: float, threshold: float,
-                subtract: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(spikes, membrane)`` for currents ``[T, N]``; spikes in the current's dtype."""
+    def forward(self, current: torch.Tensor, beta: float, threshold: float, subtract: bool,
+                at_threshold: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(spikes, membrane)`` for currents ``[T, N]``; spikes in the current's dtype. A
+        neuron fires when its membrane exceeds the threshold, or reaches it with ``at_threshold``."""
 
     def backward(self, grad_spikes: torch.Tensor, membrane: torch.Tensor, beta: float, threshold: float,
-                 subtract: bool, kind: int, slope: float) -> torch.Tensor:
+                 subtract: bool, at_threshold: bool, kind: int, slope: float) -> torch.Tensor:
         """The current's gradient ``[T, N]`` in the spikes' gradient's dtype."""
+
+
+def fired(membrane: torch.Tensor, threshold: float, at_threshold: bool) -> torch.Tensor:
+    """Where ``membrane`` spikes: above the threshold, or at it too with ``at_threshold``."""
+    return membrane >= threshold if at_threshold else membrane > threshold
 
 
 def surrogate(u: torch.Tensor, kind: int, slope: float) -> torch.Tensor:
@@ -41,7 +47,7 @@ class TorchKernels:
     """The recurrences as a loop over time of in-place PyTorch ops on ``[T, N]``."""
 
     @staticmethod
-    def forward(current, beta, threshold, subtract):
+    def forward(current, beta, threshold, subtract, at_threshold):
         spikes = torch.empty_like(current)
         membrane = torch.empty(current.shape, device=current.device, dtype=torch.float32)
         mem = torch.zeros_like(membrane[0])
@@ -51,16 +57,15 @@ class TorchKernels:
                 mem.mul_(beta).add_(current[t]).sub_(spiked, alpha=threshold)
             else:
                 mem.mul_(1.0 - spiked).mul_(beta).add_(current[t])
-            torch.gt(mem, threshold, out=spikes[t])
+            spikes[t] = fired(mem, threshold, at_threshold)
             spiked.copy_(spikes[t])
             membrane[t] = mem
         return spikes, membrane
 
     @staticmethod
-    def backward(grad_spikes, membrane, beta, threshold, subtract, kind, slope):
-        u = membrane - threshold
-        grad_current = (grad_spikes * surrogate(u, kind, slope)).to(grad_spikes.dtype)
-        decay = beta if subtract else beta * (u <= 0).to(grad_current.dtype)
+    def backward(grad_spikes, membrane, beta, threshold, subtract, at_threshold, kind, slope):
+        grad_current = (grad_spikes * surrogate(membrane - threshold, kind, slope)).to(grad_spikes.dtype)
+        decay = beta if subtract else beta * (~fired(membrane, threshold, at_threshold)).to(grad_current.dtype)
         for t in range(len(grad_current) - 2, -1, -1):
             grad_current[t] += (decay if subtract else decay[t]) * grad_current[t + 1]
         return grad_current

@@ -33,24 +33,24 @@ class NumbaKernels:
         tensor = torch.from_numpy(array)
         return tensor.view(torch.bfloat16) if array.dtype == np.int16 else tensor.to(dtype)
 
-    def forward(self, current, beta, threshold, subtract):
+    def forward(self, current, beta, threshold, subtract, at_threshold):
         work = self._as_kernel_input(current)
         state_dtype = np.float32 if work.dtype == np.int16 else work.dtype
         spikes = self.buffers.take(work.shape, work.dtype)
         membrane = self.buffers.take(work.shape, state_dtype)
         scalar = np.dtype(state_dtype).type
         follow_torch_threads()
-        numba_loops.forward(work, scalar(beta), scalar(threshold), subtract, spikes, membrane,
+        numba_loops.forward(work, scalar(beta), scalar(threshold), subtract, at_threshold, spikes, membrane,
                              numba_loops.block_size(work.shape[1]))
         return self._as_tensor(spikes, current.dtype), torch.from_numpy(membrane)
 
-    def backward(self, grad_spikes, membrane, beta, threshold, subtract, kind, slope):
+    def backward(self, grad_spikes, membrane, beta, threshold, subtract, at_threshold, kind, slope):
         saved = membrane.numpy()
         grad = (self._as_kernel_input(grad_spikes) if grad_spikes.dtype == torch.bfloat16
                 else grad_spikes.to(membrane.dtype).contiguous().numpy())
         grad_current = self.buffers.take(grad.shape, grad.dtype)
         scalar = saved.dtype.type
         follow_torch_threads()
-        numba_loops.backward(grad, saved, scalar(beta), scalar(threshold), subtract, kind, scalar(slope),
+        numba_loops.backward(grad, saved, scalar(beta), scalar(threshold), subtract, at_threshold, kind, scalar(slope),
                               grad_current, numba_loops.block_size(grad.shape[1]))
         return self._as_tensor(grad_current, grad_spikes.dtype)

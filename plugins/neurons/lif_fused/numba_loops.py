@@ -15,7 +15,8 @@ forward, which also recomputes the previous spike instead of keeping it in
 arrays, went from 8.5 to 5.4 ms. The ``subtract`` branch is loop-invariant
 and LLVM hoists it; the surrogate's ``kind`` is resolved outside the row
 loop (one inlined copy of the loop per kind), since with bf16 I/O the loop
-grew past what LLVM unswitches and ran unvectorised, 5x slower. Scalars
+grew past what LLVM unswitches and ran unvectorised, 5x slower; the firing rule
+(``at_threshold``) is resolved the same way. Scalars
 arrive in the state's dtype, so float32 work stays float32; bf16 currents,
 spikes and gradients are read and written as their bits
 (:mod:`snnbench_plugins.neurons.lif_fused.numba_bf16`), the membrane staying float32. Dynamics and surrogates are documented in
@@ -54,9 +55,11 @@ def block_size(neurons: int) -> int:
 
 
 @numba.njit(parallel=True, cache=True)
-def forward(current, beta, threshold, subtract, spikes, membrane, block_neurons):
+def forward(current, beta, threshold, subtract, at_threshold, spikes, membrane, block_neurons):
     """current [T, N] -> spikes and membrane [T, N], both written in place
-    (current and spikes float, or both bf16 bits; membrane float).
+    (current and spikes float, or both bf16 bits; membrane float). A neuron
+    fires when its membrane exceeds the threshold, or reaches it with
+    ``at_threshold``.
 
     The previous spike is recomputed from the previous membrane rather than
     stored. No fastmath here: the update is evaluated in snnTorch's order
@@ -64,27 +67,42 @@ def forward(current, beta, threshold, subtract, spikes, membrane, block_neurons)
     exactly on the threshold spikes as it does in snnTorch.
     """
     steps, size = current.shape
-    zero = membrane.dtype.type(0)
-    spike, no_spike = narrow(membrane.dtype.type(1), spikes), narrow(zero, spikes)
     for block in numba.prange((size + block_neurons - 1) // block_neurons):
         start = block * block_neurons
         stop = min(size, start + block_neurons)
         mem = np.zeros(stop - start, membrane.dtype)
         for t in range(steps):
             current_t, membrane_t, spikes_t = current[t, start:stop], membrane[t, start:stop], spikes[t, start:stop]
-            for i in range(stop - start):
-                m = mem[i]
-                if subtract:
-                    m = beta * m + widen(current_t[i]) - (threshold if m > threshold else zero)
-                else:
-                    m = (zero if m > threshold else beta * m) + widen(current_t[i])
-                mem[i] = m
-                membrane_t[i] = m
-                spikes_t[i] = spike if m > threshold else no_spike
+            # each call inlines with its rule a constant, so every row loop is branch-free
+            if at_threshold:
+                _forward_row(current_t, membrane_t, spikes_t, mem, beta, threshold, subtract, True)
+            else:
+                _forward_row(current_t, membrane_t, spikes_t, mem, beta, threshold, subtract, False)
+
+
+@numba.njit(cache=True, inline="always")
+def _fires(m, threshold, at_threshold):
+    return m >= threshold if at_threshold else m > threshold
+
+
+@numba.njit(cache=True, inline="always")
+def _forward_row(current_t, membrane_t, spikes_t, mem, beta, threshold, subtract, at_threshold):
+    zero = mem.dtype.type(0)
+    spike, no_spike = narrow(mem.dtype.type(1), spikes_t), narrow(zero, spikes_t)
+    for i in range(len(mem)):
+        m = mem[i]
+        if subtract:
+            m = beta * m + widen(current_t[i]) - (threshold if _fires(m, threshold, at_threshold) else zero)
+        else:
+            m = (zero if _fires(m, threshold, at_threshold) else beta * m) + widen(current_t[i])
+        mem[i] = m
+        membrane_t[i] = m
+        spikes_t[i] = spike if _fires(m, threshold, at_threshold) else no_spike
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
-def backward(grad_spikes, membrane, beta, threshold, subtract, kind, slope, grad_current, block_neurons):
+def backward(grad_spikes, membrane, beta, threshold, subtract, at_threshold, kind, slope, grad_current,
+             block_neurons):
     """d loss / d current [T, N] from d loss / d spikes and the saved membrane.
 
     d mem_t / d current_t = 1 and d mem_{t+1} / d mem_t = beta (subtract) or
@@ -97,22 +115,35 @@ def backward(grad_spikes, membrane, beta, threshold, subtract, kind, slope, grad
         carried = np.zeros(stop - start, membrane.dtype)  # beta * d loss / d mem_{t+1}
         for t in range(steps - 1, -1, -1):
             g_t, m_t, gc_t = grad_spikes[t, start:stop], membrane[t, start:stop], grad_current[t, start:stop]
-            # each call inlines with its kind a constant, so every row loop is branch-free
-            if kind == FAST_SIGMOID:
-                _backward_row(g_t, m_t, gc_t, carried, beta, threshold, subtract, FAST_SIGMOID, slope)
-            elif kind == ATAN:
-                _backward_row(g_t, m_t, gc_t, carried, beta, threshold, subtract, ATAN, slope)
+            # each call inlines with its rule and kind constants, so every row loop is branch-free
+            if at_threshold:
+                _backward_step(g_t, m_t, gc_t, carried, beta, threshold, subtract, True, kind, slope)
             else:
-                _backward_row(g_t, m_t, gc_t, carried, beta, threshold, subtract, SIGMOID, slope)
+                _backward_step(g_t, m_t, gc_t, carried, beta, threshold, subtract, False, kind, slope)
 
 
 @numba.njit(cache=True, inline="always", fastmath=True)
-def _backward_row(grad_spikes_t, membrane_t, grad_current_t, carried, beta, threshold, subtract, kind, slope):
+def _backward_step(grad_spikes_t, membrane_t, grad_current_t, carried, beta, threshold, subtract, at_threshold,
+                   kind, slope):
+    if kind == FAST_SIGMOID:
+        _backward_row(grad_spikes_t, membrane_t, grad_current_t, carried, beta, threshold, subtract, at_threshold,
+                      FAST_SIGMOID, slope)
+    elif kind == ATAN:
+        _backward_row(grad_spikes_t, membrane_t, grad_current_t, carried, beta, threshold, subtract, at_threshold,
+                      ATAN, slope)
+    else:
+        _backward_row(grad_spikes_t, membrane_t, grad_current_t, carried, beta, threshold, subtract, at_threshold,
+                      SIGMOID, slope)
+
+
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _backward_row(grad_spikes_t, membrane_t, grad_current_t, carried, beta, threshold, subtract, at_threshold,
+                  kind, slope):
     zero = membrane_t.dtype.type(0)
     for i in range(len(carried)):
-        u = membrane_t[i] - threshold
+        m = membrane_t[i]
         # a spike at t zeroes mem_t's share of mem_{t+1} under zero reset
-        through = carried[i] if subtract or u <= zero else zero
-        grad_mem = widen(grad_spikes_t[i]) * _surrogate(u, kind, slope) + through
+        through = carried[i] if subtract or not _fires(m, threshold, at_threshold) else zero
+        grad_mem = widen(grad_spikes_t[i]) * _surrogate(m - threshold, kind, slope) + through
         grad_current_t[i] = narrow(grad_mem, grad_current_t)
         carried[i] = beta * grad_mem
