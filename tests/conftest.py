@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -13,6 +15,14 @@ from snnbench.definition.plugins import load_plugins
 from snnbench.results.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Inductor's kernel cache is not keyed by the ISA the kernels were built for: a
+# kernel of the compile backend built natively on AVX-512 and loaded again under
+# ATEN_CPU_CAPABILITY=avx2 gave wrong spikes in half its lanes (lif-fused at
+# T=25, 640 neurons; a fresh cache under avx2 gave the right ones). A cache per
+# capability keeps "rerun the tests with another machine's kernels" honest.
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(
+    Path(tempfile.gettempdir()) / f"torchinductor-{getpass.getuser()}-{os.environ.get('ATEN_CPU_CAPABILITY', 'native')}"))
 
 
 def shared_data_dir() -> Path:
