@@ -122,7 +122,8 @@ class _FusedLIF(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes, _grad_membrane):
         (membrane,) = ctx.saved_tensors
-        grad = ctx.settings[0].backward(grad_spikes.contiguous(), membrane, *ctx.settings[1:])
+        kernels, *settings = ctx.settings
+        grad = kernels.backward(grad_spikes.contiguous(), membrane, *settings)
         return grad, None, None, None, None, None, None, None
 
 

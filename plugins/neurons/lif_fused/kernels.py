@@ -33,9 +33,11 @@ class LIFKernels(Protocol):
         """The current's gradient ``[T, N]`` in the spikes' gradient's dtype."""
 
 
-def fired(membrane: torch.Tensor, threshold: float, at_threshold: bool) -> torch.Tensor:
-    """Where ``membrane`` spikes: above the threshold, or at it too with ``at_threshold``."""
-    return membrane >= threshold if at_threshold else membrane > threshold
+def fired(membrane: torch.Tensor, threshold: float, at_threshold: bool,
+          out: torch.Tensor | None = None) -> torch.Tensor:
+    """Where ``membrane`` spikes: above the threshold, or at it too with
+    ``at_threshold``; written into ``out`` when given, in its dtype."""
+    return (torch.ge if at_threshold else torch.gt)(membrane, threshold, out=out)
 
 
 def surrogate(u: torch.Tensor, kind: int, slope: float) -> torch.Tensor:
@@ -57,7 +59,7 @@ class TorchKernels:
                 mem.mul_(beta).add_(current[t]).sub_(spiked, alpha=threshold)
             else:
                 mem.mul_(1.0 - spiked).mul_(beta).add_(current[t])
-            spikes[t] = fired(mem, threshold, at_threshold)
+            fired(mem, threshold, at_threshold, out=spikes[t])
             spiked.copy_(spikes[t])
             membrane[t] = mem
         return spikes, membrane
