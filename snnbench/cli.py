@@ -173,10 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
         "merge", help="combine results stores (shards, machines) into one, without duplicates",
         description="Copy the rows of the stores into the store --into (created when missing), oldest first, "
                     "in one transaction. A row already there is not copied again; stores of different snnbench "
-                    "versions are refused, with nothing written.",
-        epilog="example:\n  snnbench merge shard-1.db shard-2.db shard-3.db --into all.db",
+                    "versions are refused, with nothing written. A source may be a result file (*.json, written "
+                    "by export-results): its rows come back into a store, without their kept models, so a later "
+                    "run adds to them.",
+        epilog="examples:\n  snnbench merge shard-1.db shard-2.db shard-3.db --into all.db\n"
+               "  snnbench merge leaderboard/encoders-cpu.json --into runs/encoders.db",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    merge.add_argument("stores", nargs="+", type=Path, metavar="STORE", help="results stores to read")
+    merge.add_argument("stores", nargs="+", type=Path, metavar="STORE",
+                       help="results stores, or result files (*.json), to read")
     merge.add_argument("--into", type=Path, required=True, metavar="STORE", help="the store to write")
     _add_mkdir_argument(merge)
 
@@ -576,8 +580,9 @@ def cmd_merge(args) -> int:
     summary = merge_stores(args.stores, args.into)
     _note_new_store(args.into, new)
     for source in summary.sources:
-        print(f"{source.path}: {source.rows} rows, {source.added} new, {source.models} kept model(s)"
-              + (f", {len(source.missing_models)} missing from its models folder" if source.missing_models else ""))
+        kept = ("a result file: no kept models" if source.result_file else f"{source.models} kept model(s)"
+                + (f", {len(source.missing_models)} missing from its models folder" if source.missing_models else ""))
+        print(f"{source.path}: {source.rows} rows, {source.added} new, {kept}")
     print(f"{summary.into}: {summary.total} rows")
     return 0
 

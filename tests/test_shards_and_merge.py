@@ -6,6 +6,7 @@ nothing written."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 
 import pytest
@@ -14,7 +15,8 @@ from conftest import REPO, SMOKE_SEED_ARGS, repeatable_metrics, rows_by_cell
 from snnbench.api.records import ResultRow
 from snnbench.cli import main
 from snnbench.definition.suite import load_suite
-from snnbench.results.store import ResultStore
+from snnbench.results.result_file import FORMAT
+from snnbench.results.store import ResultStore, encoded
 from snnbench.running.shards import Shard
 
 SMOKE = REPO / "suites" / "smoke.toml"
@@ -91,6 +93,43 @@ def test_stores_of_different_snnbench_versions_are_not_merged(tmp_path, capsys):
     before = into.read_bytes()
     assert main(["merge", str(old), "--into", str(into)]) == 2
     assert into.read_bytes() == before
+
+    old_file = tmp_path / "old.json"  # nor are the rows of a result file
+    with ResultStore(old, create=False) as store:
+        rows = [{key: value for key, value in row.items() if key != "id"} for row in store.rows()]
+    old_file.write_text(json.dumps({"format": FORMAT, "command": "by hand", "exported_at": "2026-12-08", "rows": rows}))
+    assert main(["merge", str(old_file), "--into", str(into)]) == 2
+    assert "0.0.9" in capsys.readouterr().err
+    assert into.read_bytes() == before
+
+
+def test_a_result_file_merged_back_is_a_store_that_a_later_run_adds_to(smoke_local, tmp_path, capsys):
+    """Machines lent for a sitting keep only what is committed: a suite's
+    result file, merged into a new store, is its rows again, and a run of the
+    suite there runs only what is missing."""
+    file, store = tmp_path / "smoke.json", tmp_path / "next-sitting.db"
+    assert main(["export-results", "--db", str(smoke_local), "--command", "snnbench run smoke",
+                 "--out", str(file)]) == 0
+    assert main(["merge", str(file), "--into", str(store)]) == 0
+    local = rows_by_cell(smoke_local)
+    assert f"{file}: {len(local)} rows, {len(local)} new, a result file: no kept models" in capsys.readouterr().out
+
+    back = rows_by_cell(store)
+    assert back.keys() == local.keys()
+    for key, row in back.items():  # as stored, less the id and the rasters a result file leaves out
+        kept = local[key] | {"id": row["id"], "metrics": {m: v for m, v in local[key]["metrics"].items()
+                                                         if m != "samples"}}
+        assert encoded(row) == encoded(kept), row["label"]
+
+    ok = sum(row["status"] == "ok" for row in local.values())
+    assert main(["run", str(SMOKE), *SMOKE_SEED_ARGS, "--db", str(store), "--no-progress"]) == 0
+    assert f": 0 ok, 0 failed, {ok} already recorded, " in capsys.readouterr().out
+    rate = sum(row["status"] == "ok" and row["encoder"] == "rate" for row in local.values())
+    assert main(["run", str(SMOKE), "--seeds", "0,1", "--only", "encoder=rate", "--db", str(store),
+                 "--no-progress"]) == 0
+    assert f": {rate} ok, 0 failed, {rate} already recorded, " in capsys.readouterr().out  # seed 1 only
+    assert main(["merge", str(file), "--into", str(store)]) == 0
+    assert " 0 new, " in capsys.readouterr().out
 
 
 def test_a_store_of_a_newer_schema_is_not_merged(tmp_path, capsys):

@@ -1,5 +1,12 @@
 """snnbench merge: the stores of shards (or of several machines) into one.
 
+A source may also be a result file (``leaderboard/*.json``, the rows a
+store exported): its rows come back into a store as they left it, less the
+spike rasters a file leaves out. That is how a suite grows across machines
+that keep nothing between sittings: merge its committed file into a new
+store, run the cells still missing (the merged ones count as recorded),
+export the whole again.
+
 Rows are copied as they are stored, oldest first across all the stores (so
 the newest row of a cell stays the one the leaderboard reads), in one
 transaction: a merge that fails leaves the target as it was. A row already
@@ -16,7 +23,7 @@ Kept models (:mod:`snnbench.results.models`) come along with their rows,
 from each store's models folder into the target's, each checked against its
 row's digest first: a truncated or changed file stops the merge before a row
 is written. A row whose file is missing from its store is copied without it
-and counted.
+and counted. A result file holds no models: its rows come without them.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from pathlib import Path
 
 from snnbench.api.errors import SnnbenchError
 from snnbench.results.models import ModelFolder, ModelRef
-from snnbench.results.store import ResultStore, insert_stored
+from snnbench.results.result_file import result_file_rows
+from snnbench.results.store import ResultStore, encoded, insert_stored
 
 _VERSION = "json_extract(environment, '$.libraries.snnbench')"
 
@@ -43,6 +51,8 @@ class MergedSource:
     models: int = 0
     #: files of its rows missing from its models folder
     missing_models: list[str] = field(default_factory=list)
+    #: a result file, whose rows come without their models
+    result_file: bool = False
 
 
 @dataclass
@@ -54,12 +64,18 @@ class MergeSummary:
 
 
 def merge_stores(sources: Sequence[Path], into: Path) -> MergeSummary:
-    """Copy the rows of ``sources`` into the store ``into`` (created when missing)."""
+    """Copy the rows of ``sources`` (stores, or result files: ``*.json``)
+    into the store ``into`` (created when missing)."""
     if not sources:
         raise SnnbenchError("give the stores to merge, e.g. snnbench merge shard-*.db --into all.db")
     found: list[tuple[Path, list[dict]]] = []
     versions: dict[Path, set[str]] = {}
     for path in sources:
+        if is_result_file(path):
+            rows = [encoded(row) for row in result_file_rows(path)]
+            found.append((path, rows))
+            versions[path] = {version for row in rows if (version := _version_of(row))}
+            continue
         with ResultStore(path, create=False) as source:
             found.append((path, source.stored_rows()))
             versions[path] = source.read("read its versions", _versions)
@@ -70,8 +86,8 @@ def merge_stores(sources: Sequence[Path], into: Path) -> MergeSummary:
     summary = MergeSummary(into)
     incoming = sorted(((row["finished_at"], index, order, row) for index, (_, rows) in enumerate(found)
                        for order, row in enumerate(rows)), key=lambda item: item[:3])
-    counts = [MergedSource(path, len(rows)) for path, rows in found]
-    _carry_models(found, into, counts)
+    counts = [MergedSource(path, len(rows), result_file=is_result_file(path)) for path, rows in found]
+    _carry_models([(source, count) for source, count in zip(found, counts) if not count.result_file], into)
 
     def copy(db: sqlite3.Connection) -> int:
         _refuse_mixed_versions(versions | {into: _versions(db)})  # as it is now, in the writing transaction
@@ -90,11 +106,15 @@ def merge_stores(sources: Sequence[Path], into: Path) -> MergeSummary:
     return summary
 
 
-def _carry_models(found: list[tuple[Path, list[dict]]], into: Path, counts: list[MergedSource]) -> None:
-    """Copy the kept models of the rows into ``into``'s folder: all checked
-    first, so a bad file stops the merge before anything is copied."""
+def is_result_file(path: Path) -> bool:
+    return path.suffix == ".json"
+
+
+def _carry_models(stores: list[tuple[tuple[Path, list[dict]], MergedSource]], into: Path) -> None:
+    """Copy the kept models of the stores' rows into ``into``'s folder: all
+    checked first, so a bad file stops the merge before anything is copied."""
     wanted = []
-    for (path, rows), count in zip(found, counts):
+    for (path, rows), count in stores:
         folder = ModelFolder(path)
         for row in rows:
             ref = _model_ref(row)
@@ -116,6 +136,11 @@ def _model_ref(stored: dict) -> ModelRef | None:
     return ModelRef.of_row({"environment": json.loads(stored["environment"] or "{}")})
 
 
+def _version_of(stored: dict) -> str | None:
+    """The snnbench version of a row as stored, as :func:`_versions` reads it."""
+    return (json.loads(stored["environment"] or "{}").get("libraries") or {}).get("snnbench")
+
+
 def _versions(db: sqlite3.Connection) -> set[str]:
     return {version for (version,) in db.execute(f"SELECT DISTINCT {_VERSION} FROM results") if version}
 
@@ -131,6 +156,6 @@ def _refuse_mixed_versions(versions: dict[Path, set[str]]) -> None:
     every = set().union(*versions.values())
     if len(every) > 1:
         held = "; ".join(f"{path}: {', '.join(sorted(found)) or 'none'}" for path, found in versions.items())
-        raise SnnbenchError(f"these stores hold rows of different snnbench versions ({held}); merging them would "
+        raise SnnbenchError(f"these sources hold rows of different snnbench versions ({held}); merging them would "
                             "mix results of different code, so nothing was written. Merge stores of one version, "
                             "or rerun the older ones with this snnbench")

@@ -81,5 +81,15 @@ def read_committed_json(path: Path | str, format_: str, what: str, required: Seq
 
 def read_result_file(path: Path) -> tuple[dict[str, Any], Results]:
     """A result file's header and its rows as the leaderboard reads a store's."""
-    content = read_committed_json(path, FORMAT, "result file", ("command", "rows", "exported_at"))
+    content = _read(path)
     return content, latest_results(content["rows"])
+
+
+def result_file_rows(path: Path) -> list[dict[str, Any]]:
+    """Every row of a result file as the store decoded it, stale ones too:
+    what ``snnbench merge`` copies back into a store."""
+    return _read(path)["rows"]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return read_committed_json(path, FORMAT, "result file", ("command", "rows", "exported_at"))

@@ -200,16 +200,13 @@ class ResultStore:
         by another process is waited out, the row kept meanwhile."""
         if row.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {row.status!r}")
-        values = {
+        values = encoded({
             "suite": row.suite, "label": row.label, "config_hash": row.config_hash, "seed": row.seed,
             "device_type": row.device_type, "device_name": row.device_name, "status": row.status,
-            "reason": row.reason, **row.components,
-            "config": json.dumps(row.config, sort_keys=True),
-            "metrics": json.dumps(row.metrics, sort_keys=True, allow_nan=True),
-            "metric_versions": json.dumps(row.metric_versions, sort_keys=True),
-            "environment": json.dumps(row.environment, sort_keys=True),
+            "reason": row.reason, **row.components, "config": row.config, "metrics": row.metrics,
+            "metric_versions": row.metric_versions, "environment": row.environment,
             "started_at": row.started_at, "finished_at": row.finished_at,
-        }
+        })
 
         def insert(db: sqlite3.Connection) -> None:
             insert_stored(db, values)
@@ -263,8 +260,19 @@ def insert_stored(db: sqlite3.Connection, values: dict[str, Any]) -> None:
     db.execute(f"INSERT INTO results ({', '.join(values)}) VALUES ({', '.join(f':{k}' for k in values)})", values)
 
 
+#: the columns that hold JSON text
+JSON_COLUMNS = ("config", "metrics", "metric_versions", "environment")
+
+
+def encoded(row: dict[str, Any]) -> dict[str, Any]:
+    """A decoded row (column -> value, no id) as the store holds it: the
+    inverse of what :meth:`ResultStore.rows` returns, so rows that left a
+    store (in a result file) can come back into one unchanged."""
+    return {key: json.dumps(value, sort_keys=True) if key in JSON_COLUMNS else value for key, value in row.items()}
+
+
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
-    for key in ("config", "metrics", "metric_versions", "environment"):
+    for key in JSON_COLUMNS:
         row[key] = json.loads(row[key])
     return row
 
