@@ -71,14 +71,13 @@ def merge_stores(sources: Sequence[Path], into: Path) -> MergeSummary:
     found: list[tuple[Path, list[dict]]] = []
     versions: dict[Path, set[str]] = {}
     for path in sources:
-        if is_result_file(path):
+        if _is_result_file(path):
             rows = [encoded(row) for row in result_file_rows(path)]
-            found.append((path, rows))
-            versions[path] = {version for row in rows if (version := _version_of(row))}
-            continue
-        with ResultStore(path, create=False) as source:
-            found.append((path, source.stored_rows()))
-            versions[path] = source.read("read its versions", _versions)
+        else:
+            with ResultStore(path, create=False) as source:
+                rows = source.stored_rows()
+        found.append((path, rows))
+        versions[path] = {version for row in rows if (version := _version_of(row))}
     if into.exists() and into.stat().st_size:  # checked read-only first: a refused merge leaves it untouched
         with ResultStore(into, create=False) as target:
             versions.setdefault(into, target.read("read its versions", _versions))
@@ -86,7 +85,7 @@ def merge_stores(sources: Sequence[Path], into: Path) -> MergeSummary:
     summary = MergeSummary(into)
     incoming = sorted(((row["finished_at"], index, order, row) for index, (_, rows) in enumerate(found)
                        for order, row in enumerate(rows)), key=lambda item: item[:3])
-    counts = [MergedSource(path, len(rows), result_file=is_result_file(path)) for path, rows in found]
+    counts = [MergedSource(path, len(rows), result_file=_is_result_file(path)) for path, rows in found]
     _carry_models([(source, count) for source, count in zip(found, counts) if not count.result_file], into)
 
     def copy(db: sqlite3.Connection) -> int:
@@ -106,7 +105,7 @@ def merge_stores(sources: Sequence[Path], into: Path) -> MergeSummary:
     return summary
 
 
-def is_result_file(path: Path) -> bool:
+def _is_result_file(path: Path) -> bool:
     return path.suffix == ".json"
 
 
